@@ -1,0 +1,49 @@
+"""Layer names: Keras names (block4_conv2) and paper/Torch names (conv4_2, relu4_2) for VGG16 and VGG19."""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from .errors import UserError
+
+# Convolutions per block; Keras's conv layers include the ReLU, so relu4_2 and conv4_2 are one layer.
+CONVS_PER_BLOCK = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+
+_PAPER_NAME = re.compile(r"^(?:conv|relu)(\d)_(\d)$")
+
+
+def valid_layers(network: str) -> list[str]:
+    """Keras names of the convolution layers of `network`, in network order."""
+    if network not in CONVS_PER_BLOCK:
+        raise UserError(f"unknown network {network!r}; choose from {', '.join(CONVS_PER_BLOCK)}")
+    return [
+        f"block{block}_conv{conv}"
+        for block, count in enumerate(CONVS_PER_BLOCK[network], start=1)
+        for conv in range(1, count + 1)
+    ]
+
+
+def resolve_layer(name: str, network: str) -> str:
+    """Map a Keras or paper layer name to the Keras name, or raise UserError listing the valid names."""
+    valid = valid_layers(network)
+    text = name.strip().lower()
+    match = _PAPER_NAME.match(text)
+    keras_name = f"block{match.group(1)}_conv{match.group(2)}" if match else text
+    if keras_name not in valid:
+        raise UserError(
+            f"unknown layer {name!r} for {network}; valid names: {', '.join(valid)} "
+            "(or the paper's conv/relu names, e.g. conv4_2)"
+        )
+    return keras_name
+
+
+def resolve_layers(names: Sequence[str], network: str) -> tuple[str, ...]:
+    """Resolve several names; an empty list is an error because a loss needs at least one layer."""
+    if not names:
+        raise UserError("a layer list may not be empty")
+    return tuple(resolve_layer(name, network) for name in names)
+
+
+def layer_depth(name: str, network: str) -> int:
+    """Position of a (Keras-named) layer among the network's convolutions, used to truncate the model."""
+    return valid_layers(network).index(name)

@@ -1,0 +1,43 @@
+"""The loss terms of Gatys et al. as small pure functions on tensors (keras.ops, so any backend traces them)."""
+from __future__ import annotations
+
+from keras import ops
+
+TV_EXPONENT = 1.25
+
+
+def content_loss(generated, target):
+    """Sum over positions and channels of the squared feature difference."""
+    return ops.sum(ops.square(generated - target))
+
+
+def gram_matrix(features):
+    """G[k, m] = sum over positions of F[k] * F[m], for features (H, W, C) or (1, H, W, C)."""
+    channels = ops.shape(features)[-1]
+    flat = ops.reshape(features, (-1, channels))
+    return ops.matmul(ops.transpose(flat), flat)
+
+
+def style_scale(normalization: str, channels: int, positions: int, input_positions: int) -> float:
+    """The factor in front of sum((G_gen - G_style)^2).
+
+    paper: 1 / (4 N^2 M^2) with this layer's N channels and M positions.
+    keras-example: N = 3 and M = the input image's height*width for every layer (the articles' quirk).
+    """
+    if normalization == "paper":
+        return 1.0 / (4.0 * channels**2 * positions**2)
+    if normalization == "keras-example":
+        return 1.0 / (4.0 * 3**2 * input_positions**2)
+    raise ValueError(f"unknown normalization {normalization!r}")
+
+
+def style_loss(gram_generated, gram_target, scale: float):
+    """Scaled squared distance between two Gram matrices."""
+    return scale * ops.sum(ops.square(gram_generated - gram_target))
+
+
+def total_variation_loss(image):
+    """sum(((x[i,j]-x[i+1,j])^2 + (x[i,j]-x[i,j+1])^2)^1.25), per channel, as in articles 001-003."""
+    down = ops.square(image[:, :-1, :-1, :] - image[:, 1:, :-1, :])
+    right = ops.square(image[:, :-1, :-1, :] - image[:, :-1, 1:, :])
+    return ops.sum(ops.power(down + right, TV_EXPONENT))

@@ -1,0 +1,67 @@
+"""Watches each evaluation: loss history, the best image so far, the progress bar, and stop requests."""
+from __future__ import annotations
+
+import threading
+from typing import Callable, Optional
+
+import numpy as np
+
+from .errors import Interrupted
+
+TERMS = ("total", "content", "style", "tv")
+# Called every `every` evaluations with (evaluation number, best image so far as network input).
+Snapshot = Callable[[int, np.ndarray], None]
+
+
+class Monitor:
+    """An Evaluator observer. Copies an image only when it improves on the best loss."""
+
+    def __init__(
+        self,
+        total: int,
+        progress: bool = False,
+        stop_event: Optional[threading.Event] = None,
+        snapshot: Optional[Snapshot] = None,
+        snapshot_every: int = 0,
+        description: str = "stylizing",
+    ) -> None:
+        self.history: list[np.ndarray] = []
+        self.best_loss = np.inf
+        self.best_terms: Optional[np.ndarray] = None
+        self.best_image: Optional[np.ndarray] = None
+        self.stop_event = stop_event or threading.Event()
+        self.snapshot = snapshot
+        self.snapshot_every = snapshot_every
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=description, unit="eval", dynamic_ncols=True, leave=True)
+
+    @property
+    def evaluations(self) -> int:
+        return len(self.history)
+
+    def __call__(self, terms: np.ndarray, image) -> None:
+        self.history.append(terms)
+        if np.isfinite(terms[0]) and terms[0] < self.best_loss:
+            self.best_loss = float(terms[0])
+            self.best_terms = terms
+            if self.best_image is None:
+                self.best_image = np.array(image, dtype=np.float32, copy=True)
+            else:
+                np.copyto(self.best_image, image)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(
+                total=f"{terms[0]:.4g}", content=f"{terms[1]:.3g}", style=f"{terms[2]:.3g}", tv=f"{terms[3]:.3g}",
+                refresh=False,
+            )
+        if self.snapshot is not None and self.snapshot_every and self.evaluations % self.snapshot_every == 0:
+            self.snapshot(self.evaluations, self.best_image)
+        if self.stop_event.is_set():
+            raise Interrupted()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,70 @@
+"""The feature extractor: a Keras VGG16/VGG19 cut after the deepest layer any loss needs."""
+from __future__ import annotations
+
+import functools
+from typing import Optional, Sequence
+
+from .errors import UserError
+from .layers import layer_depth, valid_layers
+from .weights import KERAS_CACHE_NAMES, download_failed_message, resolve_weights
+
+POOLINGS = ("max", "avg")
+
+
+def load_vgg(network: str, weights: Optional[str]):
+    """keras.applications VGG16/VGG19 without the classifier, accepting any image size."""
+    import keras
+
+    constructor = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}[network]
+    try:
+        return constructor(include_top=False, weights=weights, input_shape=(None, None, 3))
+    except Exception as error:  # Keras raises bare Exceptions for failed downloads
+        if weights == "imagenet":
+            raise UserError(download_failed_message(network, error)) from None
+        if weights is not None:
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            raise UserError(f"could not load {network} weights from {weights!r}: {reason}") from None
+        raise
+
+
+@functools.lru_cache(maxsize=8)
+def _feature_model(network: str, weights: Optional[str], pooling: str, layers: tuple[str, ...]):
+    import keras
+
+    if pooling not in POOLINGS:
+        raise UserError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
+    vgg = load_vgg(network, weights)
+    deepest = max(layer_depth(name, network) for name in layers)
+    last_needed = valid_layers(network)[deepest]
+    inputs = keras.Input(shape=(None, None, 3), name="image")
+    tensor = inputs
+    outputs = {}
+    for layer in vgg.layers[1:]:
+        if isinstance(layer, keras.layers.MaxPooling2D) and pooling == "avg":
+            # Article 000 / the paper: average pooling with the same weights improves gradient flow.
+            layer = keras.layers.AveragePooling2D(layer.pool_size, layer.strides, padding=layer.padding, name=layer.name)
+        tensor = layer(tensor)
+        if layer.name in layers:
+            outputs[layer.name] = tensor
+        if layer.name == last_needed:
+            break
+    model = keras.Model(inputs, [outputs[name] for name in layers], name=f"{network}_{pooling}_features")
+    model.trainable = False
+    return model
+
+
+def feature_model(network: str, weights: str, pooling: str, layers: Sequence[str]):
+    """Model mapping a preprocessed batch (B, H, W, 3) to the features of `layers`, in that order.
+
+    Built once per (network, weights, pooling, layers) in a process; the weights file is resolved here.
+    """
+    resolved = resolve_weights(network, weights)
+    return _feature_model(network, resolved, pooling, tuple(layers))
+
+
+def weights_description(network: str, weights: str) -> Optional[str]:
+    """What the sidecar records as the weights source: a file path, Keras's cache file, or None (random)."""
+    resolved = resolve_weights(network, weights)
+    if resolved == "imagenet":
+        return f"imagenet via Keras download/cache (~/.keras/models/{KERAS_CACHE_NAMES[network]})"
+    return resolved

@@ -1,0 +1,121 @@
+"""Named settings that reproduce the paper, the five tutorial articles and the Keras example.
+
+Each preset lists every setting it fixes; explicit options given with it override these values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PAPER_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+JOHNSON_STYLE_LAYERS_VGG16 = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    reproduces: str
+    values: dict[str, Any] = field(default_factory=dict)
+    differences: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            "gatys",
+            "Gatys, Ecker & Bethge 2015 (arXiv 1508.06576): VGG19, content conv4_2, style conv1_1..conv5_1, "
+            "the paper's 1/(4N^2M^2) style normalisation, L-BFGS",
+            dict(
+                network="vgg19", pooling="max", content_layers=("block4_conv2",), style_layers=PAPER_STYLE_LAYERS,
+                normalization="paper", content_weight=1.0, style_weight=1e4, tv_weight=0.0, size=512,
+                resize="longest", iterations=500, init="content", optimizer="lbfgs", mode="cached",
+            ),
+            "max pooling (the paper prefers average: add --pooling avg); starts from the content as Gatys's own "
+            "notebook does, not from noise; alpha/beta = 1e-4",
+        ),
+        Preset(
+            "article-000",
+            "Article 000 (PyTorch): VGG19 with average pooling, content conv4_2, style conv1_1..conv5_1, "
+            "alpha/beta = 1e-6, L-BFGS on the image",
+            dict(
+                network="vgg19", pooling="avg", content_layers=("block4_conv2",), style_layers=PAPER_STYLE_LAYERS,
+                normalization="paper", content_weight=1.0, style_weight=1e6, tv_weight=0.0, size=512,
+                resize="longest", iterations=500, init="content", optimizer="lbfgs", mode="cached",
+            ),
+            "caffe BGR mean preprocessing instead of PyTorch's mean/std normalisation (the Keras weights need it)",
+        ),
+        Preset(
+            "article-001",
+            "Article 001 (Keras backend): VGG16, content block2_conv2, Johnson et al. style layers, weights "
+            "0.05/5/1, 10 x fmin_l_bfgs_b(maxfun=20), 512x512 square, noise start, concatenated batch",
+            dict(
+                network="vgg16", pooling="max", content_layers=("block2_conv2",),
+                style_layers=JOHNSON_STYLE_LAYERS_VGG16, normalization="keras-example", content_weight=0.05,
+                style_weight=5.0, tv_weight=1.0, size=512, resize="square", iterations=200, outer_iterations=10,
+                maxfun=20, init="noise", optimizer="lbfgs", mode="concat",
+            ),
+            "the article's text names block1_conv2 for content; its code uses block2_conv2, which we follow",
+        ),
+        Preset(
+            "article-002",
+            "Article 002 (Keras backend): VGG19, content block5_conv2, style block1..5_conv1, weights 5/2/1, "
+            "400 px high, 20 x fmin_l_bfgs_b(maxfun=25), concatenated batch",
+            dict(
+                network="vgg19", pooling="max", content_layers=("block5_conv2",), style_layers=PAPER_STYLE_LAYERS,
+                normalization="keras-example", content_weight=5.0, style_weight=2.0, tv_weight=1.0, size=400,
+                resize="height", iterations=500, outer_iterations=20, maxfun=25, init="content",
+                optimizer="lbfgs", mode="concat",
+            ),
+            "the article saves every outer iteration: add --save-every 25",
+        ),
+        Preset(
+            "article-003",
+            "Article 003 (Keras backend): VGG19, content block5_conv2, style block1..5_conv1, the Keras "
+            "example's weights 0.025/1/1, fmin_l_bfgs_b restarted each iteration, concatenated batch",
+            dict(
+                network="vgg19", pooling="max", content_layers=("block5_conv2",), style_layers=PAPER_STYLE_LAYERS,
+                normalization="keras-example", content_weight=0.025, style_weight=1.0, tv_weight=1.0, size=400,
+                resize="height", iterations=200, outer_iterations=10, maxfun=20, init="content",
+                optimizer="lbfgs", mode="concat",
+            ),
+            "the article gives no loop length; we use the Keras example's 10 x 20 evaluations",
+        ),
+        Preset(
+            "article-004",
+            "Article 004 (PyTorch): VGG19, content conv4_2, style conv1_1..conv5_1, style 1000 / content 1, "
+            "plain gradient descent x <- x - lr * grad, style image at its own size",
+            dict(
+                network="vgg19", pooling="max", content_layers=("block4_conv2",), style_layers=PAPER_STYLE_LAYERS,
+                normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0, size=512,
+                resize="longest", iterations=500, init="content", optimizer="gd", learning_rate=None,
+                mode="cached",
+            ),
+            "the article leaves its layers to the reader; we take the paper's",
+        ),
+        Preset(
+            "keras-example",
+            "The Keras neural style example (TF 2 version): VGG19, content block5_conv2, style block1..5_conv1, "
+            "weights 0.025/1/1, 400 px high, 10 x fmin_l_bfgs_b(maxfun=20), start from the content",
+            dict(
+                network="vgg19", pooling="max", content_layers=("block5_conv2",), style_layers=PAPER_STYLE_LAYERS,
+                normalization="keras-example", content_weight=0.025, style_weight=1.0, tv_weight=1.0, size=400,
+                resize="height", iterations=200, outer_iterations=10, maxfun=20, init="content",
+                optimizer="lbfgs", mode="concat",
+            ),
+            "same settings as article-003, which follows it",
+        ),
+        Preset(
+            "keras3-example",
+            "The Keras 3 version of the example: same network and layers, SGD lr 100 decayed x0.96 every 100 "
+            "steps for 4000 steps, weights 2.5e-8 / 1e-6 / 1e-6",
+            dict(
+                network="vgg19", pooling="max", content_layers=("block5_conv2",), style_layers=PAPER_STYLE_LAYERS,
+                normalization="keras-example", content_weight=2.5e-8, style_weight=1e-6, tv_weight=1e-6,
+                size=400, resize="height", iterations=4000, init="content", optimizer="gd", learning_rate=100.0,
+                lr_decay=0.96, lr_decay_steps=100, mode="concat",
+            ),
+            "none in the mathematics; Keras's SGD is the same x <- x - lr * grad step",
+        ),
+    )
+}
