@@ -34,7 +34,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         values = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if values.max(initial=0) > 255 else 255.0
         grey = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(grey, mode="L").convert("RGB")
+        return Image.fromarray(grey).convert("RGB")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         return _flatten_alpha(image)
     return image.convert("RGB")

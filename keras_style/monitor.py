@@ -48,7 +48,7 @@ class Monitor:
             self.best_loss = float(terms[0])
             self.best_terms = terms
             if self.best_image is None:
-                self.best_image = np.array(image, dtype=np.float32, copy=True)
+                self.best_image = np.array(np.asarray(image), dtype=np.float32, copy=True)
             else:
                 np.copyto(self.best_image, image)
         if self.bar is not None:

@@ -60,7 +60,7 @@ def _write_atomically(path: Path, write) -> None:
 
 def save_image(image: np.ndarray, path: Path) -> None:
     """Save a uint8 RGB array in the format its extension names, atomically."""
-    picture = Image.fromarray(np.asarray(image, dtype=np.uint8), mode="RGB")
+    picture = Image.fromarray(np.asarray(image, dtype=np.uint8))
     image_format = FORMATS[path.suffix.lower()]
     options: dict[str, Any] = {"quality": 95} if image_format in ("JPEG", "WEBP") else {}
     _write_atomically(path, lambda stream: picture.save(stream, format=image_format, **options))

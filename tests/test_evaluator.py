@@ -1,0 +1,109 @@
+"""The Evaluator on random weights: gradient against finite differences, concat == cached, caching, tracing."""
+import numpy as np
+import pytest
+
+from keras_style.evaluator import Evaluator
+from keras_style.images import preprocess, to_array
+from keras_style.network import feature_model
+from keras_style.settings import Settings
+
+from .conftest import make_picture
+
+
+def build(size=(40, 32), style_size=None, **options):
+    options.setdefault("weights", "none")
+    options.setdefault("style_layers", ["conv1_1", "conv2_1", "conv3_1"])
+    options.setdefault("content_layers", ["conv2_2"])
+    options.setdefault("tv_weight", 1e-3)
+    settings = Settings.from_options(**options)
+    width, height = size
+    content = preprocess(make_picture(width, height).astype(np.float32))
+    sw, sh = style_size or size
+    style = preprocess(make_picture(sw, sh, seed=2, kind="style").astype(np.float32))
+    model = feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers)
+    return settings, content, style, model
+
+
+def test_gradient_matches_finite_differences():
+    import keras
+
+    keras.utils.set_random_seed(1)
+    settings, content, style, model = build(content_weight=1.0, style_weight=1e3, tv_weight=1e-2)
+    evaluator = Evaluator(model, settings, content, style)
+    rng = np.random.default_rng(0)
+    x = (content + rng.normal(scale=20.0, size=content.shape)).astype(np.float64).ravel()
+    _, gradient = evaluator.loss_and_grads(x)
+    for _ in range(3):
+        # A unit-variance step per pixel keeps the change in the float32 loss far above its rounding.
+        direction = rng.normal(size=x.shape)
+        step = 0.2
+        plus, _ = evaluator.loss_and_grads(x + step * direction)
+        minus, _ = evaluator.loss_and_grads(x - step * direction)
+        numeric = (plus - minus) / (2 * step)
+        analytic = float(gradient @ direction)
+        assert analytic == pytest.approx(numeric, rel=2e-2), (analytic, numeric)
+
+
+@pytest.mark.parametrize("normalization", ["paper", "keras-example"])
+def test_concat_and_cached_give_the_same_loss_and_gradient(normalization):
+    settings, content, style, model = build(normalization=normalization, style_weight=1e2)
+    x = content + np.random.default_rng(5).normal(scale=10.0, size=content.shape).astype(np.float32)
+    results = {}
+    for mode in ("cached", "concat"):
+        evaluator = Evaluator(model, Settings.from_options(**{**settings.as_dict(), "mode": mode}), content, style)
+        results[mode] = evaluator.evaluate(x)
+    (terms_cached, grad_cached), (terms_concat, grad_concat) = results["cached"], results["concat"]
+    np.testing.assert_allclose(terms_cached, terms_concat, rtol=1e-4)
+    scale = np.abs(grad_concat).max()
+    np.testing.assert_allclose(grad_cached, grad_concat, rtol=1e-4, atol=1e-4 * scale)
+
+
+def test_cached_path_accepts_a_style_of_another_size():
+    settings, content, style, model = build(style_size=(56, 72))
+    evaluator = Evaluator(model, settings, content, style)
+    terms, gradient = evaluator.evaluate(content)
+    assert gradient.shape == content.shape and np.isfinite(terms).all() and terms[2] > 0
+    with pytest.raises(ValueError, match="one shape"):
+        Evaluator(model, Settings.from_options(**{**settings.as_dict(), "mode": "concat"}), content, style)
+
+
+def test_style_of_same_texture_at_another_size_has_near_zero_style_loss():
+    # Gram statistics are rescaled by positions, so the same texture at twice the size matches itself.
+    settings, content, _, model = build()
+    texture = np.tile(make_picture(20, 16, seed=4, kind="style"), (2, 2, 1)).astype(np.float32)
+    big = np.tile(texture, (2, 2, 1))
+    small_input, big_input = preprocess(texture), preprocess(big)
+    evaluator = Evaluator(model, settings, small_input, big_input)
+    self_terms, _ = evaluator.evaluate(small_input)
+    other = Evaluator(model, settings, small_input, preprocess(make_picture(40, 32, seed=9, kind="content")))
+    other_terms, _ = other.evaluate(small_input)
+    assert self_terms[2] < 0.2 * other_terms[2]
+
+
+def test_one_network_pass_per_distinct_point_and_one_trace_per_shape():
+    settings, content, style, model = build()
+    evaluator = Evaluator(model, settings, content, style)
+    x = content.astype(np.float64).ravel()
+    loss = evaluator.loss(x)
+    gradient = evaluator.grads(x)  # cached: no second pass
+    assert evaluator.passes == 1
+    again = evaluator.grads(x)
+    assert evaluator.passes == 1 and again is gradient
+    evaluator.grads(x + 1.0)  # a new point costs a pass
+    assert evaluator.passes == 2
+    for step in range(20):
+        evaluator.loss(x + step)
+    assert evaluator.traces == 1
+    assert isinstance(loss, float) and gradient.dtype == np.float64 and gradient.shape == x.shape
+
+
+def test_observer_sees_every_pass():
+    settings, content, style, model = build()
+    seen = []
+    evaluator = Evaluator(model, settings, content, style, observer=lambda terms, image: seen.append(terms.copy()))
+    evaluator.evaluate(content)
+    evaluator.evaluate(content + 1)
+    assert len(seen) == 2 and seen[0][1] == 0.0  # content loss is zero at the content itself
+    total, content_term, style_term, tv = seen[1]
+    assert total == pytest.approx(content_term * settings.content_weight + style_term * settings.style_weight
+                                  + tv * settings.tv_weight, rel=1e-5)

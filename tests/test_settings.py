@@ -1,0 +1,93 @@
+"""Presets, option precedence, layer names and validation."""
+import math
+
+import pytest
+
+from keras_style.errors import UserError
+from keras_style.layers import resolve_layer, valid_layers
+from keras_style.presets import PRESETS
+from keras_style.settings import Settings
+
+
+def test_defaults_are_the_gatys_preset():
+    settings = Settings.from_options()
+    assert settings.preset == "gatys"
+    assert settings.network == "vgg19" and settings.content_layers == ("block4_conv2",)
+    assert settings.style_layers == tuple(f"block{i}_conv1" for i in range(1, 6))
+    assert settings.normalization == "paper" and settings.optimizer == "lbfgs" and settings.mode == "cached"
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_resolves(name):
+    settings = Settings.from_options(preset=name)
+    for key, value in PRESETS[name].values.items():
+        if key not in ("content_layers", "style_layers"):
+            assert getattr(settings, key) == value, key
+    assert settings.evaluation_budget > 0
+
+
+def test_article_presets_match_the_articles_table():
+    article_001 = Settings.from_options(preset="article-001")
+    assert article_001.network == "vgg16" and article_001.content_layers == ("block2_conv2",)
+    assert article_001.style_layers == ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
+    assert (article_001.content_weight, article_001.style_weight, article_001.tv_weight) == (0.05, 5.0, 1.0)
+    assert (article_001.outer_iterations, article_001.maxfun, article_001.resize) == (10, 20, "square")
+    assert article_001.init == "noise" and article_001.evaluation_budget == 200
+    article_002 = Settings.from_options(preset="article-002")
+    assert (article_002.content_weight, article_002.style_weight, article_002.size) == (5.0, 2.0, 400)
+    assert (article_002.outer_iterations, article_002.maxfun) == (20, 25)
+    keras_example = Settings.from_options(preset="keras-example")
+    assert keras_example.normalization == "keras-example" and keras_example.content_layers == ("block5_conv2",)
+    assert Settings.from_options(preset="article-000").pooling == "avg"
+    assert Settings.from_options(preset="article-004").optimizer == "gd"
+
+
+def test_explicit_options_override_the_preset():
+    settings = Settings.from_options(preset="article-001", content_weight=2.0, network="vgg19",
+                                     style_layers=["conv1_1"])
+    assert settings.content_weight == 2.0 and settings.network == "vgg19" and settings.style_layers == ("block1_conv1",)
+    assert settings.style_weight == 5.0  # untouched preset value stays
+    # an explicit --iterations replaces the articles' restart loop by one continuous run
+    continuous = Settings.from_options(preset="article-001", iterations=30)
+    assert continuous.outer_iterations is None and continuous.evaluation_budget == 30
+
+
+def test_paper_and_keras_layer_names():
+    assert resolve_layer("conv4_2", "vgg19") == "block4_conv2"
+    assert resolve_layer("relu5_1", "vgg16") == "block5_conv1"
+    assert resolve_layer("block5_conv4", "vgg19") == "block5_conv4"
+    assert len(valid_layers("vgg16")) == 13 and len(valid_layers("vgg19")) == 16
+    with pytest.raises(UserError, match="block5_conv3") as caught:  # the message lists the valid names
+        resolve_layer("block5_conv4", "vgg16")
+    assert "conv5_4" not in str(caught.value).split("valid names:")[1].split("(")[0]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(preset="nope"), "unknown preset"),
+        (dict(content_weight=-1.0), "content-weight"),
+        (dict(style_weight=math.inf), "style-weight"),
+        (dict(tv_weight=math.nan), "tv-weight"),
+        (dict(size=0), "size"),
+        (dict(iterations=-5), "iterations"),
+        (dict(style_layers=["conv9_9"]), "unknown layer"),
+        (dict(content_layers=[]), "empty"),
+        (dict(style_layer_weights=[1.0]), "style-layer-weights"),
+        (dict(style_layer_weights=["a"] * 5), "numbers"),
+        (dict(init="no-such-file.png"), "--init"),
+        (dict(mode="concat", style_scale=2.0), "style-scale"),
+        (dict(optimizer="sgd"), "optimizer"),
+        (dict(seed=-1), "seed"),
+        (dict(colour=3), "unknown setting"),
+    ],
+)
+def test_invalid_settings(options, message):
+    with pytest.raises(UserError, match=message):
+        Settings.from_options(**options)
+
+
+def test_layer_weights_default_to_equal_shares():
+    settings = Settings.from_options(style_layers=["conv1_1", "conv2_1"])
+    assert settings.layer_weights == (0.5, 0.5)
+    assert Settings.from_options(style_layer_weights="1, 2, 3, 4, 5").layer_weights == (1, 2, 3, 4, 5)
