@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     loss.add_argument("--style-layer-weights", nargs="+", metavar="W",
                       help="one weight per style layer (default: 1/number of style layers each)")
     loss.add_argument("--content-weight", type=float, help="weight of the content loss (gatys: 1)")
-    loss.add_argument("--style-weight", type=float, help="weight of the style loss (gatys: 1e4)")
+    loss.add_argument("--style-weight", type=float, help="weight of the style loss (gatys: 1e3)")
     loss.add_argument("--tv-weight", type=float, help="weight of the total-variation smoothness loss (gatys: 0)")
     loss.add_argument("--normalization", choices=("paper", "keras-example"),
                       help="Gram loss scale: paper = 1/(4 N^2 M^2) per layer; keras-example = N=3, M=image pixels")

@@ -28,11 +28,11 @@ PRESETS: dict[str, Preset] = {
             "the paper's 1/(4N^2M^2) style normalisation, L-BFGS",
             dict(
                 network="vgg19", pooling="max", content_layers=("block4_conv2",), style_layers=PAPER_STYLE_LAYERS,
-                normalization="paper", content_weight=1.0, style_weight=1e4, tv_weight=0.0, size=512,
+                normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0, size=512,
                 resize="longest", iterations=500, init="content", optimizer="lbfgs", mode="cached",
             ),
             "max pooling (the paper prefers average: add --pooling avg); starts from the content as Gatys's own "
-            "notebook does, not from noise; alpha/beta = 1e-4",
+            "notebook does, not from noise",
         ),
         Preset(
             "article-000",

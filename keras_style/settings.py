@@ -34,7 +34,7 @@ class Settings:
     style_layers: tuple[str, ...] = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
     style_layer_weights: Optional[tuple[float, ...]] = None
     content_weight: float = 1.0
-    style_weight: float = 1e4
+    style_weight: float = 1e3
     tv_weight: float = 0.0
     normalization: str = "paper"
     init: str = "content"
