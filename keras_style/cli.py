@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--outer-iterations", type=int, metavar="K",
                      help="restart L-BFGS K times with --maxfun each, as the articles' loop does")
     opt.add_argument("--maxfun", type=int, metavar="M", help="evaluations per restart with --outer-iterations (20)")
-    opt.add_argument("--learning-rate", type=float, help="step size for gd (default 1) and adam (default 10)")
+    opt.add_argument("--learning-rate", type=float, help="step size: adam default 10 (pixel levels); gd default: the rate whose first "
+                          "step moves pixels 5 levels on average, then fixed")
     opt.add_argument("--lr-decay", type=float, help="multiply the gd/adam step by this every --lr-decay-steps (1)")
     opt.add_argument("--lr-decay-steps", type=int, help="steps between learning-rate decays (100)")
     opt.add_argument("--init", help="start image: content (default), noise, white, style, or an image file")

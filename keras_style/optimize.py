@@ -11,6 +11,11 @@ from .settings import Settings
 LBFGS_FACTR = 0.0
 LBFGS_PGTOL = 0.0
 MAX_RESTARTS = 5
+# Without --learning-rate, gd picks the constant rate that moves pixels this far on average at its first step:
+# raw gradients span orders of magnitude with the loss weights and image size, so no fixed default fits all.
+GD_FIRST_STEP_PIXELS = 5.0
+# Adam's steps are about lr pixel levels whatever the loss scale; 10 is anishathalye/neural-style's default.
+ADAM_LEARNING_RATE = 10.0
 
 
 def _bounds(shape: tuple[int, ...]) -> np.ndarray:
@@ -49,10 +54,12 @@ def minimize_gradient_descent(evaluator: Evaluator, image: np.ndarray, settings:
     """Article 004: x <- x - lr * grad, with an optional step decay (the Keras 3 example), clipped to pixel range."""
     low, high = pixel_bounds()
     x = np.array(image, dtype=np.float32, copy=True)
+    base_rate = settings.learning_rate
     for step in range(settings.iterations):
-        rate = settings.step_size * settings.lr_decay ** (step // settings.lr_decay_steps)
         _, gradient = evaluator.evaluate(x)
-        gradient *= -rate
+        if base_rate is None:
+            base_rate = GD_FIRST_STEP_PIXELS / max(float(np.mean(np.abs(gradient))), 1e-30)
+        gradient *= -base_rate * settings.lr_decay ** (step // settings.lr_decay_steps)
         x += gradient
         np.clip(x, low, high, out=x)
     return x
@@ -66,7 +73,7 @@ def minimize_adam(evaluator: Evaluator, image: np.ndarray, settings: Settings) -
     variable = keras.Variable(image, dtype="float32", name="generated")
     optimizer = keras.optimizers.Adam(
         learning_rate=keras.optimizers.schedules.ExponentialDecay(
-            settings.step_size, settings.lr_decay_steps, settings.lr_decay, staircase=True
+            settings.learning_rate or ADAM_LEARNING_RATE, settings.lr_decay_steps, settings.lr_decay, staircase=True
         )
     )
     for _ in range(settings.iterations):

@@ -15,8 +15,6 @@ OPTIMIZERS = ("lbfgs", "gd", "adam")
 MODES = ("cached", "concat")
 NORMALIZATIONS = ("paper", "keras-example")
 DEFAULT_PRESET = "gatys"
-# Step sizes that work on 0..255 pixels with the default loss scale; see README.
-DEFAULT_LEARNING_RATES = {"gd": 1.0, "adam": 10.0}
 
 
 @dataclass(frozen=True)
@@ -124,13 +122,6 @@ class Settings:
         if self.style_layer_weights is not None:
             return self.style_layer_weights
         return tuple(1.0 / len(self.style_layers) for _ in self.style_layers)
-
-    @property
-    def step_size(self) -> float:
-        """The gradient-descent or Adam learning rate, the optimiser's default when none is set."""
-        if self.learning_rate is not None:
-            return self.learning_rate
-        return DEFAULT_LEARNING_RATES.get(self.optimizer, 1.0)
 
     @property
     def evaluation_budget(self) -> int:

@@ -1,0 +1,27 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv on first use.
+PYTHON_BASE ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+EXTRAS ?= cpu,test
+# Offline machines point this at a folder of vgg16_*.h5 / vgg19_*.h5; ../shared/weights is used when present.
+KERAS_STYLE_WEIGHTS_DIR ?= $(wildcard $(abspath ../shared/weights))
+export KERAS_STYLE_WEIGHTS_DIR
+
+.PHONY: demo test notebooks clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PYTHON) -m pip install --upgrade --quiet pip
+	$(PYTHON) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+demo: $(VENV)/.installed
+	mkdir -p outputs
+	$(PYTHON) scripts/transfer.py examples/content.jpg examples/style.jpg outputs/demo.png \
+		--size 256 --iterations 100 --force
+
+test: $(VENV)/.installed
+	$(PYTHON) -m pytest -q
+
+clean:
+	rm -rf $(VENV) outputs build *.egg-info .pytest_cache
