@@ -52,6 +52,8 @@ class Monitor:
             else:
                 np.copyto(self.best_image, image)
         if self.bar is not None:
+            if self.bar.n >= self.bar.total:
+                self.bar.total = self.bar.n + 1  # L-BFGS may finish its line search a few evaluations past maxfun
             self.bar.update(1)
             self.bar.set_postfix(
                 total=f"{terms[0]:.4g}", content=f"{terms[1]:.3g}", style=f"{terms[2]:.3g}", tv=f"{terms[3]:.3g}",
