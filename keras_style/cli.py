@@ -99,8 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--mode", choices=("cached", "concat"),
                      help="cached: targets computed once (fast, default); concat: [content, style, generated] "
                           "through VGG at every evaluation, as the articles do")
+    opt.add_argument("--scales", type=int, metavar="N",
+                     help="multi-scale: optimise at --size/2^(N-1) first, upsample, continue up to --size; coarser "
+                          "scales get twice the evaluations of the next finer one (default 1)")
     opt.add_argument("--xla", dest="jit_compile", action=argparse.BooleanOptionalAction, default=None,
-                     help="compile the loss with XLA (jit_compile)")
+                     help="compile the loss step with XLA (default: per device, as benchmarks/RESULTS.md chose)")
+    opt.add_argument("--precision", choices=("float32", "mixed"),
+                     help="mixed: 16-bit network compute (float16 on GPU), float32 losses; for GPUs (default float32)")
 
     out = parser.add_argument_group("output")
     out.add_argument("--save-every", type=int, metavar="N", default=0,
@@ -115,7 +120,7 @@ SETTING_OPTIONS = (
     "preset", "network", "weights", "pooling", "size", "resize", "style_scale", "content_layers", "style_layers",
     "style_layer_weights", "content_weight", "style_weight", "tv_weight", "normalization", "optimizer",
     "iterations", "outer_iterations", "maxfun", "learning_rate", "lr_decay", "lr_decay_steps", "init", "seed",
-    "mode", "jit_compile",
+    "mode", "jit_compile", "scales", "precision",
 )
 
 

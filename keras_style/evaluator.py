@@ -3,18 +3,51 @@
 Two paths with the same mathematics:
 - concat: every evaluation pushes concat([content, style, generated]) through VGG, as the articles do;
 - cached: content features and style Gram matrices are computed once; only the generated image is evaluated.
+
+The loss is written with keras.ops; only the compiled loss-and-gradient step is backend-specific
+(tf.function + GradientTape on TensorFlow, jax.jit + value_and_grad on JAX).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
 from . import losses
+from .network import use_xla
 from .settings import Settings
 
 # Called after each network pass with the four loss terms and the image that produced them.
 Observer = Callable[[np.ndarray, np.ndarray], None]
+
+
+def compile_value_and_grad(function: Callable, jit_compile: bool) -> Callable:
+    """Wrap `function(image) -> (total, terms)` as a compiled `image -> (terms, d total / d image)`.
+
+    Traced once per input shape by the backend; XLA when jit_compile (always, on JAX).
+    """
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        gradient_of = jax.value_and_grad(function, has_aux=True)
+
+        def jax_step(image):
+            (_, terms), gradient = gradient_of(image)
+            return terms, gradient
+
+        return jax.jit(jax_step)
+
+    import tensorflow as tf
+
+    def tf_step(image):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            total, terms = function(image)
+        return terms, tape.gradient(total, image)
+
+    return tf.function(tf_step, jit_compile=jit_compile)
 
 
 class Evaluator:
@@ -28,8 +61,10 @@ class Evaluator:
         style: np.ndarray,
         observer: Optional[Observer] = None,
     ) -> None:
-        import tensorflow as tf
+        from keras import ops
 
+        if settings.mode == "concat" and tuple(style.shape) != tuple(content.shape):
+            raise ValueError(f"concat mode needs style and content of one shape, got {style.shape} and {content.shape}")
         self.settings = settings
         self.shape = tuple(content.shape)
         self.observer = observer
@@ -40,10 +75,8 @@ class Evaluator:
         self._style_index = [layers.index(name) for name in settings.style_layers]
         self._layer_weights = settings.layer_weights
         self._model = model
-        self._content = tf.constant(content, dtype=tf.float32)
-        self._style = tf.constant(style, dtype=tf.float32)
-        if settings.mode == "concat" and tuple(style.shape) != self.shape:
-            raise ValueError(f"concat mode needs style and content of one shape, got {style.shape} and {content.shape}")
+        self._content = ops.convert_to_tensor(content, dtype="float32")
+        self._style = ops.convert_to_tensor(style, dtype="float32")
 
         # Targets (cached path) and Gram scales (both paths) are fixed for a run: compute them once here.
         content_features = self._features(self._content)
@@ -54,7 +87,7 @@ class Evaluator:
                 losses.style_scale(settings.normalization, channels, height * width, self.shape[1] * self.shape[2])
             )
         if settings.mode == "cached":
-            self._content_targets = [tf.constant(content_features[i]) for i in self._content_index]
+            self._content_targets = [content_features[i] for i in self._content_index]
             style_features = self._features(self._style)
             self._style_targets = []
             for index in self._style_index:
@@ -63,20 +96,29 @@ class Evaluator:
                 generated_positions = content_features[index].shape[1] * content_features[index].shape[2]
                 style_positions = style_features[index].shape[1] * style_features[index].shape[2]
                 gram = losses.gram_matrix(style_features[index]) * (generated_positions / style_positions)
-                self._style_targets.append(tf.constant(gram))
-        self._step = tf.function(self._loss_and_gradient, jit_compile=settings.jit_compile)
+                self._style_targets.append(gram)
+        self._step = compile_value_and_grad(self._traced_loss, use_xla(settings.jit_compile))
         self._last_x: Optional[np.ndarray] = None
         self._last_grad: Optional[np.ndarray] = None
 
     def _features(self, batch) -> list:
-        outputs = self._model(batch, training=False)
-        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        from keras import ops
 
-    def _terms(self, image):
-        import tensorflow as tf
+        outputs = self._model(batch, training=False)
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        # Mixed precision computes the network in 16 bits; Gram sums need float32 to stay finite.
+        return [ops.cast(output, "float32") for output in outputs]
+
+    def _traced_loss(self, image):
+        self.traces += 1  # Python side effect: runs only when the backend traces, not on each call
+        return self._loss(image)
+
+    def _loss(self, image):
+        """(total, stacked [total, content, style, tv]) for a generated image (1, H, W, 3)."""
+        from keras import ops
 
         if self.settings.mode == "concat":
-            features = self._features(tf.concat([self._content, self._style, image], axis=0))
+            features = self._features(ops.concatenate([self._content, self._style, image], axis=0))
             generated = [f[2:3] for f in features]
             content_targets = [features[i][0:1] for i in self._content_index]
             style_targets = [losses.gram_matrix(features[i][1:2]) for i in self._style_index]
@@ -84,40 +126,30 @@ class Evaluator:
             generated = self._features(image)
             content_targets = self._content_targets
             style_targets = self._style_targets
-        content = tf.add_n(
-            [losses.content_loss(generated[i], target) for i, target in zip(self._content_index, content_targets)]
+        content = sum(
+            losses.content_loss(generated[i], target) for i, target in zip(self._content_index, content_targets)
         )
-        style = tf.add_n(
-            [
-                weight * losses.style_loss(losses.gram_matrix(generated[i]), target, scale)
-                for i, target, scale, weight in zip(
-                    self._style_index, style_targets, self._style_scales, self._layer_weights
-                )
-            ]
+        style = sum(
+            weight * losses.style_loss(losses.gram_matrix(generated[i]), target, scale)
+            for i, target, scale, weight in zip(
+                self._style_index, style_targets, self._style_scales, self._layer_weights
+            )
         )
         tv = losses.total_variation_loss(image)
         settings = self.settings
         total = settings.content_weight * content + settings.style_weight * style + settings.tv_weight * tv
-        return total, content, style, tv
-
-    def _loss_and_gradient(self, image):
-        import tensorflow as tf
-
-        self.traces += 1  # Python side effect: runs only when TensorFlow traces, not on each call
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            terms = self._terms(image)
-        gradient = tape.gradient(terms[0], image)
-        return tf.stack(terms), gradient
+        return total, ops.stack([total, content, style, tv])
 
     def evaluate(self, image) -> tuple[np.ndarray, np.ndarray]:
         """One forward and backward pass: (terms [total, content, style, tv], float32 gradient of the image)."""
+        from keras import ops
+
         terms, gradient = self._step(image)
         self.passes += 1
-        terms = terms.numpy()
+        terms = ops.convert_to_numpy(terms)
         if self.observer is not None:
             self.observer(terms, image)
-        return terms, gradient.numpy()
+        return terms, np.asarray(ops.convert_to_numpy(gradient))
 
     def loss_and_grads(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """scipy's combined form: float64 flat x in, (loss, float64 flat gradient) out."""
@@ -142,6 +174,3 @@ class Evaluator:
     def _as_image(self, x: np.ndarray) -> np.ndarray:
         # The one float64 -> float32 conversion scipy's float64 iterate needs.
         return np.asarray(x, dtype=np.float32).reshape(self.shape)
-
-
-__all__: Sequence[str] = ("Evaluator",)

@@ -31,7 +31,7 @@ def judge(image: np.ndarray, content: ImageSource, style: ImageSource, name: str
     so the judge sees every candidate exactly as a cached-mode run of that size would.
     """
     from .evaluator import Evaluator
-    from .network import feature_model
+    from .network import feature_model_for
     from .settings import Settings
 
     settings = Settings.from_options(weights=weights, mode="cached", **JUDGES[name])
@@ -39,7 +39,7 @@ def judge(image: np.ndarray, content: ImageSource, style: ImageSource, name: str
     content_rgb = to_array(resize(load_image(content, "content image"), width, height, "content image"))
     style_image = load_image(style, "style image")
     style_rgb = to_array(resize(style_image, *style_size(style_image, (width, height), 1.0), "style image"))
-    model = feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers)
+    model = feature_model_for(settings)
     evaluator = Evaluator(model, settings, preprocess(content_rgb), preprocess(style_rgb))
     terms, _ = evaluator.evaluate(preprocess(np.asarray(image, dtype=np.float32)))
     return {term: float(value) for term, value in zip(TERMS, terms)}

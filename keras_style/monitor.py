@@ -64,6 +64,12 @@ class Monitor:
         if self.stop_event.is_set():
             raise Interrupted()
 
+    def new_scale(self) -> None:
+        """A multi-scale run moved to a finer size: losses there are not comparable with the coarser ones."""
+        self.best_loss = np.inf
+        self.best_terms = None
+        self.best_image = None
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -9,6 +9,32 @@ from .layers import layer_depth, valid_layers
 from .weights import KERAS_CACHE_NAMES, download_failed_message, resolve_weights
 
 POOLINGS = ("max", "avg")
+# Whether the loss step is compiled with XLA when --xla is not given, per device type: chosen from
+# benchmarks/RESULTS.md (`python benchmarks/bench.py`), where each device's faster setting is shown.
+XLA_BY_DEVICE = {"cpu": False, "gpu": True}
+
+
+def device_type() -> str:
+    """'gpu' when the Keras backend sees an accelerator, else 'cpu'."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return "gpu" if any(device.platform == "gpu" for device in jax.devices()) else "cpu"
+    import tensorflow as tf
+
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
+def use_xla(jit_compile: Optional[bool]) -> bool:
+    """The --xla setting, or this device type's measured default."""
+    return XLA_BY_DEVICE[device_type()] if jit_compile is None else bool(jit_compile)
+
+
+def mixed_policy() -> str:
+    """16-bit compute with float32 variables: float16 on GPUs (tensor cores), bfloat16 on CPUs."""
+    return "mixed_float16" if device_type() == "gpu" else "mixed_bfloat16"
 
 
 def load_vgg(network: str, weights: Optional[str]):
@@ -28,11 +54,23 @@ def load_vgg(network: str, weights: Optional[str]):
 
 
 @functools.lru_cache(maxsize=8)
-def _feature_model(network: str, weights: Optional[str], pooling: str, layers: tuple[str, ...]):
+def _feature_model(network: str, weights: Optional[str], pooling: str, layers: tuple[str, ...], precision: str):
     import keras
 
     if pooling not in POOLINGS:
         raise UserError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
+    previous_policy = keras.config.dtype_policy()
+    if precision == "mixed":
+        keras.config.set_dtype_policy(mixed_policy())  # layers take the policy in force when they are built
+    try:
+        return _build_feature_model(network, weights, pooling, layers)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _build_feature_model(network: str, weights: Optional[str], pooling: str, layers: tuple[str, ...]):
+    import keras
+
     vgg = load_vgg(network, weights)
     deepest = max(layer_depth(name, network) for name in layers)
     last_needed = valid_layers(network)[deepest]
@@ -53,13 +91,13 @@ def _feature_model(network: str, weights: Optional[str], pooling: str, layers: t
     return model
 
 
-def feature_model(network: str, weights: str, pooling: str, layers: Sequence[str]):
+def feature_model(network: str, weights: str, pooling: str, layers: Sequence[str], precision: str = "float32"):
     """Model mapping a preprocessed batch (B, H, W, 3) to the features of `layers`, in that order.
 
-    Built once per (network, weights, pooling, layers) in a process; the weights file is resolved here.
+    Built once per (network, weights, pooling, layers, precision) in a process; the weights file is resolved here.
     """
     resolved = resolve_weights(network, weights)
-    return _feature_model(network, resolved, pooling, tuple(layers))
+    return _feature_model(network, resolved, pooling, tuple(layers), precision)
 
 
 def weights_description(network: str, weights: str) -> Optional[str]:
@@ -68,3 +106,9 @@ def weights_description(network: str, weights: str) -> Optional[str]:
     if resolved == "imagenet":
         return f"imagenet via Keras download/cache (~/.keras/models/{KERAS_CACHE_NAMES[network]})"
     return resolved
+
+
+def feature_model_for(settings) -> "keras.Model":  # noqa: F821 - keras is imported lazily
+    """The feature model a Settings asks for: its network, weights, pooling, layers and precision."""
+    return feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers,
+                         settings.precision)

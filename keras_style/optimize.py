@@ -54,13 +54,14 @@ def minimize_gradient_descent(evaluator: Evaluator, image: np.ndarray, settings:
     """Article 004: x <- x - lr * grad, with an optional step decay (the Keras 3 example), clipped to pixel range."""
     low, high = pixel_bounds()
     x = np.array(image, dtype=np.float32, copy=True)
+    step_buffer = np.empty_like(x)  # reused: the loop allocates nothing per step
     base_rate = settings.learning_rate
     for step in range(settings.iterations):
         _, gradient = evaluator.evaluate(x)
         if base_rate is None:
             base_rate = GD_FIRST_STEP_PIXELS / max(float(np.mean(np.abs(gradient))), 1e-30)
-        gradient *= -base_rate * settings.lr_decay ** (step // settings.lr_decay_steps)
-        x += gradient
+        np.multiply(gradient, -base_rate * settings.lr_decay ** (step // settings.lr_decay_steps), out=step_buffer)
+        x += step_buffer
         np.clip(x, low, high, out=x)
     return x
 

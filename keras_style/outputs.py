@@ -114,4 +114,5 @@ def sidecar(result, output: Path) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "seconds_per_evaluation": round(result.seconds_per_evaluation, 4),
         "losses": result.losses,
+        "scales": result.scales,
     }

@@ -8,12 +8,13 @@ from typing import Any, Optional
 
 from .errors import UserError
 from .images import INITS, RESIZE_MODES
-from .layers import CONVS_PER_BLOCK, resolve_layers
+from .layers import CONVS_PER_BLOCK, resolve_layers, valid_layers
 from .presets import PRESETS
 
 OPTIMIZERS = ("lbfgs", "gd", "adam")
 MODES = ("cached", "concat")
 NORMALIZATIONS = ("paper", "keras-example")
+PRECISIONS = ("float32", "mixed")
 DEFAULT_PRESET = "gatys"
 
 
@@ -45,7 +46,9 @@ class Settings:
     maxfun: Optional[int] = None
     mode: str = "cached"
     style_scale: float = 1.0
-    jit_compile: bool = False
+    scales: int = 1
+    jit_compile: Optional[bool] = None
+    precision: str = "float32"
 
     @classmethod
     def from_options(cls, preset: Optional[str] = None, **options: Any) -> "Settings":
@@ -79,6 +82,8 @@ class Settings:
         _positive_int("size", self.size)
         _positive_int("iterations", self.iterations)
         _positive_int("lr-decay-steps", self.lr_decay_steps)
+        _positive_int("scales", self.scales)
+        _choice("precision", self.precision, PRECISIONS)
         if self.outer_iterations is not None:
             _positive_int("outer-iterations", self.outer_iterations)
         if self.maxfun is not None:
@@ -115,6 +120,12 @@ class Settings:
     def feature_layers(self) -> tuple[str, ...]:
         """Content and style layers without repeats, in the order the feature model returns them."""
         return tuple(dict.fromkeys(self.content_layers + self.style_layers))
+
+    @property
+    def deepest_layer(self) -> str:
+        """The last layer any loss reads: the network is cut after it."""
+        order = valid_layers(self.network)
+        return max(self.feature_layers, key=order.index)
 
     @property
     def layer_weights(self) -> tuple[float, ...]:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import numpy as np
+from PIL import Image
 
 from .errors import Interrupted
 from .images import (
@@ -20,6 +21,7 @@ from .images import (
     target_size,
     to_array,
 )
+from .memory import check_memory
 from .monitor import TERMS, Monitor, Snapshot
 from .settings import Settings
 
@@ -38,6 +40,7 @@ class StyleResult:
     history: np.ndarray = field(repr=False)
     traces: int = 0
     interrupted: bool = False
+    scales: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def seconds_per_evaluation(self) -> float:
@@ -48,11 +51,26 @@ def _terms_dict(terms: np.ndarray) -> dict[str, float]:
     return {name: float(value) for name, value in zip(TERMS, terms)}
 
 
-def prepare_images(content: ImageSource, style: ImageSource, settings: Settings):
-    """Load and size the content, style and initial image as RGB float arrays (fails before TensorFlow loads)."""
-    content_image = load_image(content, "content image")
-    style_image = load_image(style, "style image")
-    width, height = target_size(content_image.width, content_image.height, settings.size, settings.resize)
+@dataclass
+class Inputs:
+    """The content and style as loaded, before any resizing (loaded once, sized once per scale)."""
+
+    content: Image.Image
+    style: Image.Image
+
+
+def load_inputs(content: ImageSource, style: ImageSource) -> Inputs:
+    return Inputs(load_image(content, "content image"), load_image(style, "style image"))
+
+
+def sized_images(inputs: Inputs, settings: Settings, size: Optional[int] = None):
+    """Content, style and initial image as RGB float arrays at `size` (default settings.size).
+
+    The memory estimate is checked before any large array exists.
+    """
+    content_image, style_image = inputs.content, inputs.style
+    width, height = target_size(content_image.width, content_image.height, size or settings.size, settings.resize)
+    check_memory(settings, width, height)
     content_rgb = to_array(resize(content_image, width, height, "content image"))
     if settings.mode == "concat":
         style_width, style_height = width, height  # the articles stretch the style to the content's size
@@ -64,6 +82,29 @@ def prepare_images(content: ImageSource, style: ImageSource, settings: Settings)
         settings.init, content_rgb, lambda: to_array(resize(style_image, width, height, "style image")), rng
     )
     return content_rgb, style_rgb, start_rgb
+
+
+def prepare_images(content: ImageSource, style: ImageSource, settings: Settings):
+    """Load and size the content, style and initial image (fails on bad input before TensorFlow loads)."""
+    return sized_images(load_inputs(content, style), settings)
+
+
+def scale_plan(settings: Settings) -> list[tuple[int, int]]:
+    """(size, evaluations) per scale, coarse to fine: sizes halve from --size down; each coarser scale gets twice
+    the evaluations of the next finer one, so most of the budget goes where evaluations are cheap."""
+    sizes = [max(1, round(settings.size / 2 ** (settings.scales - 1 - i))) for i in range(settings.scales)]
+    shares = [2.0 ** (settings.scales - 1 - i) for i in range(settings.scales)]
+    budget = settings.evaluation_budget
+    evaluations = [max(1, int(budget * share / sum(shares))) for share in shares]
+    evaluations[-1] += budget - sum(evaluations)  # rounding leftovers go to the final size
+    return [(size, count) for size, count in zip(sizes, evaluations) if count > 0]
+
+
+def _upsample(image_rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """A coarse result resized to the next scale, as that scale's starting image."""
+    height, width = like.shape[:2]
+    picture = Image.fromarray(np.clip(image_rgb, 0, 255).round().astype(np.uint8))
+    return to_array(picture.resize((width, height), Image.Resampling.LANCZOS))
 
 
 def stylize_result(
@@ -79,30 +120,51 @@ def stylize_result(
     """Paint `content` in the style of `style`. Options are the command line's, e.g. network='vgg16'.
 
     Raises UserError for bad input. A set `stop_event` ends the run early with the best image so far
-    (result.interrupted is then True).
+    (result.interrupted is then True). With scales > 1 the run goes coarse to fine (see scale_plan).
     """
     settings = options.pop("settings", None) or Settings.from_options(**options)
-    content_rgb, style_rgb, start_rgb = prepare_images(content, style, settings)
+    inputs = load_inputs(content, style)
+    plan = scale_plan(settings)
+    content_rgb, style_rgb, start_rgb = sized_images(inputs, settings, plan[0][0])
+    sized_images(inputs, settings)  # the final size's checks (too small, memory) before any work
 
     from .evaluator import Evaluator
-    from .network import feature_model, weights_description
+    from .network import feature_model_for, weights_description
+    from .optimize import minimize
 
     if settings.seed is not None:
         import keras
 
         keras.utils.set_random_seed(settings.seed)
-    model = feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers)
+    model = feature_model_for(settings)
     monitor = Monitor(
         settings.evaluation_budget, progress=progress, stop_event=stop_event, snapshot=snapshot,
         snapshot_every=snapshot_every,
     )
-    evaluator = Evaluator(model, settings, preprocess(content_rgb), preprocess(style_rgb), observer=monitor)
-    from .optimize import minimize
-
     started = time.perf_counter()
     interrupted = False
+    traces = 0
+    scale_records = []
     try:
-        minimize(evaluator, preprocess(start_rgb), settings)
+        for index, (size, evaluations) in enumerate(plan):
+            if index > 0:
+                content_rgb, style_rgb, _ = sized_images(inputs, settings, size)
+                start_rgb = _upsample(deprocess(monitor.best_image).astype(np.float32), content_rgb)
+                monitor.new_scale()
+            scale_settings = replace(settings, size=size, iterations=evaluations)
+            if len(plan) > 1:
+                scale_settings = replace(scale_settings, outer_iterations=None, maxfun=None)
+            evaluator = Evaluator(model, scale_settings, preprocess(content_rgb), preprocess(style_rgb),
+                                  observer=monitor)
+            scale_started = time.perf_counter()
+            try:
+                minimize(evaluator, preprocess(start_rgb), scale_settings)
+            finally:
+                traces += evaluator.traces
+                scale_records.append({
+                    "size": [content_rgb.shape[1], content_rgb.shape[0]], "evaluations": evaluator.passes,
+                    "seconds": round(time.perf_counter() - scale_started, 3),
+                })
     except Interrupted:
         interrupted = True
     finally:
@@ -111,21 +173,23 @@ def stylize_result(
     if monitor.best_image is None:
         raise Interrupted()
     history = np.array(monitor.history, dtype=np.float64)
+    output_size = [monitor.best_image.shape[2], monitor.best_image.shape[1]]
     return StyleResult(
         image=deprocess(monitor.best_image),
         settings=settings,
         weights_file=weights_description(settings.network, settings.weights),
         sizes={
-            "content": [content_rgb.shape[1], content_rgb.shape[0]],
+            "content": output_size,
             "style": [style_rgb.shape[1], style_rgb.shape[0]],
-            "output": [content_rgb.shape[1], content_rgb.shape[0]],
+            "output": output_size,
         },
         evaluations=monitor.evaluations,
         seconds=seconds,
         losses={"initial": _terms_dict(history[0]), "final": _terms_dict(monitor.best_terms)},
         history=history,
-        traces=evaluator.traces,
+        traces=traces,
         interrupted=interrupted,
+        scales=scale_records,
     )
 
 

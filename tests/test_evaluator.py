@@ -4,7 +4,7 @@ import pytest
 
 from keras_style.evaluator import Evaluator
 from keras_style.images import preprocess, to_array
-from keras_style.network import feature_model
+from keras_style.network import feature_model_for
 from keras_style.settings import Settings
 
 from .conftest import make_picture
@@ -20,7 +20,7 @@ def build(size=(40, 32), style_size=None, **options):
     content = preprocess(make_picture(width, height).astype(np.float32))
     sw, sh = style_size or size
     style = preprocess(make_picture(sw, sh, seed=2, kind="style").astype(np.float32))
-    model = feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers)
+    model = feature_model_for(settings)
     return settings, content, style, model
 
 

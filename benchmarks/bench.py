@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Speed and memory of one loss-and-gradient evaluation, per network x path x size x XLA, against the machine's peak.
+
+    python benchmarks/bench.py --quick          # 128 and 256 px, about a minute on 2 CPU cores
+    python benchmarks/bench.py                  # 256 and 512 px
+    python benchmarks/bench.py --sizes 512 1024 2048 --paths cached --networks vgg19 --xla off   # large images
+
+Each configuration runs in its own subprocess, so its peak memory (RSS) is its own. Times are medians of the timed
+evaluations after warm-up (tracing and XLA compilation happen in the warm-up). GFLOP/s counts the convolution
+FLOPs of the forward pass and of the backward pass to the input, from the layer shapes; the machine's peak is a
+large float32 matrix product in TensorFlow on the same device. Random weights: speed does not depend on them.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+CONTENT = ROOT / "examples" / "content.jpg"
+STYLE = ROOT / "examples" / "style.jpg"
+
+
+def conv_flops(network: str, deepest: str, width: int, height: int) -> float:
+    """Forward FLOPs (2 per multiply-add) of every 3x3 convolution up to `deepest`, for one image."""
+    from keras_style.layers import CONVS_PER_BLOCK
+
+    channels_in, flops = 3, 0.0
+    for block, count in enumerate(CONVS_PER_BLOCK[network], start=1):
+        channels_out = min(64 * 2 ** (block - 1), 512)
+        for conv in range(1, count + 1):
+            flops += 2.0 * width * height * channels_in * channels_out * 9
+            channels_in = channels_out
+            if f"block{block}_conv{conv}" == deepest:
+                return flops
+        width, height = width // 2, height // 2
+    return flops
+
+
+def evaluation_flops(network: str, path: str, width: int, height: int, deepest: str) -> float:
+    """Forward plus backward-to-input convolution FLOPs of one evaluation (the backward costs what the forward does);
+    the concat path pushes three images through both."""
+    return 2.0 * conv_flops(network, deepest, width, height) * (3 if path == "concat" else 1)
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def worker(args: argparse.Namespace) -> dict:
+    """One configuration: build, warm up, time; print one JSON line."""
+    import numpy as np
+
+    from keras_style.evaluator import Evaluator
+    from keras_style.images import preprocess
+    from keras_style.network import feature_model_for
+    from keras_style.settings import Settings
+    from keras_style.transfer import prepare_images
+
+    settings = Settings.from_options(
+        network=args.network, mode=args.path, size=args.size, weights="none", jit_compile=args.xla == "on",
+        precision=args.precision,
+    )
+    content, style, start = prepare_images(CONTENT, STYLE, settings)
+    model = feature_model_for(settings)
+    evaluator = Evaluator(model, settings, preprocess(content), preprocess(style))
+    x = preprocess(start).astype(np.float64).ravel()
+    rng = np.random.default_rng(0)
+    for _ in range(args.warmup):
+        evaluator.loss_and_grads(x + rng.normal(size=x.shape))
+    times = []
+    for _ in range(args.evaluations):
+        point = x + rng.normal(size=x.shape)
+        started = time.perf_counter()
+        evaluator.loss_and_grads(point)
+        times.append(time.perf_counter() - started)
+    height, width = content.shape[:2]
+    deepest = settings.deepest_layer
+    return {
+        "network": args.network, "path": args.path, "size": args.size, "xla": args.xla,
+        "precision": args.precision, "width": width, "height": height,
+        "seconds_per_evaluation": statistics.median(times), "evaluations_timed": len(times),
+        "traces": evaluator.traces, "peak_rss_mb": peak_rss_mb(), "peak_device_mb": device_peak_mb(),
+        "flops": evaluation_flops(args.network, args.path, width, height, deepest),
+    }
+
+
+def device_peak_mb():
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+
+
+def machine_peak(size: int = 4096, repeats: int = 10) -> dict:
+    """The device's own float32 matmul rate in TensorFlow: the ceiling for convolution-heavy work."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+    matmul = tf.function(lambda a, b: tf.matmul(a, b))
+    matmul(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        matmul(a, b).numpy()
+        times.append(time.perf_counter() - started)
+    device = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return {"gflops": 2.0 * size**3 / statistics.median(times) / 1e9, "device": device, "matmul": size}
+
+
+def run_child(arguments: list[str]) -> dict:
+    result = subprocess.run([sys.executable, __file__, *arguments], capture_output=True, text=True)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": tail, "arguments": arguments}
+    return json.loads(lines[-1])
+
+
+def machine_description() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for name in ("tensorflow", "tensorflow-cpu", "keras"):
+        try:
+            from importlib import metadata
+
+            versions[name] = metadata.version(name)
+        except Exception:
+            continue
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), **versions}
+
+
+def markdown_table(rows: list[dict], peak: float) -> str:
+    lines = [
+        "| network | path | size (px) | XLA | s / evaluation | evaluations / s | peak RSS (MB) | GFLOP/s | efficiency |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {' | '.join(row['arguments'][1::2][:4])} | failed: {row['error']} | | | | |")
+            continue
+        rate = row["flops"] / row["seconds_per_evaluation"] / 1e9
+        size = f"{row['width']}x{row['height']}"
+        lines.append(
+            f"| {row['network']} | {row['path']} | {size} | {row['xla']} | {row['seconds_per_evaluation']:.3f} | "
+            f"{1 / row['seconds_per_evaluation']:.2f} | {row['peak_rss_mb']:.0f} | {rate:.1f} | {rate / peak:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def headlines(rows: list[dict], peak: float) -> list[str]:
+    good = [row for row in rows if "error" not in row]
+    largest = max(row["size"] for row in good)
+    lines = []
+    for network in sorted({row["network"] for row in good}):
+        best = {}
+        for path in ("cached", "concat"):
+            candidates = [r for r in good if r["network"] == network and r["path"] == path and r["size"] == largest]
+            if candidates:
+                best[path] = min(r["seconds_per_evaluation"] for r in candidates)
+        if len(best) == 2:
+            lines.append(f"cached/concat speed-up per evaluation, {network} at {largest} px: "
+                         f"{best['concat'] / best['cached']:.2f}x")
+    top = max(good, key=lambda r: r["flops"] / r["seconds_per_evaluation"])
+    efficiency = top["flops"] / top["seconds_per_evaluation"] / 1e9 / peak
+    lines.append(f"best efficiency: {efficiency:.1%} of the {peak:.0f} GFLOP/s matmul peak "
+                 f"({top['network']} {top['path']} {top['size']} px, XLA {top['xla']})")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="sizes 128 and 256, fewer evaluations (~1 min)")
+    parser.add_argument("--networks", nargs="+", default=["vgg16", "vgg19"], help="networks to measure")
+    parser.add_argument("--paths", nargs="+", default=["concat", "cached"], help="evaluation paths")
+    parser.add_argument("--sizes", nargs="+", type=int, help="longest sides in px (default 256 512; quick 128 256)")
+    parser.add_argument("--xla", nargs="+", default=["off", "on"], choices=["off", "on"], help="XLA settings")
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed"], help="compute precision")
+    parser.add_argument("--warmup", type=int, help="untimed evaluations first (default 2)")
+    parser.add_argument("--evaluations", type=int, help="timed evaluations (default 5; quick 3)")
+    parser.add_argument("--json", type=Path, default=ROOT / "outputs" / "bench.json", help="where to write JSON")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--network", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--peak", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.warmup = args.warmup if args.warmup is not None else 2
+    args.evaluations = args.evaluations or (3 if args.quick else 5)
+
+    if args.peak:
+        print(json.dumps(machine_peak()))
+        return 0
+    if args.worker:
+        args.xla = args.xla[0]
+        print(json.dumps(worker(args)))
+        return 0
+
+    sizes = args.sizes or ([128, 256] if args.quick else [256, 512])
+    started = time.perf_counter()
+    peak = run_child(["--peak"])
+    if "error" in peak:
+        print(f"peak measurement failed: {peak['error']}", file=sys.stderr)
+        return 1
+    rows = []
+    for network, path, size, xla in itertools.product(args.networks, args.paths, sizes, args.xla):
+        arguments = ["--worker", "--network", network, "--path", path, "--size", str(size), "--xla", xla,
+                     "--precision", args.precision, "--warmup", str(args.warmup),
+                     "--evaluations", str(args.evaluations)]
+        row = run_child(arguments)
+        rows.append(row)
+        status = row.get("error") or f"{row['seconds_per_evaluation']:.3f} s/eval, {row['peak_rss_mb']:.0f} MB"
+        print(f"  {network} {path} {size} px XLA {xla}: {status}", file=sys.stderr, flush=True)
+    machine = machine_description()
+    report = {"machine": machine, "peak": peak, "rows": rows, "command": " ".join(sys.argv),
+              "seconds": time.perf_counter() - started}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"machine: {machine.get('cpu')}, {machine.get('cores')} cores, TensorFlow "
+          f"{machine.get('tensorflow') or machine.get('tensorflow-cpu')}, peak {peak['gflops']:.0f} GFLOP/s "
+          f"({peak['device']} float32 {peak['matmul']}^3 matmul)")
+    print(markdown_table(rows, peak["gflops"]))
+    print(f"JSON: {args.json} ({report['seconds']:.0f} s)")
+    for line in headlines(rows, peak["gflops"]):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

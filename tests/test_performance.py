@@ -1,0 +1,102 @@
+"""Work done once, not per evaluation; XLA and mixed precision give the same numbers; multi-scale; memory checks."""
+import numpy as np
+import pytest
+
+import keras_style
+from keras_style import cli
+from keras_style.errors import UserError
+from keras_style.evaluator import Evaluator
+from keras_style.memory import MEMORY_LIMIT_VARIABLE, activation_floats_per_pixel, check_memory, estimate_bytes
+from keras_style.network import XLA_BY_DEVICE, device_type, feature_model_for, use_xla
+from keras_style.settings import Settings
+from keras_style.transfer import scale_plan
+
+from .conftest import run_cli
+from .test_evaluator import build
+from .test_stylize import CONTENT, STYLE, restore_signals  # noqa: F401 - fixture
+
+
+def test_traced_once_over_20_evaluations_at_distinct_points():
+    settings, content, style, model = build()
+    evaluator = Evaluator(model, settings, content, style)
+    x = content.astype(np.float64).ravel()
+    for step in range(20):
+        evaluator.loss_and_grads(x + step)
+    assert evaluator.passes == 20 and evaluator.traces == 1
+
+
+@pytest.mark.parametrize("mode", ["cached", "concat"])
+def test_xla_gives_the_same_loss_and_gradient(mode):
+    settings, content, style, model = build(mode=mode)
+    x = content + np.random.default_rng(1).normal(scale=5.0, size=content.shape).astype(np.float32)
+    plain = Evaluator(model, Settings.from_options(**{**settings.as_dict(), "jit_compile": False}), content, style)
+    compiled = Evaluator(model, Settings.from_options(**{**settings.as_dict(), "jit_compile": True}), content, style)
+    (terms_plain, grad_plain), (terms_xla, grad_xla) = plain.evaluate(x), compiled.evaluate(x)
+    np.testing.assert_allclose(terms_xla, terms_plain, rtol=1e-4)
+    np.testing.assert_allclose(grad_xla, grad_plain, rtol=1e-3, atol=1e-4 * np.abs(grad_plain).max())
+
+
+def test_xla_default_follows_the_device_table():
+    assert use_xla(None) is XLA_BY_DEVICE[device_type()]
+    assert use_xla(True) is True and use_xla(False) is False
+
+
+def test_mixed_precision_stays_close_to_float32(real_weights):
+    settings, content, style, _ = build(weights="imagenet", network="vgg16")
+    x = content + np.random.default_rng(2).normal(scale=5.0, size=content.shape).astype(np.float32)
+    results = {}
+    for precision in ("float32", "mixed"):
+        chosen = Settings.from_options(**{**settings.as_dict(), "precision": precision})
+        results[precision], _ = Evaluator(feature_model_for(chosen), chosen, content, style).evaluate(x)
+    assert np.isfinite(results["mixed"]).all()
+    np.testing.assert_allclose(results["mixed"][0], results["float32"][0], rtol=0.05)
+
+
+def test_scale_plan_goes_coarse_to_fine_with_most_evaluations_cheap():
+    plan = scale_plan(Settings.from_options(size=512, iterations=350, scales=3))
+    assert [size for size, _ in plan] == [128, 256, 512]
+    evaluations = [count for _, count in plan]
+    assert sum(evaluations) == 350 and evaluations[0] > evaluations[1] > evaluations[2] > 0
+    assert scale_plan(Settings.from_options(size=512, iterations=10)) == [(512, 10)]
+
+
+def test_multiscale_run_from_python():
+    result = keras_style.stylize_result(CONTENT, STYLE, weights="none", size=96, iterations=12, scales=2)
+    assert [record["size"] for record in result.scales] == [[48, 36], [96, 72]]
+    assert sum(record["evaluations"] for record in result.scales) == result.evaluations >= 12
+    assert result.image.shape == (72, 96, 3) and result.traces == 2
+
+
+def test_multiscale_from_the_command_line(tmp_path, restore_signals):  # noqa: F811 - fixture
+    output = tmp_path / "out.png"
+    assert cli.main([str(CONTENT), str(STYLE), str(output), "--weights", "none", "--size", "96", "--iterations",
+                     "6", "--scales", "2", "--quiet"]) == 0
+    import json
+
+    report = json.loads(output.with_suffix(".json").read_text())
+    assert report["settings"]["scales"] == 2 and [s["size"] for s in report["scales"]] == [[48, 36], [96, 72]]
+
+
+def test_memory_estimate_grows_linearly_with_pixels():
+    settings = Settings.from_options()
+    small, large = estimate_bytes(settings, 512, 384), estimate_bytes(settings, 1024, 768)
+    huge = estimate_bytes(settings, 2048, 1536)
+    assert (huge - large) == pytest.approx(4 * (large - small), rel=1e-9)
+    concat = estimate_bytes(Settings.from_options(mode="concat"), 1024, 768)
+    assert concat > 2.5 * (large - estimate_bytes(settings, 1, 1))
+    # VGG19 up to conv5_1: 64*2 + 64/4 + 128*2/4 + 128/16 + 256*4/16 + 256/64 + 512*4/64 + 512/256 + 512/256
+    assert activation_floats_per_pixel("vgg19", "block5_conv1") == pytest.approx(320.0)
+
+
+def test_oversize_request_fails_early(monkeypatch):
+    monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, "2000")
+    with pytest.raises(UserError, match=r"needs about \d+\.\d GB but 2\.0 GB is available"):
+        check_memory(Settings.from_options(), 2048, 1536)
+    check_memory(Settings.from_options(), 256, 192)  # fits
+
+
+def test_oversize_request_from_the_command_line(tmp_path):
+    output = tmp_path / "out.png"
+    result = run_cli(CONTENT, STYLE, output, "--size", "40000")
+    assert result.returncode == 2 and "needs about" in result.stderr and "GB" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not output.exists()
