@@ -23,5 +23,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PYTHON) -m pytest -q
 
+# Execute every notebook headless into outputs/notebooks/ (NOTEBOOK_ARGS="--size 256 --only article_001").
+NOTEBOOK_ARGS ?=
+notebooks: $(VENV)/.installed
+	$(PYTHON) -m pip install --quiet -e ".[$(EXTRAS),notebooks]"
+	$(PYTHON) scripts/run_notebooks.py $(NOTEBOOK_ARGS)
+
 clean:
 	rm -rf $(VENV) outputs build *.egg-info .pytest_cache
