@@ -98,28 +98,67 @@ def worker(args: argparse.Namespace) -> dict:
 
 
 def device_peak_mb():
+    """Peak accelerator memory of this process, or None on a CPU."""
+    import keras
+
+    from keras_style.network import device_type
+
+    if device_type() != "gpu":
+        return None
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.devices()[0].memory_stats()["peak_bytes_in_use"] / 2**20
     import tensorflow as tf
 
-    if not tf.config.list_physical_devices("GPU"):
-        return None
     return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
 
 
-def machine_peak(size: int = 4096, repeats: int = 10) -> dict:
-    """The device's own float32 matmul rate in TensorFlow: the ceiling for convolution-heavy work."""
+def _compiled_products(size: int):
+    """(matmul, conv) compiled for the Keras backend, each waiting for its result so the timing covers the work."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(size, size)).astype(np.float32)
+    b = rng.normal(size=(size, size)).astype(np.float32)
+    image = rng.normal(size=(1, 128, 128, 256)).astype(np.float32)
+    kernel = rng.normal(size=(3, 3, 256, 256)).astype(np.float32)
+    if keras.backend.backend() == "jax":
+        import jax
+
+        matmul = jax.jit(lambda: jax.numpy.matmul(a, b))
+        conv = jax.jit(lambda: jax.lax.conv_general_dilated(
+            image, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+        return (lambda: matmul().block_until_ready()), (lambda: conv().block_until_ready())
     import tensorflow as tf
 
-    a = tf.random.normal((size, size))
-    b = tf.random.normal((size, size))
-    matmul = tf.function(lambda a, b: tf.matmul(a, b))
-    matmul(a, b).numpy()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        matmul(a, b).numpy()
-        times.append(time.perf_counter() - started)
-    device = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
-    return {"gflops": 2.0 * size**3 / statistics.median(times) / 1e9, "device": device, "matmul": size}
+    a, b, image, kernel = (tf.constant(v) for v in (a, b, image, kernel))
+    matmul = tf.function(lambda: tf.matmul(a, b))
+    conv = tf.function(lambda: tf.nn.conv2d(image, kernel, 1, "SAME"))
+    return (lambda: matmul().numpy()), (lambda: conv().numpy())
+
+
+def machine_peak(size: int = 4096, repeats: int = 10) -> dict:
+    """The device's own float32 rate on a large matmul and a large 3x3 convolution, whichever is faster: the
+    ceiling for this convolution-heavy work on this device."""
+    from keras_style.network import device_type
+
+    if device_type() == "gpu":
+        size = 8192
+    matmul, conv = _compiled_products(size)
+    work = {"matmul": (matmul, 2.0 * size**3), "conv": (conv, 2.0 * 128 * 128 * 256 * 256 * 9)}
+    rates = {}
+    for name, (function, flops) in work.items():
+        function()  # compile
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - started)
+        rates[name] = flops / min(times) / 1e9
+    best = max(rates, key=rates.get)
+    return {"gflops": rates[best], "device": device_type(), "rates": rates, "best": best, "matmul": size}
 
 
 def run_child(arguments: list[str]) -> dict:
@@ -141,14 +180,15 @@ def machine_description() -> dict:
     except OSError:
         pass
     versions = {}
-    for name in ("tensorflow", "tensorflow-cpu", "keras"):
+    for name in ("tensorflow", "tensorflow-cpu", "keras", "jax"):
         try:
             from importlib import metadata
 
             versions[name] = metadata.version(name)
         except Exception:
             continue
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), **versions}
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "backend": backend, **versions}
 
 
 def markdown_table(rows: list[dict], peak: float) -> str:
@@ -238,8 +278,9 @@ def main() -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"machine: {machine.get('cpu')}, {machine.get('cores')} cores, TensorFlow "
-          f"{machine.get('tensorflow') or machine.get('tensorflow-cpu')}, peak {peak['gflops']:.0f} GFLOP/s "
-          f"({peak['device']} float32 {peak['matmul']}^3 matmul)")
+          f"{machine.get('tensorflow') or machine.get('tensorflow-cpu')}, Keras {machine.get('keras')} "
+          f"({machine.get('backend')} backend, {peak['device']}); peak {peak['gflops']:.0f} GFLOP/s (float32, "
+          f"{', '.join(f'{k} {v:.0f}' for k, v in peak['rates'].items())})")
     print(markdown_table(rows, peak["gflops"]))
     print(f"JSON: {args.json} ({report['seconds']:.0f} s)")
     for line in headlines(rows, peak["gflops"]):
