@@ -151,6 +151,12 @@ class Evaluator:
             self.observer(terms, image)
         return terms, np.asarray(ops.convert_to_numpy(gradient))
 
+    def terms(self, image) -> np.ndarray:
+        """The four loss terms at one image, forward only and untraced: for scoring, not for optimising."""
+        from keras import ops
+
+        return ops.convert_to_numpy(self._loss(ops.convert_to_tensor(image, dtype="float32"))[1])
+
     def loss_and_grads(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """scipy's combined form: float64 flat x in, (loss, float64 flat gradient) out."""
         terms, gradient = self.evaluate(self._as_image(x))

@@ -41,5 +41,5 @@ def judge(image: np.ndarray, content: ImageSource, style: ImageSource, name: str
     style_rgb = to_array(resize(style_image, *style_size(style_image, (width, height), 1.0), "style image"))
     model = feature_model_for(settings)
     evaluator = Evaluator(model, settings, preprocess(content_rgb), preprocess(style_rgb))
-    terms, _ = evaluator.evaluate(preprocess(np.asarray(image, dtype=np.float32)))
+    terms = evaluator.terms(preprocess(np.asarray(image, dtype=np.float32)))
     return {term: float(value) for term, value in zip(TERMS, terms)}

@@ -89,10 +89,14 @@ def prepare_images(content: ImageSource, style: ImageSource, settings: Settings)
     return sized_images(load_inputs(content, style), settings)
 
 
+SCALE_STEP = 2 ** 0.5
+
+
 def scale_plan(settings: Settings) -> list[tuple[int, int]]:
-    """(size, evaluations) per scale, coarse to fine: sizes halve from --size down; each coarser scale gets twice
-    the evaluations of the next finer one, so most of the budget goes where evaluations are cheap."""
-    sizes = [max(1, round(settings.size / 2 ** (settings.scales - 1 - i))) for i in range(settings.scales)]
+    """(size, evaluations) per scale, coarse to fine: sizes shrink by sqrt(2) per step down from --size (a gentler
+    upsampling than 2x keeps more of the coarse texture); each coarser scale gets twice the evaluations of the
+    next finer one, so most of the budget goes where evaluations are cheap."""
+    sizes = [max(1, round(settings.size / SCALE_STEP ** (settings.scales - 1 - i))) for i in range(settings.scales)]
     shares = [2.0 ** (settings.scales - 1 - i) for i in range(settings.scales)]
     budget = settings.evaluation_budget
     evaluations = [max(1, int(budget * share / sum(shares))) for share in shares]

@@ -96,3 +96,17 @@ def test_missing_weights_explains_what_to_do(monkeypatch, tmp_path):
     with pytest.raises(UserError, match="--weights") as caught:
         network.load_vgg("vgg16", "imagenet")
     assert "KERAS_STYLE_WEIGHTS_DIR" in str(caught.value) and "download" in str(caught.value)
+
+
+def test_judge_scores_content_and_result_on_one_ruler(real_weights):
+    from keras_style.judge import JUDGES, judge
+
+    result = keras_style.stylize_result(CONTENT, STYLE, size=64, iterations=15)
+    content = np.asarray(Image.open(CONTENT).convert("RGB").resize((64, 48), Image.LANCZOS))
+    for name in JUDGES:
+        of_content = judge(content, CONTENT, STYLE, name)
+        of_result = judge(result.image, CONTENT, STYLE, name)
+        assert of_content["content"] == pytest.approx(0.0, abs=1e-3 * of_result["content"])
+        assert of_result["style"] < 0.5 * of_content["style"]
+    # the vgg19-paper judge is the gatys objective itself
+    assert judge(result.image, CONTENT, STYLE)["total"] == pytest.approx(result.losses["final"]["total"], rel=0.02)
