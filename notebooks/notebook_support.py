@@ -75,7 +75,8 @@ def figure_as_jpeg(figure, quality: int = 85) -> bytes:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="jpeg", dpi=FIGURE_DPI, pil_kwargs={"quality": quality})
+    # bbox_inches="tight" keeps the two-line titles that tight_layout alone clips at the top.
+    figure.savefig(buffer, format="jpeg", dpi=FIGURE_DPI, bbox_inches="tight", pil_kwargs={"quality": quality})
     plt.close(figure)
     return buffer.getvalue()
 

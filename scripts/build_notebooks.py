@@ -42,6 +42,9 @@ class ArticleNotebook:
     # The articles' restart loop: outer_iterations x fmin_l_bfgs_b(maxfun). None for one continuous run.
     outer_iterations: Optional[int] = None
     budget_note: str = "evaluations of loss and gradient"
+    size: int = DEFAULT_SIZE
+    # Keras 3 example only: its SGD rate 100 is tuned to 400 px (see its `differences`).
+    scaled_learning_rate: bool = False
 
 
 ARTICLES = (
@@ -191,20 +194,33 @@ Preset `keras3-example`. It differs from all five articles (none of them uses SG
 notebook. The TF 2 version of the example, preset `keras-example`, has exactly the settings of article 003, so it
 is covered by `article_003_keras_vgg19_keras_example.ipynb`.""",
         differences="""\
-* **Steps.** The example runs 4000 SGD steps at 400 px; the committed run does 200 steps at 192 px (about five
-  minutes on 2 CPU cores), so the learning-rate decay (every 100 steps) has barely started and the picture is much
-  less stylised than the example's. Raise `iterations` to see the full run.
+* **Steps and size.** The example runs 4000 SGD steps at 400 px; the committed run does 200 steps at 128 px high
+  (about five minutes on 2 shared CPU cores: the three-image batch costs about three times a cached-mode step), so
+  the learning-rate decay (every 100 steps) has barely started and the picture is much less stylised than the
+  example's. Raise `iterations` and `size` to see the full run.
+* **Learning rate scaled to the size.** The example's rate 100 belongs to its 400 px image. With the example's Gram
+  scale (M = the image's pixel count) the gradient on each pixel grows as the image shrinks, about as
+  (400 / size)². Unscaled, rate 100 diverged at 128 px in our check (the total loss rose from 6.6e5 to 1.0e8 within
+  15 steps) while at 256 px it fell steadily (5.1e5 to 5.1e4), so by default the notebook uses
+  100 x (size / 400)², 10.24 at 128 px; set `learning_rate = 100` to use the example's value.
 * **Optimiser.** Keras's SGD step is x <- x - lr * grad; we apply that step ourselves (`optimizer="gd"` with
   `learning_rate=100`, `lr_decay=0.96`, `lr_decay_steps=100`) and clip pixels to the valid range after each step.
 * **Loss scale quirk kept** (N = 3, M = image pixels for every layer); the tiny weights compensate for it.""",
         iterations=200,
         budget_note="SGD steps (one evaluation each)",
+        size=128,
+        scaled_learning_rate=True,
     ),
 )
 
 
 def markdown(text: str):
     return new_markdown_cell(text.strip())
+
+
+LEARNING_RATE_PARAMETER = (
+    "learning_rate = None  # None means 100 (the Keras 3 example) times (size / 400) ** 2, see below\n"
+)
 
 
 def parameters_cell(article: ArticleNotebook):
@@ -218,9 +234,10 @@ def parameters_cell(article: ArticleNotebook):
         "# Parameters (papermill overrides these). Paths: absolute, or relative to this folder or the repo root.\n"
         'content = "../examples/content.jpg"\n'
         'style = "../examples/style.jpg"\n'
-        f"size = {DEFAULT_SIZE}  # pixels; what the preset measures (longest side, height or square side)\n"
+        f"size = {article.size}  # pixels; what the preset measures (longest side, height or square side)\n"
         f"iterations = {article.iterations}  # {article.budget_note}\n"
         f"{loop_lines}"
+        f"{LEARNING_RATE_PARAMETER if article.scaled_learning_rate else ''}"
         'weights = "imagenet"  # Keras ImageNet weights ($KERAS_STYLE_WEIGHTS_DIR when set), or a .h5 path\n'
         "seed = 0  # makes the run repeatable"
     )
@@ -271,6 +288,12 @@ def run_cell(article: ArticleNotebook) -> str:
             "outer = max(1, min(outer_iterations, iterations))\n"
             "budget = dict(outer_iterations=outer, maxfun=max(1, iterations // outer))\n"
         )
+    elif article.scaled_learning_rate:
+        budget = (
+            "# The example's rate suits 400 px; its loss scale makes pixel gradients grow as the pixel count falls.\n"
+            "rate = learning_rate if learning_rate is not None else 100.0 * (size / 400) ** 2\n"
+            "budget = dict(iterations=iterations, learning_rate=rate)\n"
+        )
     else:
         budget = "budget = dict(iterations=iterations)\n"
     return (
@@ -303,7 +326,7 @@ def build_article_notebook(article: ArticleNotebook):
         markdown(f"# {article.title}\n\n{article.method}"),
         markdown(
             "## Parameters\n\nThe defaults reproduce the committed outputs: the project's demo pair at "
-            f"{DEFAULT_SIZE} px. `scripts/run_notebooks.py` overrides them (papermill), e.g. with "
+            f"{article.size} px. `scripts/run_notebooks.py` overrides them (papermill), e.g. with "
             "`/work/shared/images`-style photographs, a larger `size` or the article's full budget."
         ),
         parameters_cell(article),
@@ -471,6 +494,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", type=Path, default=NOTEBOOKS_DIR, help="where to write (default notebooks/)")
     parser.add_argument("--force", action="store_true", help="overwrite existing notebooks (drops their outputs)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="only notebooks whose file name contains NAME")
     parser.add_argument("--update-text", action="store_true",
                         help="only refresh the markdown cells of existing notebooks, keeping their outputs")
     args = parser.parse_args(argv)
@@ -478,6 +502,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     notebooks = {article.file_name: build_article_notebook(article) for article in ARTICLES}
     notebooks[COMPARISON_FILE] = build_comparison_notebook(COMPARISON_FINDINGS)
     for file_name, notebook in notebooks.items():
+        if args.only and not any(text in file_name for text in args.only):
+            continue
         path = args.output_dir / file_name
         if path.exists() and args.update_text:
             print(f"{'updated text of' if update_markdown(path, notebook) else 'code differs, kept'} {path}")

@@ -34,6 +34,7 @@ FIXED_SETTINGS = dict(
 )
 TERMS = ("total", "content", "style", "tv")
 JUDGE_NAMES = ("vgg19-paper", "vgg16-johnson")
+JUDGE_TERMS = ("total", "content", "style")  # the judges weigh no tv; the image's tv is reported once
 
 
 def block_lengths(network: str) -> tuple[int, ...]:
@@ -144,7 +145,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     row.update({f"own_{term}": result.losses["final"][term] for term in TERMS})
     for judge_name in JUDGE_NAMES:
         scores = judge(result.image, cell.content, cell.style, judge_name, weights=cell.weights)
-        row.update({f"{judge_name}_{term}": scores[term] for term in ("total", "content", "style")})
+        row.update({f"{judge_name}_{term}": scores[term] for term in JUDGE_TERMS})
     row["tv"] = scores["tv"]  # the image's total variation, the same for both judges
     row["image"] = result.image
     return row
@@ -168,7 +169,7 @@ CSV_COLUMNS = (
     "layer_set", "network", "content_layers", "style_layers", "output_size", "evaluations", "wall_seconds",
     "optimizer_seconds", "seconds_per_evaluation", "peak_rss_mib",
     *(f"own_{term}" for term in TERMS),
-    *(f"{judge}_{term}" for judge in JUDGE_NAMES for term in ("total", "content", "style")),
+    *(f"{judge}_{term}" for judge in JUDGE_NAMES for term in JUDGE_TERMS),
     "tv",
 )
 
@@ -200,7 +201,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
             f"| {row['layer_set']} | {row['network']} | {content} | {style} | {row['evaluations']} "
             f"| {row['wall_seconds']:.1f} | {row['seconds_per_evaluation']:.3f} | {row['peak_rss_mib']:.0f} "
             f"| {row['own_total']:.3g} "
-            + " ".join(f"| {row[f'{judge}_{term}']:.3g}" for judge in JUDGE_NAMES for term in ("total", "content", "style"))
+            + " ".join(f"| {row[f'{judge}_{term}']:.3g}" for judge in JUDGE_NAMES for term in JUDGE_TERMS)
             + " |"
         )
     return "\n".join(lines) + "\n"
@@ -217,7 +218,8 @@ def contact_sheet(rows: Sequence[dict[str, Any]], layer_sets: Sequence[str], net
     label_height, margin, title_height = 30, 8, 24
     sheet = Image.new(
         "RGB",
-        (margin + len(networks) * (cell_width + margin), title_height + len(layer_sets) * (cell_height + label_height + margin)),
+        (margin + len(networks) * (cell_width + margin),
+         title_height + len(layer_sets) * (cell_height + label_height + margin)),
         "white",
     )
     draw = ImageDraw.Draw(sheet)
@@ -241,7 +243,9 @@ def parse_names(text: str, known: Sequence[str], what: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown) or '(none)'}; choose from {', '.join(known)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown {what} {', '.join(unknown) or '(none)'}; choose from {', '.join(known)}"
+        )
     return names
 
 

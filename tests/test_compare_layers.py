@@ -15,7 +15,9 @@ from keras_style.layers import valid_layers
 from .conftest import ROOT
 
 SCRIPT = ROOT / "scripts" / "compare_layers.py"
-JUDGE_COLUMNS = [f"{judge}_{term}" for judge in ("vgg19-paper", "vgg16-johnson") for term in ("total", "content", "style")]
+JUDGE_COLUMNS = [
+    f"{judge}_{term}" for judge in ("vgg19-paper", "vgg16-johnson") for term in ("total", "content", "style")
+]
 
 
 def load_compare_layers():
