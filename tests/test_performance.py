@@ -54,7 +54,7 @@ def test_mixed_precision_stays_close_to_float32(real_weights):
 
 def test_scale_plan_goes_coarse_to_fine_with_most_evaluations_cheap():
     plan = scale_plan(Settings.from_options(size=512, iterations=350, scales=3))
-    assert [size for size, _ in plan] == [128, 256, 512]
+    assert [size for size, _ in plan] == [256, 362, 512]  # sqrt(2) steps
     evaluations = [count for _, count in plan]
     assert sum(evaluations) == 350 and evaluations[0] > evaluations[1] > evaluations[2] > 0
     assert scale_plan(Settings.from_options(size=512, iterations=10)) == [(512, 10)]
@@ -62,7 +62,7 @@ def test_scale_plan_goes_coarse_to_fine_with_most_evaluations_cheap():
 
 def test_multiscale_run_from_python():
     result = keras_style.stylize_result(CONTENT, STYLE, weights="none", size=96, iterations=12, scales=2)
-    assert [record["size"] for record in result.scales] == [[48, 36], [96, 72]]
+    assert [record["size"] for record in result.scales] == [[68, 51], [96, 72]]
     assert sum(record["evaluations"] for record in result.scales) == result.evaluations >= 12
     assert result.image.shape == (72, 96, 3) and result.traces == 2
 
@@ -74,7 +74,7 @@ def test_multiscale_from_the_command_line(tmp_path, restore_signals):  # noqa: F
     import json
 
     report = json.loads(output.with_suffix(".json").read_text())
-    assert report["settings"]["scales"] == 2 and [s["size"] for s in report["scales"]] == [[48, 36], [96, 72]]
+    assert report["settings"]["scales"] == 2 and [s["size"] for s in report["scales"]] == [[68, 51], [96, 72]]
 
 
 def test_memory_estimate_grows_linearly_with_pixels():
