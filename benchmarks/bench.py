@@ -139,13 +139,13 @@ def _compiled_products(size: int):
     return (lambda: matmul().numpy()), (lambda: conv().numpy())
 
 
-def machine_peak(size: int = 4096, repeats: int = 10) -> dict:
+def machine_peak(size: int = 4096, repeats: int = 5) -> dict:
     """The device's own float32 rate on a large matmul and a large 3x3 convolution, whichever is faster: the
     ceiling for this convolution-heavy work on this device."""
     from keras_style.network import device_type
 
     if device_type() == "gpu":
-        size = 8192
+        size = max(size, 8192)
     matmul, conv = _compiled_products(size)
     work = {"matmul": (matmul, 2.0 * size**3), "conv": (conv, 2.0 * 128 * 128 * 256 * 256 * 9)}
     rates = {}
@@ -203,7 +203,7 @@ def markdown_table(rows: list[dict], peak: float) -> str:
         rate = row["flops"] / row["seconds_per_evaluation"] / 1e9
         size = f"{row['width']}x{row['height']}"
         lines.append(
-            f"| {row['network']} | {row['path']} | {size} | {row['xla']} | {row['seconds_per_evaluation']:.3f} | "
+            f"| {row['network']} | {row['path']} | {size} | {row['xla']} | {row['seconds_per_evaluation']:.4f} | "
             f"{1 / row['seconds_per_evaluation']:.2f} | {row['peak_rss_mb']:.0f} | {rate:.1f} | {rate / peak:.1%} |"
         )
     return "\n".join(lines)
@@ -237,20 +237,26 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", type=int, help="longest sides in px (default 256 512; quick 128 256)")
     parser.add_argument("--xla", nargs="+", default=["off", "on"], choices=["off", "on"], help="XLA settings")
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed"], help="compute precision")
-    parser.add_argument("--warmup", type=int, help="untimed evaluations first (default 2)")
-    parser.add_argument("--evaluations", type=int, help="timed evaluations (default 5; quick 3)")
+    parser.add_argument("--warmup", type=int, help="untimed evaluations first (default 2; quick 1)")
+    parser.add_argument("--evaluations", type=int, help="timed evaluations (default 5; quick 2)")
     parser.add_argument("--json", type=Path, default=ROOT / "outputs" / "bench.json", help="where to write JSON")
+    parser.add_argument("--peak-size", type=int, default=4096, help="matrix side of the peak matmul (GPU: 8192)")
+    parser.add_argument("--report", type=Path, metavar="JSON", help="print the table of an earlier run's JSON and exit")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--network", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--peak", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.warmup = args.warmup if args.warmup is not None else 2
-    args.evaluations = args.evaluations or (3 if args.quick else 5)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    args.evaluations = args.evaluations or (2 if args.quick else 5)
 
+    if args.report:
+        report = json.loads(args.report.read_text())
+        print_report(report)
+        return 0
     if args.peak:
-        print(json.dumps(machine_peak()))
+        print(json.dumps(machine_peak(args.peak_size)))
         return 0
     if args.worker:
         args.xla = args.xla[0]
@@ -259,7 +265,7 @@ def main() -> int:
 
     sizes = args.sizes or ([128, 256] if args.quick else [256, 512])
     started = time.perf_counter()
-    peak = run_child(["--peak"])
+    peak = run_child(["--peak", "--peak-size", str(args.peak_size)])
     if "error" in peak:
         print(f"peak measurement failed: {peak['error']}", file=sys.stderr)
         return 1
@@ -272,20 +278,27 @@ def main() -> int:
         rows.append(row)
         status = row.get("error") or f"{row['seconds_per_evaluation']:.3f} s/eval, {row['peak_rss_mb']:.0f} MB"
         print(f"  {network} {path} {size} px XLA {xla}: {status}", file=sys.stderr, flush=True)
-    machine = machine_description()
-    report = {"machine": machine, "peak": peak, "rows": rows, "command": " ".join(sys.argv),
+    report = {"machine": machine_description(), "peak": peak, "rows": rows, "command": " ".join(sys.argv),
               "seconds": time.perf_counter() - started}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"machine: {machine.get('cpu')}, {machine.get('cores')} cores, TensorFlow "
-          f"{machine.get('tensorflow') or machine.get('tensorflow-cpu')}, Keras {machine.get('keras')} "
+    print(f"JSON: {args.json}")
+    print_report(report)
+    return 0
+
+
+def print_report(report: dict) -> None:
+    """Machine, table, then the two headline ratios last."""
+    machine, peak, rows = report["machine"], report["peak"], report["rows"]
+    framework = machine.get("tensorflow") or machine.get("tensorflow-cpu")
+    framework = f"TensorFlow {framework}" if framework else f"JAX {machine.get('jax')}"
+    print(f"machine: {machine.get('cpu')}, {machine.get('cores')} cores, {framework}, Keras {machine.get('keras')} "
           f"({machine.get('backend')} backend, {peak['device']}); peak {peak['gflops']:.0f} GFLOP/s (float32, "
-          f"{', '.join(f'{k} {v:.0f}' for k, v in peak['rates'].items())})")
+          f"{', '.join(f'{k} {v:.0f}' for k, v in peak['rates'].items())}); run took {report['seconds']:.0f} s")
+    print(f"command: {report['command']}")
     print(markdown_table(rows, peak["gflops"]))
-    print(f"JSON: {args.json} ({report['seconds']:.0f} s)")
     for line in headlines(rows, peak["gflops"]):
         print(line)
-    return 0
 
 
 if __name__ == "__main__":
