@@ -224,7 +224,7 @@ def headlines(rows: list[dict], peak: float) -> list[str]:
                          f"{best['concat'] / best['cached']:.2f}x")
     top = max(good, key=lambda r: r["flops"] / r["seconds_per_evaluation"])
     efficiency = top["flops"] / top["seconds_per_evaluation"] / 1e9 / peak
-    lines.append(f"best efficiency: {efficiency:.1%} of the {peak:.0f} GFLOP/s matmul peak "
+    lines.append(f"best efficiency: {efficiency:.1%} of the device's {peak:.0f} GFLOP/s peak "
                  f"({top['network']} {top['path']} {top['size']} px, XLA {top['xla']})")
     return lines
 

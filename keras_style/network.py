@@ -11,7 +11,7 @@ from .weights import KERAS_CACHE_NAMES, download_failed_message, resolve_weights
 POOLINGS = ("max", "avg")
 # Whether the loss step is compiled with XLA when --xla is not given, per device type: chosen from
 # benchmarks/RESULTS.md (`python benchmarks/bench.py`), where each device's faster setting is shown.
-XLA_BY_DEVICE = {"cpu": False, "gpu": True}
+XLA_BY_DEVICE = {"cpu": True, "gpu": True}
 
 
 def device_type() -> str:
