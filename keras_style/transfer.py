@@ -130,7 +130,8 @@ def stylize_result(
     inputs = load_inputs(content, style)
     plan = scale_plan(settings)
     content_rgb, style_rgb, start_rgb = sized_images(inputs, settings, plan[0][0])
-    sized_images(inputs, settings)  # the final size's checks (too small, memory) before any work
+    if len(plan) > 1:
+        sized_images(inputs, settings)  # the final size's checks (too small, memory) before any work
 
     from .evaluator import Evaluator
     from .network import feature_model_for, weights_description
