@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_style.evaluator import Evaluator
-from keras_style.images import preprocess, to_array
+from keras_style.images import preprocess
 from keras_style.network import feature_model_for
 from keras_style.settings import Settings
 
