@@ -5,7 +5,9 @@
     python benchmarks/bench.py                  # 256 and 512 px
     python benchmarks/bench.py --sizes 512 1024 2048 --paths cached --networks vgg19 --xla off   # large images
 
-Each configuration runs in its own subprocess, so its peak memory (RSS) is its own. Times are medians of the timed
+Each configuration runs in its own process, so its peak memory (RSS) is its own: a fork of the benchmark process
+taken after TensorFlow is imported and before it runs anything (so no configuration pays the import), or with
+--spawn (and always on the JAX backend) a fresh interpreter. Times are medians of the timed
 evaluations after warm-up (tracing and XLA compilation happen in the warm-up). GFLOP/s counts the convolution
 FLOPs of the forward pass and of the backward pass to the input, from the layer shapes; the machine's peak is a
 large float32 matrix product in TensorFlow on the same device. Random weights: speed does not depend on them.
@@ -161,13 +163,53 @@ def machine_peak(size: int = 4096, repeats: int = 5) -> dict:
     return {"gflops": rates[best], "device": device_type(), "rates": rates, "best": best, "matmul": size}
 
 
-def run_child(arguments: list[str]) -> dict:
-    result = subprocess.run([sys.executable, __file__, *arguments], capture_output=True, text=True)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode != 0 or not lines:
-        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": tail, "arguments": arguments}
-    return json.loads(lines[-1])
+def run_child(arguments: list[str], parser: argparse.ArgumentParser, fork: bool) -> dict:
+    """One configuration (or the peak measurement) in a process of its own, so its peak memory is its own.
+
+    With `fork`, the child is forked from this process, which has imported TensorFlow and Keras but run nothing:
+    each configuration then skips the seconds of importing them again. Its peak RSS counts what it allocates on
+    top of the imported libraries, as a fresh process's would, without the import's own short-lived peak.
+    Otherwise (or on the JAX backend, which must not be forked) a fresh interpreter runs it.
+    """
+    if not fork:
+        result = subprocess.run([sys.executable, __file__, *arguments], capture_output=True, text=True)
+        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        if result.returncode != 0 or not lines:
+            tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            return {"error": tail, "arguments": arguments}
+        return json.loads(lines[-1])
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: measure, send one JSON line, exit without running the parent's cleanup
+        os.close(read_end)
+        try:
+            args = parser.parse_args(arguments)
+            payload = machine_peak(args.peak_size) if args.peak else worker(finish_arguments(args))
+        except BaseException as error:  # noqa: BLE001 - reported to the parent as this configuration's failure
+            payload = {"error": f"{type(error).__name__}: {error}".splitlines()[0], "arguments": arguments}
+        os.write(write_end, json.dumps(payload).encode())
+        os._exit(0)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 1 << 16):
+        chunks.append(chunk)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    if not chunks:
+        return {"error": f"worker died (wait status {status})", "arguments": arguments}
+    return json.loads(b"".join(chunks))
+
+
+def preload() -> None:
+    """Import, once, what every forked configuration needs, without running any TensorFlow operation (a forked
+    child must start before TensorFlow's thread pools exist)."""
+    import keras  # noqa: F401
+    import keras.applications  # noqa: F401
+    import scipy.optimize  # noqa: F401
+
+    import keras_style.evaluator  # noqa: F401
+    import keras_style.network  # noqa: F401
+    import keras_style.transfer  # noqa: F401
 
 
 def machine_description() -> dict:
@@ -229,7 +271,7 @@ def headlines(rows: list[dict], peak: float) -> list[str]:
     return lines
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="sizes 128 and 256, fewer evaluations (~1 min)")
     parser.add_argument("--networks", nargs="+", default=["vgg16", "vgg19"], help="networks to measure")
@@ -240,16 +282,33 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, help="untimed evaluations first (default 2; quick 1)")
     parser.add_argument("--evaluations", type=int, help="timed evaluations (default 5; quick 2)")
     parser.add_argument("--json", type=Path, default=ROOT / "outputs" / "bench.json", help="where to write JSON")
-    parser.add_argument("--peak-size", type=int, default=4096, help="matrix side of the peak matmul (GPU: 8192)")
+    parser.add_argument("--peak-size", type=int, help="matrix side of the peak matmul (default 4096; quick 2048; "
+                        "GPU at least 8192)")
+    parser.add_argument("--spawn", action="store_true",
+                        help="run each configuration in a fresh interpreter instead of a fork of this one (slower: "
+                        "each re-imports TensorFlow; the JAX backend always does this)")
     parser.add_argument("--report", type=Path, metavar="JSON", help="print the table of an earlier run's JSON and exit")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--network", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--peak", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def finish_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """Mode-dependent defaults, and a worker's single XLA setting."""
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.evaluations = args.evaluations or (2 if args.quick else 5)
+    args.peak_size = args.peak_size or (2048 if args.quick else 4096)
+    if args.worker:
+        args.xla = args.xla[0]
+    return args
+
+
+def main() -> int:
+    parser = build_parser()
+    args = finish_arguments(parser.parse_args())
 
     if args.report:
         report = json.loads(args.report.read_text())
@@ -259,13 +318,15 @@ def main() -> int:
         print(json.dumps(machine_peak(args.peak_size)))
         return 0
     if args.worker:
-        args.xla = args.xla[0]
         print(json.dumps(worker(args)))
         return 0
 
     sizes = args.sizes or ([128, 256] if args.quick else [256, 512])
     started = time.perf_counter()
-    peak = run_child(["--peak", "--peak-size", str(args.peak_size)])
+    fork = hasattr(os, "fork") and not args.spawn and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
+    if fork:
+        preload()
+    peak = run_child(["--peak", "--peak-size", str(args.peak_size)], parser, fork)
     if "error" in peak:
         print(f"peak measurement failed: {peak['error']}", file=sys.stderr)
         return 1
@@ -274,7 +335,7 @@ def main() -> int:
         arguments = ["--worker", "--network", network, "--path", path, "--size", str(size), "--xla", xla,
                      "--precision", args.precision, "--warmup", str(args.warmup),
                      "--evaluations", str(args.evaluations)]
-        row = run_child(arguments)
+        row = run_child(arguments, parser, fork)
         rows.append(row)
         status = row.get("error") or f"{row['seconds_per_evaluation']:.3f} s/eval, {row['peak_rss_mb']:.0f} MB"
         print(f"  {network} {path} {size} px XLA {xla}: {status}", file=sys.stderr, flush=True)

@@ -90,18 +90,46 @@ def prepare_images(content: ImageSource, style: ImageSource, settings: Settings)
 
 
 SCALE_STEP = 2 ** 0.5
+# The final size does work no coarse size can do for it (the finest texture, which upsampling blurs away), so it
+# keeps this share of the budget; the coarser sizes share the rest, each twice the next finer one's.
+FINAL_SCALE_SHARE = 0.4
 
 
 def scale_plan(settings: Settings) -> list[tuple[int, int]]:
     """(size, evaluations) per scale, coarse to fine: sizes shrink by sqrt(2) per step down from --size (a gentler
-    upsampling than 2x keeps more of the coarse texture); each coarser scale gets twice the evaluations of the
-    next finer one, so most of the budget goes where evaluations are cheap."""
-    sizes = [max(1, round(settings.size / SCALE_STEP ** (settings.scales - 1 - i))) for i in range(settings.scales)]
-    shares = [2.0 ** (settings.scales - 1 - i) for i in range(settings.scales)]
+    upsampling than 2x keeps more of the coarse result); most of the budget goes to the cheaper coarse sizes,
+    FINAL_SCALE_SHARE to the final one."""
+    count = settings.scales
     budget = settings.evaluation_budget
-    evaluations = [max(1, int(budget * share / sum(shares))) for share in shares]
-    evaluations[-1] += budget - sum(evaluations)  # rounding leftovers go to the final size
+    if count == 1:
+        return [(settings.size, budget)]
+    sizes = [max(1, round(settings.size / SCALE_STEP ** (count - 1 - i))) for i in range(count)]
+    coarse_shares = [2.0 ** (count - 2 - i) for i in range(count - 1)]
+    shares = [(1 - FINAL_SCALE_SHARE) * share / sum(coarse_shares) for share in coarse_shares] + [FINAL_SCALE_SHARE]
+    evaluations = [int(budget * share) for share in shares[:-1]]
+    evaluations.append(budget - sum(evaluations))  # the final size gets the rounding leftovers, so at least one
     return [(size, count) for size, count in zip(sizes, evaluations) if count > 0]
+
+
+def _pixels(image_rgb: np.ndarray) -> int:
+    return image_rgb.shape[0] * image_rgb.shape[1]
+
+
+def balanced_for_scale(settings: Settings, pixel_ratio: float) -> Settings:
+    """Settings for a coarse scale with `pixel_ratio` times fewer pixels than the final size.
+
+    The content and total-variation losses are sums over positions, so they shrink with the image, while the
+    style loss is normalised by the positions and does not: without compensation a coarse scale would weigh style
+    `pixel_ratio` times more than the final size and its result would drift from the content the final scale
+    then has to recover. One continuous L-BFGS run per scale (no restart loop).
+    """
+    return replace(
+        settings,
+        content_weight=settings.content_weight * pixel_ratio,
+        tv_weight=settings.tv_weight * pixel_ratio,
+        outer_iterations=None,
+        maxfun=None,
+    )
 
 
 def _upsample(image_rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -130,8 +158,9 @@ def stylize_result(
     inputs = load_inputs(content, style)
     plan = scale_plan(settings)
     content_rgb, style_rgb, start_rgb = sized_images(inputs, settings, plan[0][0])
+    final_pixels = _pixels(content_rgb)
     if len(plan) > 1:
-        sized_images(inputs, settings)  # the final size's checks (too small, memory) before any work
+        final_pixels = _pixels(sized_images(inputs, settings)[0])  # the final size's checks before any work
 
     from .evaluator import Evaluator
     from .network import feature_model_for, weights_description
@@ -158,7 +187,7 @@ def stylize_result(
                 monitor.new_scale()
             scale_settings = replace(settings, size=size, iterations=evaluations)
             if len(plan) > 1:
-                scale_settings = replace(scale_settings, outer_iterations=None, maxfun=None)
+                scale_settings = balanced_for_scale(scale_settings, final_pixels / _pixels(content_rgb))
             evaluator = Evaluator(model, scale_settings, preprocess(content_rgb), preprocess(style_rgb),
                                   observer=monitor)
             scale_started = time.perf_counter()

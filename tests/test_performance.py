@@ -56,8 +56,11 @@ def test_scale_plan_goes_coarse_to_fine_with_most_evaluations_cheap():
     plan = scale_plan(Settings.from_options(size=512, iterations=350, scales=3))
     assert [size for size, _ in plan] == [256, 362, 512]  # sqrt(2) steps
     evaluations = [count for _, count in plan]
-    assert sum(evaluations) == 350 and evaluations[0] > evaluations[1] > evaluations[2] > 0
+    assert evaluations == [140, 70, 140]  # coarse sizes 60 % (each twice the next), the final size 40 %
+    assert [count for _, count in scale_plan(Settings.from_options(size=512, iterations=100, scales=2))] == [60, 40]
     assert scale_plan(Settings.from_options(size=512, iterations=10)) == [(512, 10)]
+    # a budget too small for every scale skips coarse ones, never the final size
+    assert scale_plan(Settings.from_options(size=512, iterations=3, scales=4)) == [(181, 1), (512, 2)]
 
 
 def test_multiscale_run_from_python():
