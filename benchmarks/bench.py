@@ -339,6 +339,9 @@ def main() -> int:
         rows.append(row)
         status = row.get("error") or f"{row['seconds_per_evaluation']:.3f} s/eval, {row['peak_rss_mb']:.0f} MB"
         print(f"  {network} {path} {size} px XLA {xla}: {status}", file=sys.stderr, flush=True)
+    if all("error" in row for row in rows):
+        print(f"every configuration failed, e.g.: {rows[0]['error']}", file=sys.stderr)
+        return 1
     report = {"machine": machine_description(), "peak": peak, "rows": rows, "command": " ".join(sys.argv),
               "seconds": time.perf_counter() - started}
     args.json.parent.mkdir(parents=True, exist_ok=True)

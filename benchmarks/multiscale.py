@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def run(content: str, style: str, size: int, evaluations: int, scales: int, every: int, init: str) -> list[tuple]:
+def run(content: str, style: str, size: int, evaluations: int, scales: int, every: int, init: str,
+        plan=None) -> list[tuple]:
     """One stylization; returns (seconds, evaluations, image) checkpoints, timed from the call."""
     import numpy as np
 
@@ -38,7 +39,8 @@ def run(content: str, style: str, size: int, evaluations: int, scales: int, ever
         checkpoints.append((time.perf_counter() - started, evaluation, deprocess(best_image)))
 
     result = keras_style.stylize_result(content, style, size=size, iterations=evaluations, scales=scales,
-                                        snapshot=keep, snapshot_every=every, seed=0, init=init)
+                                        snapshot=keep, snapshot_every=every, seed=0, init=init,
+                                        plan=plan)
     checkpoints.append((time.perf_counter() - started, result.evaluations, np.asarray(result.image)))
     return checkpoints
 
@@ -66,10 +68,22 @@ def main() -> int:
     parser.add_argument("--evaluations", type=int, default=200, help="evaluation budget of each run")
     parser.add_argument("--multi-evaluations", type=int, help="budget of the multi-scale run (default: the same)")
     parser.add_argument("--scales", type=int, default=3, help="scales of the multi-scale run")
+    parser.add_argument("--plan", nargs="+", metavar="SIZE:EVALUATIONS",
+                        help="the multi-scale run's schedule instead of --scales' default, e.g. 128:180 256:120 "
+                             "(its budget is their sum; the last size must be --size)")
     parser.add_argument("--init", default="content", help="start image of both runs (content, noise, ...)")
     parser.add_argument("--every", type=int, default=10, help="evaluations between checkpoints")
     parser.add_argument("--json", type=Path, default=ROOT / "outputs" / "multiscale.json", help="JSON output")
     args = parser.parse_args()
+    plan = None
+    if args.plan:
+        try:
+            plan = [tuple(int(part) for part in item.split(":")) for item in args.plan]
+        except ValueError:
+            parser.error(f"--plan items are SIZE:EVALUATIONS, got {' '.join(args.plan)}")
+        if any(len(item) != 2 for item in plan) or plan[-1][0] != args.size:
+            parser.error(f"--plan items are SIZE:EVALUATIONS ending at --size {args.size}")
+        args.scales, args.multi_evaluations = len(plan), sum(count for _, count in plan)
 
     from keras_style.network import feature_model_for
     from keras_style.settings import Settings
@@ -82,7 +96,8 @@ def main() -> int:
     curves = {}
     for label, scales, budget in (("single-scale", 1, args.evaluations),
                                   (f"{args.scales} scales", args.scales, args.multi_evaluations or args.evaluations)):
-        checkpoints = run(args.content, args.style, args.size, budget, scales, args.every, args.init)
+        checkpoints = run(args.content, args.style, args.size, budget, scales, args.every, args.init,
+                          plan if scales > 1 else None)
         curves[label] = judged_curve(checkpoints, args.content, args.style, width, height)
         final = curves[label][-1]
         print(f"{label}: {final['evaluations']} evaluations in {final['seconds']:.1f} s, judged loss "

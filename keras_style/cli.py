@@ -100,12 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cached: targets computed once (fast, default); concat: [content, style, generated] "
                           "through VGG at every evaluation, as the articles do")
     opt.add_argument("--scales", type=int, metavar="N",
-                     help="multi-scale: optimise at --size/2^(N-1) first, upsample, continue up to --size; coarser "
-                          "scales get twice the evaluations of the next finer one (default 1)")
+                     help="multi-scale: optimise at --size/sqrt(2)^(N-1) first, upsample, continue up to --size; the "
+                          "coarser sizes share 60%% of the evaluations (each twice the next finer one's), the final "
+                          "size 40%% (default 1: --size only)")
     opt.add_argument("--xla", dest="jit_compile", action=argparse.BooleanOptionalAction, default=None,
                      help="compile the loss step with XLA (default: per device, as benchmarks/RESULTS.md chose)")
     opt.add_argument("--precision", choices=("float32", "mixed"),
-                     help="mixed: 16-bit network compute (float16 on GPU), float32 losses; for GPUs (default float32)")
+                     help="mixed: bfloat16 network compute, float32 losses; for GPUs (default float32)")
 
     out = parser.add_argument_group("output")
     out.add_argument("--save-every", type=int, metavar="N", default=0,

@@ -147,16 +147,20 @@ def stylize_result(
     stop_event: Optional[threading.Event] = None,
     snapshot: Optional[Snapshot] = None,
     snapshot_every: int = 0,
+    plan: Optional[list[tuple[int, int]]] = None,
     **options: Any,
 ) -> StyleResult:
     """Paint `content` in the style of `style`. Options are the command line's, e.g. network='vgg16'.
 
     Raises UserError for bad input. A set `stop_event` ends the run early with the best image so far
-    (result.interrupted is then True). With scales > 1 the run goes coarse to fine (see scale_plan).
+    (result.interrupted is then True). With scales > 1 the run goes coarse to fine (see scale_plan); `plan`, a list
+    of (size, evaluations) ending at the output size, replaces that schedule (for benchmarks of other schedules).
     """
     settings = options.pop("settings", None) or Settings.from_options(**options)
     inputs = load_inputs(content, style)
-    plan = scale_plan(settings)
+    plan = list(plan) if plan else scale_plan(settings)
+    if plan[-1][0] != settings.size:
+        raise ValueError(f"a plan must end at the output size {settings.size}, got {plan}")
     content_rgb, style_rgb, start_rgb = sized_images(inputs, settings, plan[0][0])
     final_pixels = _pixels(content_rgb)
     if len(plan) > 1:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ("vgg16", "vgg19")
 # Loss settings shared by every cell, so that only the network and the layers vary.

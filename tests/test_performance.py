@@ -9,7 +9,7 @@ from keras_style.evaluator import Evaluator
 from keras_style.memory import MEMORY_LIMIT_VARIABLE, activation_floats_per_pixel, check_memory, estimate_bytes
 from keras_style.network import XLA_BY_DEVICE, device_type, feature_model_for, use_xla
 from keras_style.settings import Settings
-from keras_style.transfer import scale_plan
+from keras_style.transfer import balanced_for_scale, scale_plan
 
 from .conftest import run_cli
 from .test_evaluator import build
@@ -70,6 +70,25 @@ def test_multiscale_run_from_python():
     assert result.image.shape == (72, 96, 3) and result.traces == 2
 
 
+def test_an_explicit_plan_replaces_the_default_schedule():
+    result = keras_style.stylize_result(CONTENT, STYLE, weights="none", size=96, iterations=5,
+                                        plan=[(64, 3), (96, 2)])
+    assert [record["size"] for record in result.scales] == [[64, 48], [96, 72]]
+    assert [record["evaluations"] for record in result.scales][0] >= 3 and result.image.shape == (72, 96, 3)
+    with pytest.raises(ValueError, match="must end at the output size 96"):
+        keras_style.stylize_result(CONTENT, STYLE, weights="none", size=96, plan=[(64, 3)])
+
+
+def test_coarse_scales_weigh_content_and_tv_as_the_final_size_does():
+    # content and TV losses are sums over positions, the style loss is normalised: a scale with 4x fewer pixels
+    # multiplies the content and TV weights by 4 and leaves the style weight alone
+    settings = Settings.from_options(size=512, content_weight=2.0, style_weight=1e3, tv_weight=0.5,
+                                     outer_iterations=10, maxfun=20)
+    coarse = balanced_for_scale(settings, 4.0)
+    assert (coarse.content_weight, coarse.style_weight, coarse.tv_weight) == (8.0, 1e3, 2.0)
+    assert coarse.outer_iterations is None and coarse.maxfun is None  # one continuous L-BFGS run per scale
+
+
 def test_multiscale_from_the_command_line(tmp_path, restore_signals):  # noqa: F811 - fixture
     output = tmp_path / "out.png"
     assert cli.main([str(CONTENT), str(STYLE), str(output), "--weights", "none", "--size", "96", "--iterations",
@@ -89,6 +108,8 @@ def test_memory_estimate_grows_linearly_with_pixels():
     assert concat > 2.5 * (large - estimate_bytes(settings, 1, 1))
     # VGG19 up to conv5_1: 64*2 + 64/4 + 128*2/4 + 128/16 + 256*4/16 + 256/64 + 512*4/64 + 512/256 + 512/256
     assert activation_floats_per_pixel("vgg19", "block5_conv1") == pytest.approx(320.0)
+    # above the peak RSS of the whole 2048 px command-line run measured for benchmarks/RESULTS.md (14,895,012 KB)
+    assert huge > 14_895_012 * 1024
 
 
 def test_oversize_request_fails_early(monkeypatch):

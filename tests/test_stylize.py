@@ -81,8 +81,8 @@ def test_style_of_another_size_and_scale(real_weights):
 
 
 def test_missing_weights_explains_what_to_do(monkeypatch, tmp_path):
-    from keras_style.errors import UserError
     from keras_style import network
+    from keras_style.errors import UserError
 
     monkeypatch.setenv("KERAS_STYLE_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
