@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Speed and memory of one loss-and-gradient evaluation, per network x path x size x XLA, against the machine's peak.
 
-    python benchmarks/bench.py --quick          # 128 and 256 px, about a minute on 2 CPU cores
+    python benchmarks/bench.py --quick          # 128 and 256 px, about 80 s on 2 CPU cores
     python benchmarks/bench.py                  # 256 and 512 px
     python benchmarks/bench.py --sizes 512 1024 2048 --paths cached --networks vgg19 --xla off   # large images
 
@@ -273,7 +273,8 @@ def headlines(rows: list[dict], peak: float) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="sizes 128 and 256, fewer evaluations (~1 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="sizes 128 and 256, fewer evaluations (about 80 s on 2 CPU cores)")
     parser.add_argument("--networks", nargs="+", default=["vgg16", "vgg19"], help="networks to measure")
     parser.add_argument("--paths", nargs="+", default=["concat", "cached"], help="evaluation paths")
     parser.add_argument("--sizes", nargs="+", type=int, help="longest sides in px (default 256 512; quick 128 256)")
