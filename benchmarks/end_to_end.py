@@ -20,12 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from arguments import add_image_arguments  # noqa: E402 - benchmarks/, the script's own folder
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--content", default=str(ROOT / "examples" / "content.jpg"), help="content image")
-    parser.add_argument("--style", default=str(ROOT / "examples" / "style.jpg"), help="style image")
-    parser.add_argument("--size", type=int, default=512, help="output longest side in px")
+    add_image_arguments(parser, size=512, size_help="output longest side in px")
     parser.add_argument("--evaluations", type=int, default=500, help="L-BFGS evaluations")
     parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "mixed"],
                         help="precisions to time")

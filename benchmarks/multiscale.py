@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from arguments import add_image_arguments  # noqa: E402 - benchmarks/, the script's own folder
+
 
 def run(content: str, style: str, size: int, evaluations: int, scales: int, every: int, init: str,
         plan=None) -> list[tuple]:
@@ -62,9 +64,7 @@ def judged_curve(checkpoints: list[tuple], content: str, style: str, width: int,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--content", default=str(ROOT / "examples" / "content.jpg"), help="content image")
-    parser.add_argument("--style", default=str(ROOT / "examples" / "style.jpg"), help="style image")
-    parser.add_argument("--size", type=int, default=512, help="output longest side in px")
+    add_image_arguments(parser, size=512, size_help="output longest side in px")
     parser.add_argument("--evaluations", type=int, default=200, help="evaluation budget of each run")
     parser.add_argument("--multi-evaluations", type=int, help="budget of the multi-scale run (default: the same)")
     parser.add_argument("--scales", type=int, default=3, help="scales of the multi-scale run")

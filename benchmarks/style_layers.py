@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from arguments import add_image_arguments  # noqa: E402 - benchmarks/, the script's own folder
+
 
 def blurred(rgb, factor: int = 2):
     """Downsample by `factor` and back up (Lanczos), as a coarse scale's result is upsampled."""
@@ -33,9 +35,7 @@ def blurred(rgb, factor: int = 2):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--content", default=str(ROOT / "examples" / "content.jpg"), help="content image")
-    parser.add_argument("--style", default=str(ROOT / "examples" / "style.jpg"), help="style image")
-    parser.add_argument("--size", type=int, default=256, help="longest side in px")
+    add_image_arguments(parser, size=256, size_help="longest side in px")
     args = parser.parse_args()
 
     import numpy as np

@@ -162,9 +162,9 @@ def stylize_result(
     if plan[-1][0] != settings.size:
         raise ValueError(f"a plan must end at the output size {settings.size}, got {plan}")
     content_rgb, style_rgb, start_rgb = sized_images(inputs, settings, plan[0][0])
-    final_pixels = _pixels(content_rgb)
-    if len(plan) > 1:
-        final_pixels = _pixels(sized_images(inputs, settings)[0])  # the final size's checks before any work
+    # The final size's images (and its checks: too small, memory) before any work, kept for the final scale.
+    final_images = sized_images(inputs, settings) if len(plan) > 1 else (content_rgb, style_rgb, start_rgb)
+    final_pixels = _pixels(final_images[0])
 
     from .evaluator import Evaluator
     from .network import feature_model_for, weights_description
@@ -186,7 +186,9 @@ def stylize_result(
     try:
         for index, (size, evaluations) in enumerate(plan):
             if index > 0:
-                content_rgb, style_rgb, _ = sized_images(inputs, settings, size)
+                content_rgb, style_rgb, _ = (
+                    final_images if index == len(plan) - 1 else sized_images(inputs, settings, size)
+                )
                 start_rgb = _upsample(deprocess(monitor.best_image).astype(np.float32), content_rgb)
                 monitor.new_scale()
             scale_settings = replace(settings, size=size, iterations=evaluations)
