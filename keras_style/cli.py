@@ -16,8 +16,10 @@ from typing import Any, Optional, Sequence
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from . import __version__  # noqa: E402
+from .compute import PRECISIONS  # noqa: E402
 from .errors import Interrupted, UserError  # noqa: E402
 from .presets import PRESETS  # noqa: E402
+from .settings import OPTIMIZERS  # noqa: E402
 
 PROGRAM = "keras-style"
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -83,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Gram loss scale: paper = 1/(4 N^2 M^2) per layer; keras-example = N=3, M=image pixels")
 
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--optimizer", choices=("lbfgs", "gd", "adam"),
-                     help="lbfgs (scipy L-BFGS-B), gd (x <- x - lr*grad, article 004) or adam")
+    opt.add_argument("--optimizer", choices=OPTIMIZERS,
+                     help="lbfgs (scipy L-BFGS-B on the host), lbfgs-device (L-BFGS as one compiled step per "
+                          "evaluation, no line search, for GPUs), gd (x <- x - lr*grad, article 004) or adam")
     opt.add_argument("--iterations", type=int,
                      help="loss-and-gradient evaluations (lbfgs) or steps (gd, adam) (gatys: 500)")
     opt.add_argument("--outer-iterations", type=int, metavar="K",
@@ -104,9 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "coarser sizes share 60%% of the evaluations (each twice the next finer one's), the final "
                           "size 40%% (default 1: --size only)")
     opt.add_argument("--xla", dest="jit_compile", action=argparse.BooleanOptionalAction, default=None,
-                     help="compile the loss step with XLA (default: per device, as benchmarks/RESULTS.md chose)")
-    opt.add_argument("--precision", choices=("float32", "mixed"),
-                     help="mixed: bfloat16 network compute, float32 losses; for GPUs (default float32)")
+                     help="compile the loss step with XLA (default: chosen with the precision: on for GPUs, off for "
+                          "bfloat16 on a CPU, and in float32 on a CPU only when the budget pays its compile time back)")
+    opt.add_argument("--precision", choices=PRECISIONS,
+                     help="network compute: auto (default) picks bfloat16 where the device has bfloat16 units (a GPU "
+                          "of compute capability 8.0+, a CPU with AMX or AVX512-BF16) and float32 elsewhere; mixed "
+                          "is bfloat16 network compute with float32 losses; the sidecar records the choice and why")
 
     out = parser.add_argument_group("output")
     out.add_argument("--save-every", type=int, metavar="N", default=0,

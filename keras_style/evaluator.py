@@ -4,28 +4,79 @@ Two paths with the same mathematics:
 - concat: every evaluation pushes concat([content, style, generated]) through VGG, as the articles do;
 - cached: content features and style Gram matrices are computed once; only the generated image is evaluated.
 
-The loss is written with keras.ops; only the compiled loss-and-gradient step is backend-specific
-(tf.function + GradientTape on TensorFlow, jax.jit + value_and_grad on JAX).
+The loss is written with keras.ops as a function of the image and of the run's fixed tensors (targets, scales,
+weights), so one compiled step serves every Evaluator of the same model, layers, path and shape in a process
+(multi-scale runs, judges, tests): each shape is traced and compiled once. Only the compilation itself is
+backend-specific (tf.function + GradientTape on TensorFlow, jax.jit + value_and_grad on JAX).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from . import losses
-from .network import use_xla
 from .settings import Settings
 
-# Called after each network pass with the four loss terms and the image that produced them.
-Observer = Callable[[np.ndarray, np.ndarray], None]
+# Called after each network pass with the four loss terms and the image that produced them (a numpy array, or a
+# device tensor that nothing modifies afterwards).
+Observer = Callable[[np.ndarray, Any], None]
 
 
-def compile_value_and_grad(function: Callable, jit_compile: bool) -> Callable:
-    """Wrap `function(image) -> (total, terms)` as a compiled `image -> (terms, d total / d image)`.
+@dataclass(frozen=True)
+class LossStructure:
+    """What the traced loss depends on besides tensor values: the path and which model outputs feed which loss."""
 
-    Traced once per input shape by the backend; XLA when jit_compile (always, on JAX).
-    """
+    mode: str
+    content_index: tuple[int, ...]
+    style_index: tuple[int, ...]
+
+
+class CompiledFunction:
+    """A backend-compiled function with a count of its traces (one per new input shape)."""
+
+    def __init__(self, function: Callable, jit_compile: bool) -> None:
+        self.traces = 0
+
+        def traced(*args):
+            self.traces += 1  # Python side effect: runs only when the backend traces, not on each call
+            return function(*args)
+
+        import keras
+
+        if keras.backend.backend() == "jax":
+            import jax
+
+            self._call = jax.jit(traced)
+        else:
+            import tensorflow as tf
+
+            self._call = tf.function(traced, jit_compile=jit_compile)
+
+    def __call__(self, *args):
+        return self._call(*args)
+
+
+# One compiled function per (model, loss structure, purpose, XLA): shared by every Evaluator in the process. The
+# model object is kept in the value so its id is never reused while the entry lives.
+_COMPILED: dict[tuple, tuple[Any, CompiledFunction]] = {}
+
+
+def compiled(model, key: tuple, jit_compile: bool, build: Callable[[], Callable]) -> CompiledFunction:
+    """The process-wide compiled function for (model, key, jit_compile), built by `build()` on first use."""
+    full_key = (id(model), key, bool(jit_compile))
+    entry = _COMPILED.get(full_key)
+    if entry is None:
+        entry = (model, CompiledFunction(build(), jit_compile))
+        _COMPILED[full_key] = entry
+    return entry[1]
+
+
+def value_and_grad(function: Callable) -> Callable:
+    """`function(image, *rest) -> (total, terms)` as an uncompiled `(image, *rest) -> (terms, d total / d image)`,
+    for use inside a compiled step."""
     import keras
 
     if keras.backend.backend() == "jax":
@@ -33,21 +84,62 @@ def compile_value_and_grad(function: Callable, jit_compile: bool) -> Callable:
 
         gradient_of = jax.value_and_grad(function, has_aux=True)
 
-        def jax_step(image):
-            (_, terms), gradient = gradient_of(image)
+        def jax_value_and_grad(image, *rest):
+            (_, terms), gradient = gradient_of(image, *rest)
             return terms, gradient
 
-        return jax.jit(jax_step)
+        return jax_value_and_grad
 
     import tensorflow as tf
 
-    def tf_step(image):
+    def tf_value_and_grad(image, *rest):
         with tf.GradientTape() as tape:
             tape.watch(image)
-            total, terms = function(image)
+            total, terms = function(image, *rest)
         return terms, tape.gradient(total, image)
 
-    return tf.function(tf_step, jit_compile=jit_compile)
+    return tf_value_and_grad
+
+
+def features(model, batch) -> list:
+    """The model's outputs as a list of float32 tensors."""
+    from keras import ops
+
+    outputs = model(batch, training=False)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    # Mixed precision computes the network in 16 bits; Gram sums need float32 to stay finite.
+    return [ops.cast(output, "float32") for output in outputs]
+
+
+def loss_terms(model, structure: LossStructure, image, fixed: dict):
+    """(total, stacked [total, content, style, tv]) for a generated image (1, H, W, 3).
+
+    `fixed` holds the run's tensors: the targets (cached path) or the content and style images (concat path), the
+    per-layer Gram scales and weights, and the three loss weights.
+    """
+    from keras import ops
+
+    if structure.mode == "concat":
+        outputs = features(model, ops.concatenate([fixed["content"], fixed["style"], image], axis=0))
+        generated = [output[2:3] for output in outputs]
+        content_targets = [outputs[i][0:1] for i in structure.content_index]
+        style_targets = [losses.gram_matrix(outputs[i][1:2]) for i in structure.style_index]
+    else:
+        generated = features(model, image)
+        content_targets = fixed["content_targets"]
+        style_targets = fixed["style_targets"]
+    content = sum(
+        losses.content_loss(generated[i], target) for i, target in zip(structure.content_index, content_targets)
+    )
+    style = sum(
+        fixed["layer_weights"][position]
+        * losses.style_loss(losses.gram_matrix(generated[i]), target, fixed["style_scales"][position])
+        for position, (i, target) in enumerate(zip(structure.style_index, style_targets))
+    )
+    tv = losses.total_variation_loss(image)
+    content_weight, style_weight, tv_weight = fixed["loss_weights"][0], fixed["loss_weights"][1], fixed["loss_weights"][2]
+    total = content_weight * content + style_weight * style + tv_weight * tv
+    return total, ops.stack([total, content, style, tv])
 
 
 class Evaluator:
@@ -63,6 +155,8 @@ class Evaluator:
     ) -> None:
         from keras import ops
 
+        from .compute import choose_compute, detect_device
+
         if settings.mode == "concat" and tuple(style.shape) != tuple(content.shape):
             raise ValueError(f"concat mode needs style and content of one shape, got {style.shape} and {content.shape}")
         self.settings = settings
@@ -70,92 +164,105 @@ class Evaluator:
         self.observer = observer
         self.passes = 0
         self.traces = 0
+        # XLA is decided with the precision, for this image size and budget (compute.choose_compute).
+        self.compute = choose_compute(
+            detect_device(), settings.precision, settings.jit_compile, self.shape[1] * self.shape[2],
+            settings.evaluation_budget,
+        )
+        self.jit_compile = self.compute.xla
         layers = settings.feature_layers
-        self._content_index = [layers.index(name) for name in settings.content_layers]
-        self._style_index = [layers.index(name) for name in settings.style_layers]
-        self._layer_weights = settings.layer_weights
-        self._model = model
-        self._content = ops.convert_to_tensor(content, dtype="float32")
-        self._style = ops.convert_to_tensor(style, dtype="float32")
+        self.model = model
+        self.structure = LossStructure(
+            settings.mode,
+            tuple(layers.index(name) for name in settings.content_layers),
+            tuple(layers.index(name) for name in settings.style_layers),
+        )
+        content_tensor = ops.convert_to_tensor(content, dtype="float32")
+        style_tensor = ops.convert_to_tensor(style, dtype="float32")
 
-        # Targets (cached path) and Gram scales (both paths) are fixed for a run: compute them once here.
-        content_features = self._features(self._content)
-        self._style_scales = []
-        for index in self._style_index:
+        # Targets (cached path) and Gram scales (both paths) are fixed for a run: compute them once here, with the
+        # same precision and compiled path as the loss.
+        feature_step = compiled(model, ("features",), self.jit_compile, lambda: lambda batch: features(model, batch))
+        content_features = self._counted(feature_step, content_tensor)
+        style_scales = []
+        for index in self.structure.style_index:
             _, height, width, channels = content_features[index].shape
-            self._style_scales.append(
+            style_scales.append(
                 losses.style_scale(settings.normalization, channels, height * width, self.shape[1] * self.shape[2])
             )
+        self.fixed: dict[str, Any] = {
+            "style_scales": ops.convert_to_tensor(np.array(style_scales, dtype=np.float32)),
+            "layer_weights": ops.convert_to_tensor(np.array(settings.layer_weights, dtype=np.float32)),
+            "loss_weights": ops.convert_to_tensor(
+                np.array([settings.content_weight, settings.style_weight, settings.tv_weight], dtype=np.float32)
+            ),
+        }
         if settings.mode == "cached":
-            self._content_targets = [content_features[i] for i in self._content_index]
-            style_features = self._features(self._style)
-            self._style_targets = []
-            for index in self._style_index:
+            self.fixed["content_targets"] = [content_features[i] for i in self.structure.content_index]
+            style_features = self._counted(feature_step, style_tensor)
+            style_targets = []
+            for index in self.structure.style_index:
                 # Gram sums grow with positions; rescale the style's to the generated image's size so a style
                 # of another size asks for the same statistics (exactly 1 when the sizes match).
                 generated_positions = content_features[index].shape[1] * content_features[index].shape[2]
                 style_positions = style_features[index].shape[1] * style_features[index].shape[2]
                 gram = losses.gram_matrix(style_features[index]) * (generated_positions / style_positions)
-                self._style_targets.append(gram)
-        self._step = compile_value_and_grad(self._traced_loss, use_xla(settings.jit_compile))
+                style_targets.append(gram)
+            self.fixed["style_targets"] = style_targets
+        else:
+            self.fixed["content"] = content_tensor
+            self.fixed["style"] = style_tensor
+        self.value_and_grad_step = self.compiled_step("value_and_grad", lambda: value_and_grad(self.loss_function_for_steps()))
         self._last_x: Optional[np.ndarray] = None
         self._last_grad: Optional[np.ndarray] = None
 
-    def _features(self, batch) -> list:
-        from keras import ops
+    def loss_function(self, image, fixed: dict):
+        """The loss `(image, fixed) -> (total, terms)` of this Evaluator's model and structure."""
+        return loss_terms(self.model, self.structure, image, fixed)
 
-        outputs = self._model(batch, training=False)
-        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-        # Mixed precision computes the network in 16 bits; Gram sums need float32 to stay finite.
-        return [ops.cast(output, "float32") for output in outputs]
+    def loss_function_for_steps(self) -> Callable:
+        """The same loss for a shared compiled step: it closes over the model and structure, not over this
+        Evaluator, so a cached step keeps no run's tensors alive."""
+        return functools.partial(loss_terms, self.model, self.structure)
 
-    def _traced_loss(self, image):
-        self.traces += 1  # Python side effect: runs only when the backend traces, not on each call
-        return self._loss(image)
+    def compiled_step(self, purpose: str, build: Callable[[], Callable]) -> CompiledFunction:
+        """The process-wide compiled function for `purpose` on this model, loss structure and XLA choice."""
+        return compiled(self.model, (purpose, self.structure), self.jit_compile, build)
 
-    def _loss(self, image):
-        """(total, stacked [total, content, style, tv]) for a generated image (1, H, W, 3)."""
-        from keras import ops
+    def _counted(self, function: CompiledFunction, *args):
+        before = function.traces
+        result = function(*args)
+        self.traces += function.traces - before
+        return result
 
-        if self.settings.mode == "concat":
-            features = self._features(ops.concatenate([self._content, self._style, image], axis=0))
-            generated = [f[2:3] for f in features]
-            content_targets = [features[i][0:1] for i in self._content_index]
-            style_targets = [losses.gram_matrix(features[i][1:2]) for i in self._style_index]
-        else:
-            generated = self._features(image)
-            content_targets = self._content_targets
-            style_targets = self._style_targets
-        content = sum(
-            losses.content_loss(generated[i], target) for i, target in zip(self._content_index, content_targets)
-        )
-        style = sum(
-            weight * losses.style_loss(losses.gram_matrix(generated[i]), target, scale)
-            for i, target, scale, weight in zip(
-                self._style_index, style_targets, self._style_scales, self._layer_weights
-            )
-        )
-        tv = losses.total_variation_loss(image)
-        settings = self.settings
-        total = settings.content_weight * content + settings.style_weight * style + settings.tv_weight * tv
-        return total, ops.stack([total, content, style, tv])
+    def call(self, function: CompiledFunction, *args):
+        """Call a compiled step, counting its traces as this Evaluator's."""
+        return self._counted(function, *args)
 
     def evaluate(self, image) -> tuple[np.ndarray, np.ndarray]:
         """One forward and backward pass: (terms [total, content, style, tv], float32 gradient of the image)."""
         from keras import ops
 
-        terms, gradient = self._step(image)
+        terms, gradient = self._counted(self.value_and_grad_step, ops.convert_to_tensor(image, dtype="float32"), self.fixed)
         self.passes += 1
         terms = ops.convert_to_numpy(terms)
         if self.observer is not None:
             self.observer(terms, image)
         return terms, np.asarray(ops.convert_to_numpy(gradient))
 
+    def observe(self, terms, image) -> None:
+        """Record one network pass made by a device step (optimize_device): terms to host, image stays on device."""
+        from keras import ops
+
+        self.passes += 1
+        if self.observer is not None:
+            self.observer(ops.convert_to_numpy(terms), image)
+
     def terms(self, image) -> np.ndarray:
         """The four loss terms at one image, forward only and untraced: for scoring, not for optimising."""
         from keras import ops
 
-        return ops.convert_to_numpy(self._loss(ops.convert_to_tensor(image, dtype="float32"))[1])
+        return ops.convert_to_numpy(self.loss_function(ops.convert_to_tensor(image, dtype="float32"), self.fixed)[1])
 
     def loss_and_grads(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """scipy's combined form: float64 flat x in, (loss, float64 flat gradient) out."""

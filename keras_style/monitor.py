@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable, Optional
 
 import numpy as np
@@ -28,7 +29,8 @@ class Monitor:
         self.history: list[np.ndarray] = []
         self.best_loss = np.inf
         self.best_terms: Optional[np.ndarray] = None
-        self.best_image: Optional[np.ndarray] = None
+        self._best_image = None  # a host copy, or a reference to an immutable device tensor
+        self.first_evaluation_at: Optional[float] = None  # time.perf_counter() of the first evaluation's end
         self.stop_event = stop_event or threading.Event()
         self.snapshot = snapshot
         self.snapshot_every = snapshot_every
@@ -42,15 +44,26 @@ class Monitor:
     def evaluations(self) -> int:
         return len(self.history)
 
+    @property
+    def best_image(self) -> Optional[np.ndarray]:
+        """The best image so far as network input, fetched from the device only when asked for."""
+        if self._best_image is not None and not isinstance(self._best_image, np.ndarray):
+            self._best_image = np.array(self._best_image, dtype=np.float32)
+        return self._best_image
+
     def __call__(self, terms: np.ndarray, image) -> None:
+        if self.first_evaluation_at is None:
+            self.first_evaluation_at = time.perf_counter()
         self.history.append(terms)
         if np.isfinite(terms[0]) and terms[0] < self.best_loss:
             self.best_loss = float(terms[0])
             self.best_terms = terms
-            if self.best_image is None:
-                self.best_image = np.array(np.asarray(image), dtype=np.float32, copy=True)
+            if not isinstance(image, np.ndarray):
+                self._best_image = image  # device steps hand over a fresh tensor that nothing changes: no copy
+            elif isinstance(self._best_image, np.ndarray):
+                np.copyto(self._best_image, image)  # scipy reuses its buffer: copy into ours
             else:
-                np.copyto(self.best_image, image)
+                self._best_image = np.array(image, dtype=np.float32, copy=True)
         if self.bar is not None:
             if self.bar.n >= self.bar.total:
                 self.bar.total = self.bar.n + 1  # L-BFGS may finish its line search a few evaluations past maxfun
@@ -68,7 +81,7 @@ class Monitor:
         """A multi-scale run moved to a finer size: losses there are not comparable with the coarser ones."""
         self.best_loss = np.inf
         self.best_terms = None
-        self.best_image = None
+        self._best_image = None
 
     def close(self) -> None:
         if self.bar is not None:

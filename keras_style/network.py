@@ -9,33 +9,28 @@ from .layers import layer_depth, valid_layers
 from .weights import KERAS_CACHE_NAMES, download_failed_message, resolve_weights
 
 POOLINGS = ("max", "avg")
-# Whether the loss step is compiled with XLA when --xla is not given, per device type: chosen from
-# benchmarks/RESULTS.md (`python benchmarks/bench.py`), where each device's faster setting is shown.
-XLA_BY_DEVICE = {"cpu": True, "gpu": True}
 
 
 def device_type() -> str:
     """'gpu' when the Keras backend sees an accelerator, else 'cpu'."""
-    import keras
+    from .compute import detect_device
 
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return "gpu" if any(device.platform == "gpu" for device in jax.devices()) else "cpu"
-    import tensorflow as tf
-
-    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
-
-
-def use_xla(jit_compile: Optional[bool]) -> bool:
-    """The --xla setting, or this device type's measured default."""
-    return XLA_BY_DEVICE[device_type()] if jit_compile is None else bool(jit_compile)
+    return detect_device().kind
 
 
 def mixed_policy() -> str:
     """16-bit compute with float32 variables. bfloat16, not float16: the raw style gradients (up to ~1e9 per
-    pixel) overflow float16's range, while bfloat16 keeps float32's exponent (tensor cores take both)."""
+    pixel) overflow float16's range, while bfloat16 keeps float32's exponent (tensor cores and AMX take it)."""
     return "mixed_bfloat16"
+
+
+def resolved_precision(precision: str) -> str:
+    """'auto' becomes this device's choice (compute.choose_compute); 'float32' and 'mixed' stay."""
+    if precision != "auto":
+        return precision
+    from .compute import choose_compute, detect_device
+
+    return choose_compute(detect_device(), precision).precision
 
 
 def load_vgg(network: str, weights: Optional[str]):
@@ -64,15 +59,21 @@ def _feature_model(network: str, weights: Optional[str], pooling: str, layers: t
     if precision == "mixed":
         keras.config.set_dtype_policy(mixed_policy())  # layers take the policy in force when they are built
     try:
-        return _build_feature_model(network, weights, pooling, layers)
+        return _build_feature_model(_vgg(network, weights, precision), network, pooling, layers)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _build_feature_model(network: str, weights: Optional[str], pooling: str, layers: tuple[str, ...]):
+@functools.lru_cache(maxsize=4)
+def _vgg(network: str, weights: Optional[str], precision: str):
+    """The whole VGG with its weights, loaded once per process: feature models for other layer lists or poolings
+    share its layers (built under the dtype policy `_feature_model` sets for `precision`)."""
+    return load_vgg(network, weights)
+
+
+def _build_feature_model(vgg, network: str, pooling: str, layers: tuple[str, ...]):
     import keras
 
-    vgg = load_vgg(network, weights)
     deepest = max(layer_depth(name, network) for name in layers)
     last_needed = valid_layers(network)[deepest]
     inputs = keras.Input(shape=(None, None, 3), name="image")
@@ -92,13 +93,14 @@ def _build_feature_model(network: str, weights: Optional[str], pooling: str, lay
     return model
 
 
-def feature_model(network: str, weights: str, pooling: str, layers: Sequence[str], precision: str = "float32"):
+def feature_model(network: str, weights: str, pooling: str, layers: Sequence[str], precision: str = "auto"):
     """Model mapping a preprocessed batch (B, H, W, 3) to the features of `layers`, in that order.
 
-    Built once per (network, weights, pooling, layers, precision) in a process; the weights file is resolved here.
+    Built once per (network, weights, pooling, layers, precision) in a process; the weights file is resolved here,
+    and precision 'auto' becomes the device's choice.
     """
     resolved = resolve_weights(network, weights)
-    return _feature_model(network, resolved, pooling, tuple(layers), precision)
+    return _feature_model(network, resolved, pooling, tuple(layers), resolved_precision(precision))
 
 
 def weights_description(network: str, weights: str) -> Optional[str]:

@@ -115,4 +115,6 @@ def sidecar(result, output: Path) -> dict[str, Any]:
         "seconds_per_evaluation": round(result.seconds_per_evaluation, 4),
         "losses": result.losses,
         "scales": result.scales,
+        "compute": result.compute,
+        "startup": result.startup,
     }

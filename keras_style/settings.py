@@ -6,15 +6,15 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Optional
 
+from .compute import PRECISIONS
 from .errors import UserError
 from .images import INITS, RESIZE_MODES
 from .layers import CONVS_PER_BLOCK, resolve_layers, valid_layers
 from .presets import PRESETS
 
-OPTIMIZERS = ("lbfgs", "gd", "adam")
+OPTIMIZERS = ("lbfgs", "lbfgs-device", "gd", "adam")
 MODES = ("cached", "concat")
 NORMALIZATIONS = ("paper", "keras-example")
-PRECISIONS = ("float32", "mixed")
 DEFAULT_PRESET = "gatys"
 
 
@@ -48,7 +48,7 @@ class Settings:
     style_scale: float = 1.0
     scales: int = 1
     jit_compile: Optional[bool] = None
-    precision: str = "float32"
+    precision: str = "auto"
 
     @classmethod
     def from_options(cls, preset: Optional[str] = None, **options: Any) -> "Settings":

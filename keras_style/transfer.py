@@ -41,6 +41,9 @@ class StyleResult:
     traces: int = 0
     interrupted: bool = False
     scales: list[dict[str, Any]] = field(default_factory=list)
+    # The precision and XLA the run used and why (compute.choose_compute), and where its start-up time went.
+    compute: dict[str, Any] = field(default_factory=dict)
+    startup: dict[str, float] = field(default_factory=dict)
 
     @property
     def seconds_per_evaluation(self) -> float:
@@ -166,15 +169,19 @@ def stylize_result(
     final_images = sized_images(inputs, settings) if len(plan) > 1 else (content_rgb, style_rgb, start_rgb)
     final_pixels = _pixels(final_images[0])
 
+    clock = time.perf_counter()
+    import keras  # the backend: TensorFlow loads here unless the caller loaded it already
+
     from .evaluator import Evaluator
     from .network import feature_model_for, weights_description
     from .optimize import minimize
 
+    startup = {"import_seconds": time.perf_counter() - clock}
+    clock = time.perf_counter()
     if settings.seed is not None:
-        import keras
-
         keras.utils.set_random_seed(settings.seed)
     model = feature_model_for(settings)
+    startup["model_seconds"] = time.perf_counter() - clock
     monitor = Monitor(
         settings.evaluation_budget, progress=progress, stop_event=stop_event, snapshot=snapshot,
         snapshot_every=snapshot_every,
@@ -183,6 +190,7 @@ def stylize_result(
     interrupted = False
     traces = 0
     scale_records = []
+    compute: dict[str, Any] = {}
     try:
         for index, (size, evaluations) in enumerate(plan):
             if index > 0:
@@ -194,8 +202,12 @@ def stylize_result(
             scale_settings = replace(settings, size=size, iterations=evaluations)
             if len(plan) > 1:
                 scale_settings = balanced_for_scale(scale_settings, final_pixels / _pixels(content_rgb))
+            clock = time.perf_counter()
             evaluator = Evaluator(model, scale_settings, preprocess(content_rgb), preprocess(style_rgb),
                                   observer=monitor)
+            compute = evaluator.compute.as_dict()
+            if index == 0:
+                startup["targets_seconds"] = time.perf_counter() - clock
             scale_started = time.perf_counter()
             try:
                 minimize(evaluator, preprocess(start_rgb), scale_settings)
@@ -203,8 +215,11 @@ def stylize_result(
                 traces += evaluator.traces
                 scale_records.append({
                     "size": [content_rgb.shape[1], content_rgb.shape[0]], "evaluations": evaluator.passes,
-                    "seconds": round(time.perf_counter() - scale_started, 3),
+                    "seconds": round(time.perf_counter() - scale_started, 3), "compute": compute,
                 })
+                if index == 0 and monitor.first_evaluation_at is not None:
+                    # tracing (and XLA compilation) happen in the first evaluation
+                    startup["first_evaluation_seconds"] = monitor.first_evaluation_at - scale_started
     except Interrupted:
         interrupted = True
     finally:
@@ -230,6 +245,8 @@ def stylize_result(
         traces=traces,
         interrupted=interrupted,
         scales=scale_records,
+        compute=compute,
+        startup={name: round(seconds, 3) for name, seconds in startup.items()},
     )
 
 

@@ -1,0 +1,138 @@
+"""How the network computes on this device: precision (float32 or bfloat16) and XLA, chosen together.
+
+The rule comes from measurements (benchmarks/RESULTS.md, "Precision and XLA per device"):
+- bfloat16 pays where the device has bf16 units: a GPU of compute capability 8.0 or newer (Ampere, Hopper), or a
+  CPU with AMX or AVX512-BF16, where TensorFlow's oneDNN convolutions ran 10-15x faster than in float32;
+- XLA's CPU compiler does not use those bf16 units (bfloat16 with XLA was 12x slower per evaluation than without),
+  so bfloat16 on a CPU runs without XLA;
+- in float32 on a CPU, XLA saves a share of each evaluation but costs a compilation up front: it is worth it only
+  when the budget of evaluations is large enough to pay that back;
+- on a GPU, XLA is on (every measured pair was faster with it).
+Losses and Gram matrices stay float32 whatever the network computes in.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Optional
+
+PRECISIONS = ("auto", "float32", "mixed")
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+BF16_GPU_CAPABILITY = (8, 0)
+# float32 XLA on a CPU: the share of each evaluation it saves (9-22 % on the AMD EPYC, RESULTS.md; the low end, so
+# the rule errs towards not compiling) and its compile time, in evaluations without XLA at the reference size
+# (measured: RESULTS.md). XLA pays when budget * saving * (pixels / reference) > compile cost.
+XLA_CPU_SAVING = 0.10
+XLA_CPU_COMPILE_EVALUATIONS = 20.0
+XLA_REFERENCE_PIXELS = 128 * 96
+
+
+@dataclass(frozen=True)
+class Device:
+    """What the rule looks at: the device type, its name, the CPU's flags and a GPU's compute capability."""
+
+    kind: str  # "cpu" or "gpu"
+    name: str = ""
+    cpu_flags: frozenset[str] = frozenset()
+    gpu_capability: Optional[tuple[int, int]] = None
+
+    @property
+    def has_bf16(self) -> bool:
+        if self.kind == "gpu":
+            return self.gpu_capability is not None and tuple(self.gpu_capability) >= BF16_GPU_CAPABILITY
+        return any(flag in self.cpu_flags for flag in BF16_CPU_FLAGS)
+
+
+@dataclass(frozen=True)
+class Compute:
+    """The choice a run makes, and why (recorded in the sidecar)."""
+
+    precision: str  # "float32" or "mixed" (bfloat16 network, float32 losses)
+    xla: bool
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"precision": self.precision, "xla": self.xla, "reason": self.reason}
+
+
+def read_cpu(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
+    """The CPU's model name and flags (empty where /proc/cpuinfo does not exist)."""
+    name, flags = "", frozenset()
+    try:
+        with open(cpuinfo) as stream:
+            for line in stream:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not name:
+                    name = value.strip()
+                elif key == "flags" and not flags:
+                    flags = frozenset(value.split())
+                if name and flags:
+                    break
+    except OSError:
+        pass
+    return name, flags
+
+
+@functools.lru_cache(maxsize=1)
+def detect_device() -> Device:
+    """The device Keras will compute on. Imports the backend (call it once the network is about to be built)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        gpus = [device for device in jax.devices() if device.platform == "gpu"]
+        if gpus:
+            capability = getattr(gpus[0], "compute_capability", None)
+            parsed = tuple(int(part) for part in str(capability).split(".")[:2]) if capability else None
+            return Device("gpu", getattr(gpus[0], "device_kind", "gpu"), gpu_capability=parsed)
+    else:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return Device("gpu", details.get("device_name", "gpu"), gpu_capability=details.get("compute_capability"))
+    name, flags = read_cpu()
+    return Device("cpu", name, cpu_flags=flags)
+
+
+def xla_pays_on_cpu(pixels: int, evaluations: int) -> bool:
+    """float32 on a CPU: does the time XLA saves over the budget exceed its compile time?"""
+    return evaluations * XLA_CPU_SAVING * pixels / XLA_REFERENCE_PIXELS > XLA_CPU_COMPILE_EVALUATIONS
+
+
+def choose_compute(
+    device: Device, precision: str = "auto", xla: Optional[bool] = None, pixels: int = 0, evaluations: int = 1
+) -> Compute:
+    """Precision and XLA for a run of `evaluations` at `pixels` output pixels; explicit settings win."""
+    reasons = []
+    if precision == "auto":
+        precision = "mixed" if device.has_bf16 else "float32"
+        if device.kind == "gpu":
+            capability = ".".join(map(str, device.gpu_capability)) if device.gpu_capability else "unknown"
+            unit = "has" if device.has_bf16 else "lacks"
+            reasons.append(f"auto precision: GPU (compute capability {capability}) {unit} bfloat16 units")
+        else:
+            found = [flag for flag in BF16_CPU_FLAGS if flag in device.cpu_flags]
+            reasons.append(
+                f"auto precision: CPU has {' and '.join(found)}" if found else "auto precision: CPU has no bfloat16 units"
+            )
+    else:
+        reasons.append(f"precision {precision} as asked")
+    if xla is None:
+        if device.kind == "gpu":
+            xla = True
+            reasons.append("XLA on: the GPU is faster with it")
+        elif precision == "mixed":
+            xla = False
+            reasons.append("XLA off: XLA's CPU compiler does not use the bfloat16 units")
+        else:
+            xla = xla_pays_on_cpu(pixels, evaluations)
+            verdict = "pays" if xla else "would not pay"
+            reasons.append(f"XLA {'on' if xla else 'off'}: its compile time {verdict} back over {evaluations} "
+                           f"evaluations at {pixels} px")
+    else:
+        reasons.append(f"XLA {'on' if xla else 'off'} as asked")
+    return Compute(precision, bool(xla), "; ".join(reasons))
