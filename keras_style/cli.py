@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -22,6 +23,22 @@ from .presets import PRESETS  # noqa: E402
 from .settings import OPTIMIZERS  # noqa: E402
 
 PROGRAM = "keras-style"
+
+
+def _process_started_at() -> float:
+    """time.perf_counter() at this process's start (Linux /proc), else now: start-up is timed from there."""
+    now = time.perf_counter()
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            seconds_up = float(uptime.read().split()[0])
+        age = seconds_up - start_ticks / os.sysconf("SC_CLK_TCK")
+        return now - age if 0 <= age < 60 else now
+    except (OSError, ValueError, IndexError):
+        return now
+
+
+PROCESS_STARTED_AT = _process_started_at()
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 DESCRIPTION = """\
@@ -160,6 +177,22 @@ def _install_signal_handlers(stop_event: threading.Event) -> None:
     signal.signal(signal.SIGTERM, request_stop)
 
 
+def _import_backend_quietly() -> None:
+    """Load TensorFlow with stderr closed: on CPUs where oneDNN's custom operations are on it writes log lines to
+    stderr before its log level applies, which would break the one-line messages this command promises."""
+    from .network import import_backend
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import_backend()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list_presets:
@@ -179,6 +212,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     check_output(output, args.force)
     prepare_images(args.content, args.style, settings)  # every input problem surfaces before TensorFlow loads
 
+    _import_backend_quietly()
     from .images import deprocess
     from .transfer import stylize_result
 
@@ -192,6 +226,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         result = stylize_result(
             args.content, args.style, settings=settings, progress=not args.quiet, stop_event=stop_event,
             snapshot=snapshot if args.save_every else None, snapshot_every=args.save_every,
+            started_at=PROCESS_STARTED_AT,
         )
     except Interrupted:
         return _fail("interrupted before the first evaluation; nothing written", EXIT_INTERRUPTED)

