@@ -23,8 +23,8 @@ subprocess with this environment (set KERAS_STYLE_WEIGHTS_DIR for offline weight
   cache); its time per function evaluation less the quadratic's own time per evaluation (timed separately, inside
   each call), best of 5. The device optimisers (lbfgs-device, gd, adam) do that work on the device, inside each
   evaluation: "device", not measured separately;
-- judged loss: the output PNG scored here by the fixed vgg19-paper judge in float32 (precision pinned, see
-  judged()), so rows compare on one ruler; "vs today" compares with the today row of the same size.
+- judged loss: the output PNG scored here by the fixed vgg19-paper judge (float32 on every device), so rows compare
+  on one ruler; "vs today" compares with the today row of the same size.
 """
 from __future__ import annotations
 
@@ -135,18 +135,15 @@ def host_seconds_per_iteration(width: int, height: int, repeats: int = 5) -> flo
 
 
 def judged(image_path: str, content: str, style: str) -> float:
-    """Total vgg19-paper judged loss of an output PNG, in float32."""
+    """Total vgg19-paper judged loss of an output PNG (the judge computes in float32 whatever the device)."""
     import numpy as np
     from PIL import Image
 
-    from keras_style.judge import JUDGES, judge
+    from keras_style.judge import judge
 
-    # vgg19-paper leaves precision at "auto", which is bfloat16 on a CPU with AMX/AVX512-BF16 or a recent GPU: pin
-    # float32 so every row is scored on the same ruler on every machine.
-    JUDGES.setdefault("vgg19-paper-float32", {**JUDGES["vgg19-paper"], "precision": "float32"})
     with Image.open(image_path) as picture:
         image = np.asarray(picture.convert("RGB"), dtype=np.uint8)
-    return judge(image, content, style, "vgg19-paper-float32")["total"]
+    return judge(image, content, style, "vgg19-paper")["total"]
 
 
 def cell(value: Optional[float], spec: str) -> str:

@@ -34,7 +34,9 @@ def judge(image: np.ndarray, content: ImageSource, style: ImageSource, name: str
     from .network import feature_model_for
     from .settings import Settings
 
-    settings = Settings.from_options(weights=weights, mode="cached", **JUDGES[name])
+    # float32 and no XLA whatever the device: one ruler for every run, and no compilation for a single pass
+    settings = Settings.from_options(weights=weights, mode="cached", precision="float32", jit_compile=False,
+                                     **JUDGES[name])
     height, width = image.shape[:2]
     content_rgb = to_array(resize(load_image(content, "content image"), width, height, "content image"))
     style_image = load_image(style, "style image")
