@@ -48,7 +48,7 @@ def main() -> int:
     from keras_style.settings import Settings
     from keras_style.transfer import prepare_images
 
-    settings = Settings.from_options(size=args.size, mode="cached", **JUDGES["vgg19-paper"])
+    settings = Settings.from_options(size=args.size, mode="cached", precision="float32", **JUDGES["vgg19-paper"])
     content, style, _ = prepare_images(args.content, args.style, settings)
     model = feature_model_for(settings)
     indices = [settings.feature_layers.index(name) for name in settings.style_layers]
