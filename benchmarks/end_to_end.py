@@ -186,12 +186,16 @@ def main() -> int:
     parser.add_argument("--rows", nargs="+", choices=list(ROWS), default=["today", "default"],
                         help="configurations to run (default: today default)")
     parser.add_argument("--quick", action="store_true", help="100 evaluations at 512 px instead of 500")
+    parser.add_argument("--evaluations", type=int, metavar="N",
+                        help="the same budget at every size instead (e.g. 500 at 256 px for the L-BFGS comparison)")
     parser.add_argument("--json", type=Path, default=ROOT / "outputs" / "end_to_end.json", help="JSON output")
     parser.add_argument("--keep", type=Path, help="keep the runs' images and sidecars in this folder")
     args = parser.parse_args()
     if args.size and args.size not in BUDGETS:
         parser.error(f"--size must be one of {sorted(BUDGETS)}")
     budgets = {**BUDGETS, **({512: 100} if args.quick else {})}
+    if args.evaluations:
+        budgets = {size: args.evaluations for size in budgets}
     sizes = [args.size] if args.size else args.sizes
     names = ["today"] + [name for name in args.rows if name != "today"] if "today" in args.rows else args.rows
 
