@@ -146,8 +146,9 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
         for i in range(LBFGS_HISTORY):
             beta = rho[i] * dot(y_history[i], r)
             r = r + s_history[i] * (alphas[i] - beta)
-        # Without history, the first step is scaled as torch's (and jcjohnson's) L-BFGS scales it: min(1, 1/|g|_1).
-        first_scale = ops.minimum(1.0, 1.0 / ops.maximum(ops.sum(ops.abs(gradient)), 1e-30))
+        # Without history, a gradient step that moves pixels GD_FIRST_STEP_PIXELS levels on average, as gd's first
+        # step does (torch's min(1, 1/|g|_1) barely moves the image at style transfer's gradient scale).
+        first_scale = GD_FIRST_STEP_PIXELS / ops.maximum(ops.mean(ops.abs(gradient)), 1e-30)
         direction = ops.where(has_history, -r, -first_scale * gradient)
         trial = ops.clip(x + scale * direction, low, high)
         terms, trial_gradient = gradient_of(trial, fixed)
@@ -173,7 +174,7 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
 def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, settings: Settings):
     """L-BFGS with the whole iteration on the device: one evaluation per iteration, no line search (the unit step of
     jcjohnson/neural-style's and torch's L-BFGS, halved after a step that raised the loss), pixel bounds kept by
-    projection."""
+    projection. The first step is a gradient step of gd's size."""
     from keras import ops
 
     step = evaluator.compiled_step("lbfgs", lambda: _lbfgs_step(evaluator.loss_function_for_steps()))
