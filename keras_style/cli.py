@@ -103,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--optimizer", choices=OPTIMIZERS,
-                     help="lbfgs (scipy L-BFGS-B on the host), lbfgs-device (L-BFGS as one compiled step per "
-                          "evaluation, no line search, for GPUs), gd (x <- x - lr*grad, article 004) or adam")
+                     help="lbfgs (scipy L-BFGS-B on the host, the articles' optimiser), lbfgs-device (L-BFGS as one "
+                          "compiled step per evaluation on the device, no line search: no host work per iteration), "
+                          "gd (x <- x - lr*grad, article 004) or adam; gd and adam also run as compiled steps")
     opt.add_argument("--iterations", type=int,
                      help="loss-and-gradient evaluations (lbfgs) or steps (gd, adam) (gatys: 500)")
     opt.add_argument("--outer-iterations", type=int, metavar="K",
