@@ -69,13 +69,13 @@ def worker(args: argparse.Namespace) -> dict:
     from keras_style.images import preprocess
     from keras_style.network import feature_model_for
     from keras_style.settings import Settings
-    from keras_style.transfer import prepare_images
+    from keras_style.loading import prepare
 
     settings = Settings.from_options(
         network=args.network, mode=args.path, size=args.size, weights="none", jit_compile=args.xla == "on",
         precision=args.precision,
     )
-    content, style, start = prepare_images(CONTENT, STYLE, settings)
+    content, style, start = prepare(CONTENT, STYLE, settings).final
     model = feature_model_for(settings)
     evaluator = Evaluator(model, settings, preprocess(content), preprocess(style))
     x = preprocess(start).astype(np.float64).ravel()

@@ -32,17 +32,16 @@ def run(content: str, style: str, size: int, evaluations: int, scales: int, ever
     import numpy as np
 
     import keras_style
-    from keras_style.images import deprocess
 
     checkpoints = []
     started = time.perf_counter()
 
-    def keep(evaluation: int, best_image) -> None:
-        checkpoints.append((time.perf_counter() - started, evaluation, deprocess(best_image)))
+    def keep(event) -> None:
+        if event.evaluation % every == 0:
+            checkpoints.append((time.perf_counter() - started, event.evaluation, event.best_image()))
 
     result = keras_style.stylize_result(content, style, size=size, iterations=evaluations, scales=scales,
-                                        snapshot=keep, snapshot_every=every, seed=0, init=init,
-                                        plan=plan)
+                                        callback=keep, seed=0, init=init, plan=plan)
     checkpoints.append((time.perf_counter() - started, result.evaluations, np.asarray(result.image)))
     return checkpoints
 
@@ -87,11 +86,11 @@ def main() -> int:
 
     from keras_style.network import feature_model_for
     from keras_style.settings import Settings
-    from keras_style.transfer import load_inputs, sized_images
+    from keras_style.loading import prepare
 
     settings = Settings.from_options(size=args.size)
     feature_model_for(settings)  # build once, outside both timings
-    content_rgb, _, _ = sized_images(load_inputs(args.content, args.style), settings)
+    content_rgb = prepare(args.content, args.style, settings).final.content
     height, width = content_rgb.shape[:2]
     curves = {}
     for label, scales, budget in (("single-scale", 1, args.evaluations),

@@ -34,10 +34,10 @@ def worker(args: argparse.Namespace) -> dict:
     from keras_style.images import preprocess
     from keras_style.network import feature_model_for
     from keras_style.settings import Settings
-    from keras_style.transfer import prepare_images
+    from keras_style.loading import prepare
 
     settings = Settings.from_options(size=args.size, precision=args.precision, jit_compile=args.xla == "on")
-    content, style, _ = prepare_images(args.content, args.style, settings)
+    content, style, _ = prepare(args.content, args.style, settings).final
     model = feature_model_for(settings)
     evaluator = Evaluator(model, settings, preprocess(content), preprocess(style))
     x = preprocess(content)

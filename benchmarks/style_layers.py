@@ -46,10 +46,10 @@ def main() -> int:
     from keras_style.judge import JUDGES
     from keras_style.network import feature_model_for
     from keras_style.settings import Settings
-    from keras_style.transfer import prepare_images
+    from keras_style.loading import prepare
 
     settings = Settings.from_options(size=args.size, mode="cached", precision="float32", **JUDGES["vgg19-paper"])
-    content, style, _ = prepare_images(args.content, args.style, settings)
+    content, style, _ = prepare(args.content, args.style, settings).final
     model = feature_model_for(settings)
     indices = [settings.feature_layers.index(name) for name in settings.style_layers]
 

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from dataclasses import Field
+from typing import Any, Callable, Optional, Sequence
 
 # TensorFlow reads this when it loads; quiet its C++ start-up chatter unless the user asked otherwise.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from . import __version__  # noqa: E402
-from .compute import PRECISIONS  # noqa: E402
-from .errors import Interrupted, UserError  # noqa: E402
+from .errors import Interrupted, UserError, first_line  # noqa: E402
 from .presets import PRESETS  # noqa: E402
-from .settings import OPTIMIZERS  # noqa: E402
+from .settings import GROUPS, declared_settings, flag  # noqa: E402
 
 PROGRAM = "keras-style"
 
@@ -67,70 +65,18 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser: positional files, every declared setting (keras_style.settings) by group, then the output options."""
     parser = _OneLineParser(
         prog=PROGRAM, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("content", nargs="?", help="the photograph whose layout is kept")
     parser.add_argument("style", nargs="?", help="the painting whose texture and colours are copied")
     parser.add_argument("output", nargs="?", help="result file; its extension picks the format (png, jpg, tiff, webp)")
-
-    run = parser.add_argument_group("preset and network")
-    run.add_argument("--preset", help="named settings to start from (default gatys); see --list-presets")
-    run.add_argument("--list-presets", action="store_true", help="print the presets and what each reproduces, then exit")
-    run.add_argument("--network", choices=("vgg16", "vgg19"), help="feature network (gatys: vgg19)")
-    run.add_argument("--weights", help="imagenet (default), none, or a path to a Keras .h5 weights file")
-    run.add_argument("--pooling", choices=("max", "avg"), help="max (Keras VGG) or avg (the paper, article 000)")
-
-    size = parser.add_argument_group("sizes")
-    size.add_argument("--size", type=int, help="output size in px: the longest side (gatys: 512)")
-    size.add_argument("--resize", choices=("longest", "height", "square"),
-                      help="what --size sets: the longest side, the height (articles 002/003), or a square (001)")
-    size.add_argument("--style-scale", type=float,
-                      help="style's longest side as a multiple of the output's (default 1.0; cached mode only)")
-
-    loss = parser.add_argument_group("losses")
-    loss.add_argument("--content-layers", nargs="+", metavar="LAYER",
-                      help="content layers, Keras (block4_conv2) or paper (conv4_2) names (gatys: conv4_2)")
-    loss.add_argument("--style-layers", nargs="+", metavar="LAYER",
-                      help="style layers (gatys: conv1_1 conv2_1 conv3_1 conv4_1 conv5_1)")
-    loss.add_argument("--style-layer-weights", nargs="+", metavar="W",
-                      help="one weight per style layer (default: 1/number of style layers each)")
-    loss.add_argument("--content-weight", type=float, help="weight of the content loss (gatys: 1)")
-    loss.add_argument("--style-weight", type=float, help="weight of the style loss (gatys: 1e3)")
-    loss.add_argument("--tv-weight", type=float, help="weight of the total-variation smoothness loss (gatys: 0)")
-    loss.add_argument("--normalization", choices=("paper", "keras-example"),
-                      help="Gram loss scale: paper = 1/(4 N^2 M^2) per layer; keras-example = N=3, M=image pixels")
-
-    opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--optimizer", choices=OPTIMIZERS,
-                     help="lbfgs (scipy L-BFGS-B on the host, the articles' optimiser), lbfgs-device (L-BFGS as one "
-                          "compiled step per evaluation on the device, no line search: no host work per iteration), "
-                          "gd (x <- x - lr*grad, article 004) or adam; gd and adam also run as compiled steps")
-    opt.add_argument("--iterations", type=int,
-                     help="loss-and-gradient evaluations (lbfgs) or steps (gd, adam) (gatys: 500)")
-    opt.add_argument("--outer-iterations", type=int, metavar="K",
-                     help="restart L-BFGS K times with --maxfun each, as the articles' loop does")
-    opt.add_argument("--maxfun", type=int, metavar="M", help="evaluations per restart with --outer-iterations (20)")
-    opt.add_argument("--learning-rate", type=float, help="step size: adam default 10 (pixel levels); gd default: the rate whose first "
-                          "step moves pixels 5 levels on average, then fixed")
-    opt.add_argument("--lr-decay", type=float, help="multiply the gd/adam step by this every --lr-decay-steps (1)")
-    opt.add_argument("--lr-decay-steps", type=int, help="steps between learning-rate decays (100)")
-    opt.add_argument("--init", help="start image: content (default), noise, white, style, or an image file")
-    opt.add_argument("--seed", type=int, help="random seed: same seed and machine give a byte-identical output")
-    opt.add_argument("--mode", choices=("cached", "concat"),
-                     help="cached: targets computed once (fast, default); concat: [content, style, generated] "
-                          "through VGG at every evaluation, as the articles do")
-    opt.add_argument("--scales", type=int, metavar="N",
-                     help="multi-scale: optimise at --size/sqrt(2)^(N-1) first, upsample, continue up to --size; the "
-                          "coarser sizes share 60%% of the evaluations (each twice the next finer one's), the final "
-                          "size 40%% (default 1: --size only)")
-    opt.add_argument("--xla", dest="jit_compile", action=argparse.BooleanOptionalAction, default=None,
-                     help="compile the loss step with XLA (default: chosen with the precision: on for GPUs, off for "
-                          "bfloat16 on a CPU, and in float32 on a CPU only when the budget pays its compile time back)")
-    opt.add_argument("--precision", choices=PRECISIONS,
-                     help="network compute: auto (default) picks bfloat16 where the device has bfloat16 units (a GPU "
-                          "of compute capability 8.0+, a CPU with AMX or AVX512-BF16) and float32 elsewhere; mixed "
-                          "is bfloat16 network compute with float32 losses; the sidecar records the choice and why")
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    groups["preset and network"].add_argument(
+        "--list-presets", action="store_true", help="print the presets and what each reproduces, then exit")
+    for declared in declared_settings():
+        _add_setting(groups[declared.metadata["option"].group], declared)
 
     out = parser.add_argument_group("output")
     out.add_argument("--save-every", type=int, metavar="N", default=0,
@@ -141,17 +87,70 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SETTING_OPTIONS = (
-    "preset", "network", "weights", "pooling", "size", "resize", "style_scale", "content_layers", "style_layers",
-    "style_layer_weights", "content_weight", "style_weight", "tv_weight", "normalization", "optimizer",
-    "iterations", "outer_iterations", "maxfun", "learning_rate", "lr_decay", "lr_decay_steps", "init", "seed",
-    "mode", "jit_compile", "scales", "precision",
-)
+# argparse's type for each setting, from the field's annotation (the element type for lists).
+_ARGUMENT_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _argument_type(declared: Field) -> Callable[[str], Any]:
+    annotation = str(declared.type)
+    for name in ("float", "int"):
+        if name in annotation:
+            return _ARGUMENT_TYPES[name]
+    return str
+
+
+def help_text(declared: Field) -> str:
+    """A setting's help with its default (the gatys preset's value) where one is meaningful."""
+    option = declared.metadata["option"]
+    if not option.show_default:
+        return option.help
+    default = declared.default
+    shown = " ".join(map(str, default)) if isinstance(default, tuple) else str(default)
+    return f"{option.help} (default: {shown})"
+
+
+def _add_setting(group: argparse._ArgumentGroup, declared: Field) -> None:
+    """One declared setting as an argparse option; None means 'not given', so the preset's value applies."""
+    option = declared.metadata["option"]
+    kwargs: dict[str, Any] = {"dest": declared.name, "default": None, "help": help_text(declared)}
+    if option.boolean:
+        group.add_argument(flag(declared), action=argparse.BooleanOptionalAction, **kwargs)
+        return
+    kwargs["type"] = _argument_type(declared) if not option.several else str
+    if option.metavar:
+        kwargs["metavar"] = option.metavar
+    elif option.choices is not None:
+        # Settings validates the choice, with the same one-line message as from Python; argparse only shows them.
+        kwargs["metavar"] = "{" + ",".join(map(str, option.choices)) + "}"
+    if option.several:
+        kwargs["nargs"] = "+"
+    group.add_argument(flag(declared), **kwargs)
 
 
 def settings_options(args: argparse.Namespace) -> dict[str, Any]:
     """The options the user gave, as Settings keyword arguments (None = take the preset's)."""
-    return {name: getattr(args, name) for name in SETTING_OPTIONS}
+    return {declared.name: getattr(args, declared.name) for declared in declared_settings()}
+
+
+def options_table() -> str:
+    """The README's options table, from the declarations (tests/test_readme.py keeps the README in step)."""
+    rows = ["| option | default | meaning |", "| --- | --- | --- |"]
+    for declared in declared_settings():
+        option = declared.metadata["option"]
+        name = flag(declared)
+        if option.boolean:
+            name = f"{name}/--no-{name[2:]}"
+        elif option.several:
+            name = f"{name} {option.metavar or 'X'}..."
+        elif option.metavar:
+            name = f"{name} {option.metavar}"
+        elif option.choices is not None:
+            name = f"{name} {{{','.join(map(str, option.choices))}}}"
+        default = declared.default
+        shown = " ".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None else str(default))
+        meaning = option.help.replace("%%", "%").replace("|", "\\|")
+        rows.append(f"| `{name}` | {shown} | {meaning} |")
+    return "\n".join(rows)
 
 
 def list_presets() -> str:
@@ -166,16 +165,6 @@ def list_presets() -> str:
 def _fail(message: str, code: int) -> int:
     print(f"{PROGRAM}: error: {message}", file=sys.stderr)
     return code
-
-
-def _install_signal_handlers(stop_event: threading.Event) -> None:
-    def request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
-        if stop_event.is_set():
-            raise KeyboardInterrupt  # a second signal stops at once
-        stop_event.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
 
 
 def _import_backend_quietly() -> None:
@@ -204,33 +193,31 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if args.save_every < 0:
         return _fail(f"--save-every must be >= 0, got {args.save_every}", EXIT_USAGE)
 
-    from .outputs import check_output, save_image, save_json, sidecar, sidecar_path, snapshot_path
+    from .callbacks import ProgressBar, Snapshots, StopOnSignal
+    from .loading import prepare
+    from .outputs import check_output, save_image, save_json, sidecar, sidecar_path
     from .settings import Settings
-    from .transfer import prepare_images
 
     output = Path(args.output)
     settings = Settings.from_options(**settings_options(args))
     check_output(output, args.force)
-    prepare_images(args.content, args.style, settings)  # every input problem surfaces before TensorFlow loads
+    prepared = prepare(args.content, args.style, settings)  # every input problem surfaces before TensorFlow loads
 
+    stop = StopOnSignal().install()
     _import_backend_quietly()
-    from .images import deprocess
     from .transfer import stylize_result
 
-    stop_event = threading.Event()
-    _install_signal_handlers(stop_event)
-
-    def snapshot(evaluation: int, best_image) -> None:
-        save_image(deprocess(best_image), snapshot_path(output, evaluation))
-
+    callbacks = [Snapshots(output, args.save_every)] if args.save_every else []
+    bar = None if args.quiet else ProgressBar(settings.evaluation_budget)
+    callbacks += ([bar] if bar else []) + [stop]
     try:
-        result = stylize_result(
-            args.content, args.style, settings=settings, progress=not args.quiet, stop_event=stop_event,
-            snapshot=snapshot if args.save_every else None, snapshot_every=args.save_every,
-            started_at=PROCESS_STARTED_AT,
-        )
+        result = stylize_result(args.content, args.style, settings=settings, prepared=prepared, callback=callbacks,
+                                started_at=PROCESS_STARTED_AT)
     except Interrupted:
         return _fail("interrupted before the first evaluation; nothing written", EXIT_INTERRUPTED)
+    finally:
+        if bar is not None:
+            bar.close()
     save_image(result.image, output)
     save_json(sidecar(result, output), sidecar_path(output))
     if result.interrupted:
@@ -256,8 +243,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as error:  # one line for the user; the traceback on request
         if os.environ.get("KERAS_STYLE_DEBUG"):
             raise
-        reason = (str(error).strip().splitlines() or [""])[0]
-        return _fail(f"{type(error).__name__}: {reason} (set KERAS_STYLE_DEBUG=1 for details)", EXIT_FAILURE)
+        return _fail(f"{type(error).__name__}: {first_line(error)} (set KERAS_STYLE_DEBUG=1 for details)", EXIT_FAILURE)
 
 
 if __name__ == "__main__":

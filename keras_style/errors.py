@@ -1,4 +1,4 @@
-"""Errors a user can fix: the command line prints them as one line and exits 2."""
+"""Errors a user can fix, and the one-line form every error takes for a person."""
 
 
 class UserError(ValueError):
@@ -6,4 +6,9 @@ class UserError(ValueError):
 
 
 class Interrupted(Exception):
-    """Raised inside the optimisation loop when SIGINT or SIGTERM arrives."""
+    """Raised inside the optimisation loop when a callback asks the run to stop (Ctrl-C, SIGTERM, a web page)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name when the message is empty."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -11,6 +11,8 @@ backend-specific (tf.function + GradientTape on TensorFlow, jax.jit + value_and_
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -18,9 +20,13 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import losses
-from .settings import Settings
 
-# Called after each network pass with the four loss terms and the image that produced them (a numpy array, or a
+if TYPE_CHECKING:  # settings imports this module for its choices
+    from .settings import Settings
+
+# The two evaluation paths (Evaluator): the targets computed once, or the articles' 3-image batch every time.
+MODES = ("cached", "concat")
+# Called after each network pass with the loss terms (the four, then one per style layer) and the image that produced them (a numpy array, or a
 # device tensor that nothing modifies afterwards).
 Observer = Callable[[np.ndarray, Any], None]
 
@@ -112,7 +118,7 @@ def features(model, batch) -> list:
 
 
 def loss_terms(model, structure: LossStructure, image, fixed: dict):
-    """(total, stacked [total, content, style, tv]) for a generated image (1, H, W, 3).
+    """(total, stacked [total, content, style, tv, each style layer's weighted loss]) for an image (1, H, W, 3).
 
     `fixed` holds the run's tensors: the targets (cached path) or the content and style images (concat path), the
     per-layer Gram scales and weights, and the three loss weights.
@@ -131,15 +137,16 @@ def loss_terms(model, structure: LossStructure, image, fixed: dict):
     content = sum(
         losses.content_loss(generated[i], target) for i, target in zip(structure.content_index, content_targets)
     )
-    style = sum(
+    style_layers = [
         fixed["layer_weights"][position]
         * losses.style_loss(losses.gram_matrix(generated[i]), target, fixed["style_scales"][position])
         for position, (i, target) in enumerate(zip(structure.style_index, style_targets))
-    )
+    ]
+    style = sum(style_layers)
     tv = losses.total_variation_loss(image)
     content_weight, style_weight, tv_weight = fixed["loss_weights"][0], fixed["loss_weights"][1], fixed["loss_weights"][2]
     total = content_weight * content + style_weight * style + tv_weight * tv
-    return total, ops.stack([total, content, style, tv])
+    return total, ops.stack([total, content, style, tv, *style_layers])
 
 
 class Evaluator:
@@ -240,7 +247,7 @@ class Evaluator:
         return self._counted(function, *args)
 
     def evaluate(self, image) -> tuple[np.ndarray, np.ndarray]:
-        """One forward and backward pass: (terms [total, content, style, tv], float32 gradient of the image)."""
+        """One forward and backward pass: (terms [total, content, style, tv, style per layer], float32 gradient)."""
         from keras import ops
 
         terms, gradient = self._counted(self.value_and_grad_step, ops.convert_to_tensor(image, dtype="float32"), self.fixed)

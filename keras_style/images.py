@@ -9,7 +9,7 @@ from typing import Callable, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import UserError
+from .errors import UserError, first_line
 
 ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
 
@@ -66,15 +66,11 @@ def load_image(source: ImageSource, what: str = "image") -> Image.Image:
                 image = ImageOps.exif_transpose(opened)
                 return _to_rgb(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise UserError(f"{what} {str(path)!r} is too large to open safely ({_first_line(error)})") from None
+        raise UserError(f"{what} {str(path)!r} is too large to open safely ({first_line(error)})") from None
     except UnidentifiedImageError:
         raise UserError(f"{what} {str(path)!r} is not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise UserError(f"{what} {str(path)!r} is damaged or truncated ({_first_line(error)})") from None
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).splitlines() or [type(error).__name__])[0]
+        raise UserError(f"{what} {str(path)!r} is damaged or truncated ({first_line(error)})") from None
 
 
 def _array_to_image(array: np.ndarray, what: str) -> Image.Image:

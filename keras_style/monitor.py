@@ -1,44 +1,60 @@
-"""Watches each evaluation: loss history, the best image so far, the progress bar, and stop requests."""
+"""Watches each evaluation: the loss history, the best image so far and stop requests, and reports a Progress
+event to the caller's callbacks. Drawing (a progress bar, snapshots, a web page) is the callbacks' business."""
 from __future__ import annotations
 
-import threading
 import time
-from typing import Callable, Optional
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from .errors import Interrupted
 
 TERMS = ("total", "content", "style", "tv")
-# Called every `every` evaluations with (evaluation number, best image so far as network input).
-Snapshot = Callable[[int, np.ndarray], None]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a run reports after each evaluation (immutable: a callback may keep it)."""
+
+    evaluation: int  # 1-based, counted over every scale
+    total: int  # the evaluation budget
+    scale: int  # index of the scale in the plan, 0-based
+    size: tuple[int, int]  # (width, height) of this scale
+    terms: dict[str, float]  # total, content, style, tv
+    style_layers: dict[str, float]  # each style layer's weighted loss (they sum to terms["style"])
+    elapsed: float  # seconds since the optimisation started
+    best_image: Callable[[], np.ndarray] = field(repr=False, compare=False)  # uint8 RGB, fetched on request
+
+
+# A callback gets each Progress; a true return value asks the run to stop (it keeps the best image so far).
+Callback = Callable[[Progress], Optional[bool]]
+Callbacks = Union[None, Callback, Sequence[Callback]]
+
+
+def as_callbacks(callback: Callbacks) -> tuple[Callback, ...]:
+    if callback is None:
+        return ()
+    return (callback,) if callable(callback) else tuple(callback)
 
 
 class Monitor:
-    """An Evaluator observer. Copies an image only when it improves on the best loss."""
+    """An Evaluator observer: history, the best image (copied only when it improves, a device tensor kept by
+    reference) and stop requests; after each evaluation it reports a Progress to the callbacks."""
 
-    def __init__(
-        self,
-        total: int,
-        progress: bool = False,
-        stop_event: Optional[threading.Event] = None,
-        snapshot: Optional[Snapshot] = None,
-        snapshot_every: int = 0,
-        description: str = "stylizing",
-    ) -> None:
+    def __init__(self, total: int, callback: Callbacks = None) -> None:
+        self.total = total
+        self.callbacks = as_callbacks(callback)
         self.history: list[np.ndarray] = []
         self.best_loss = np.inf
         self.best_terms: Optional[np.ndarray] = None
         self._best_image = None  # a host copy, or a reference to an immutable device tensor
         self.first_evaluation_at: Optional[float] = None  # time.perf_counter() of the first evaluation's end
-        self.stop_event = stop_event or threading.Event()
-        self.snapshot = snapshot
-        self.snapshot_every = snapshot_every
-        self.bar = None
-        if progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=description, unit="eval", dynamic_ncols=True, leave=True)
+        self.started = time.perf_counter()
+        self.stop_requested = False
+        self.scale = 0
+        self.size: tuple[int, int] = (0, 0)
+        self.style_layers: tuple[str, ...] = ()
 
     @property
     def evaluations(self) -> int:
@@ -50,6 +66,22 @@ class Monitor:
         if self._best_image is not None and not isinstance(self._best_image, np.ndarray):
             self._best_image = np.array(self._best_image, dtype=np.float32)
         return self._best_image
+
+    def best_rgb(self) -> np.ndarray:
+        """The best image so far as uint8 RGB (H, W, 3)."""
+        from .images import deprocess
+
+        return deprocess(self.best_image)
+
+    def start_scale(self, index: int, size: tuple[int, int], style_layers: Sequence[str]) -> None:
+        """A (new) scale begins: losses at a finer size are not comparable with the coarser ones."""
+        self.scale, self.size, self.style_layers = index, tuple(size), tuple(style_layers)
+        self.best_loss = np.inf
+        self.best_terms = None
+        self._best_image = None
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
 
     def __call__(self, terms: np.ndarray, image) -> None:
         if self.first_evaluation_at is None:
@@ -64,25 +96,15 @@ class Monitor:
                 np.copyto(self._best_image, image)  # scipy reuses its buffer: copy into ours
             else:
                 self._best_image = np.array(image, dtype=np.float32, copy=True)
-        if self.bar is not None:
-            if self.bar.n >= self.bar.total:
-                self.bar.total = self.bar.n + 1  # L-BFGS may finish its line search a few evaluations past maxfun
-            self.bar.update(1)
-            self.bar.set_postfix(
-                total=f"{terms[0]:.4g}", content=f"{terms[1]:.3g}", style=f"{terms[2]:.3g}", tv=f"{terms[3]:.3g}",
-                refresh=False,
+        if self.callbacks:
+            event = Progress(
+                evaluation=self.evaluations, total=self.total, scale=self.scale, size=self.size,
+                terms={name: float(value) for name, value in zip(TERMS, terms)},
+                style_layers={name: float(value) for name, value in zip(self.style_layers, terms[len(TERMS):])},
+                elapsed=time.perf_counter() - self.started, best_image=self.best_rgb,
             )
-        if self.snapshot is not None and self.snapshot_every and self.evaluations % self.snapshot_every == 0:
-            self.snapshot(self.evaluations, self.best_image)
-        if self.stop_event.is_set():
+            for callback in self.callbacks:
+                if callback(event):
+                    self.stop_requested = True
+        if self.stop_requested:
             raise Interrupted()
-
-    def new_scale(self) -> None:
-        """A multi-scale run moved to a finer size: losses there are not comparable with the coarser ones."""
-        self.best_loss = np.inf
-        self.best_terms = None
-        self._best_image = None
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -5,7 +5,7 @@ import functools
 import time
 from typing import Optional, Sequence
 
-from .errors import UserError
+from .errors import UserError, first_line
 from .layers import layer_depth, valid_layers
 from .weights import KERAS_CACHE_NAMES, download_failed_message, resolve_weights
 
@@ -57,8 +57,7 @@ def load_vgg(network: str, weights: Optional[str]):
         if weights == "imagenet":
             raise UserError(download_failed_message(network, error)) from None
         if weights is not None:
-            reason = (str(error).splitlines() or [type(error).__name__])[0]
-            raise UserError(f"could not load {network} weights from {weights!r}: {reason}") from None
+            raise UserError(f"could not load {network} weights from {weights!r}: {first_line(error)}") from None
         raise
 
 

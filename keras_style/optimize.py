@@ -2,12 +2,16 @@
 device loops of optimize_device (gradient descent, Adam, L-BFGS)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .evaluator import Evaluator
 from .images import pixel_bounds
 from .optimize_device import minimize_adam, minimize_gradient_descent, minimize_lbfgs_device
-from .settings import Settings
+
+if TYPE_CHECKING:  # settings imports this module for its choices
+    from .settings import Settings
 
 # L-BFGS-B's default tolerances stop early on the huge raw losses of style transfer; the budget decides instead.
 LBFGS_FACTR = 0.0

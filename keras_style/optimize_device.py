@@ -7,13 +7,17 @@ snapshot or the result needs it.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from typing import Callable
 
 import numpy as np
 
 from .evaluator import CompiledFunction, Evaluator, value_and_grad
 from .images import pixel_bounds
-from .settings import Settings
+
+if TYPE_CHECKING:  # settings imports this module for its choices
+    from .settings import Settings
 
 # Without --learning-rate, gd picks the constant rate that moves pixels this far on average at its first step:
 # raw gradients span orders of magnitude with the loss weights and image size, so no fixed default fits all.

@@ -1,6 +1,7 @@
 """Named settings that reproduce the paper, the five tutorial articles and the Keras example.
 
-Each preset lists every setting it fixes; explicit options given with it override these values.
+Each preset lists what it changes from the Settings defaults (the gatys preset); explicit options given with it
+override both.
 """
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ class Preset:
     differences: str = ""
 
 
+DEFAULT_PRESET = "gatys"
+# The Keras example's settings, shared by the two presets that reproduce it (article 003 follows the example).
+KERAS_EXAMPLE = dict(
+    content_layers=("block5_conv2",), normalization="keras-example", content_weight=0.025, style_weight=1.0,
+    tv_weight=1.0, size=400, resize="height", iterations=200, outer_iterations=10, maxfun=20, mode="concat",
+)
+
+# Each preset overrides the Settings defaults, which are the gatys preset (the paper): only what differs is listed.
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
@@ -26,11 +35,7 @@ PRESETS: dict[str, Preset] = {
             "gatys",
             "Gatys, Ecker & Bethge 2015 (arXiv 1508.06576): VGG19, content conv4_2, style conv1_1..conv5_1, "
             "the paper's 1/(4N^2M^2) style normalisation, L-BFGS",
-            dict(
-                network="vgg19", pooling="max", content_layers=("block4_conv2",), style_layers=PAPER_STYLE_LAYERS,
-                normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0, size=512,
-                resize="longest", iterations=500, init="content", optimizer="lbfgs", mode="cached",
-            ),
+            {},
             "max pooling (the paper prefers average: add --pooling avg); starts from the content as Gatys's own "
             "notebook does, not from noise",
         ),
@@ -38,11 +43,7 @@ PRESETS: dict[str, Preset] = {
             "article-000",
             "Article 000 (PyTorch): VGG19 with average pooling, content conv4_2, style conv1_1..conv5_1, "
             "alpha/beta = 1e-6, L-BFGS on the image",
-            dict(
-                network="vgg19", pooling="avg", content_layers=("block4_conv2",), style_layers=PAPER_STYLE_LAYERS,
-                normalization="paper", content_weight=1.0, style_weight=1e6, tv_weight=0.0, size=512,
-                resize="longest", iterations=500, init="content", optimizer="lbfgs", mode="cached",
-            ),
+            dict(pooling="avg", style_weight=1e6),
             "caffe BGR mean preprocessing instead of PyTorch's mean/std normalisation (the Keras weights need it)",
         ),
         Preset(
@@ -50,10 +51,9 @@ PRESETS: dict[str, Preset] = {
             "Article 001 (Keras backend): VGG16, content block2_conv2, Johnson et al. style layers, weights "
             "0.05/5/1, 10 x fmin_l_bfgs_b(maxfun=20), 512x512 square, noise start, concatenated batch",
             dict(
-                network="vgg16", pooling="max", content_layers=("block2_conv2",),
-                style_layers=JOHNSON_STYLE_LAYERS_VGG16, normalization="keras-example", content_weight=0.05,
-                style_weight=5.0, tv_weight=1.0, size=512, resize="square", iterations=200, outer_iterations=10,
-                maxfun=20, init="noise", optimizer="lbfgs", mode="concat",
+                network="vgg16", content_layers=("block2_conv2",), style_layers=JOHNSON_STYLE_LAYERS_VGG16,
+                normalization="keras-example", content_weight=0.05, style_weight=5.0, tv_weight=1.0,
+                resize="square", iterations=200, outer_iterations=10, maxfun=20, init="noise", mode="concat",
             ),
             "the article's text names block1_conv2 for content; its code uses block2_conv2, which we follow",
         ),
@@ -61,48 +61,28 @@ PRESETS: dict[str, Preset] = {
             "article-002",
             "Article 002 (Keras backend): VGG19, content block5_conv2, style block1..5_conv1, weights 5/2/1, "
             "400 px high, 20 x fmin_l_bfgs_b(maxfun=25), concatenated batch",
-            dict(
-                network="vgg19", pooling="max", content_layers=("block5_conv2",), style_layers=PAPER_STYLE_LAYERS,
-                normalization="keras-example", content_weight=5.0, style_weight=2.0, tv_weight=1.0, size=400,
-                resize="height", iterations=500, outer_iterations=20, maxfun=25, init="content",
-                optimizer="lbfgs", mode="concat",
-            ),
+            dict(KERAS_EXAMPLE, content_weight=5.0, style_weight=2.0, iterations=500, outer_iterations=20, maxfun=25),
             "the article saves every outer iteration: add --save-every 25",
         ),
         Preset(
             "article-003",
             "Article 003 (Keras backend): VGG19, content block5_conv2, style block1..5_conv1, the Keras "
             "example's weights 0.025/1/1, fmin_l_bfgs_b restarted each iteration, concatenated batch",
-            dict(
-                network="vgg19", pooling="max", content_layers=("block5_conv2",), style_layers=PAPER_STYLE_LAYERS,
-                normalization="keras-example", content_weight=0.025, style_weight=1.0, tv_weight=1.0, size=400,
-                resize="height", iterations=200, outer_iterations=10, maxfun=20, init="content",
-                optimizer="lbfgs", mode="concat",
-            ),
+            KERAS_EXAMPLE,
             "the article gives no loop length; we use the Keras example's 10 x 20 evaluations",
         ),
         Preset(
             "article-004",
             "Article 004 (PyTorch): VGG19, content conv4_2, style conv1_1..conv5_1, style 1000 / content 1, "
             "plain gradient descent x <- x - lr * grad, style image at its own size",
-            dict(
-                network="vgg19", pooling="max", content_layers=("block4_conv2",), style_layers=PAPER_STYLE_LAYERS,
-                normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0, size=512,
-                resize="longest", iterations=500, init="content", optimizer="gd", learning_rate=None,
-                mode="cached",
-            ),
+            dict(optimizer="gd"),
             "the article leaves its layers to the reader; we take the paper's",
         ),
         Preset(
             "keras-example",
             "The Keras neural style example (TF 2 version): VGG19, content block5_conv2, style block1..5_conv1, "
             "weights 0.025/1/1, 400 px high, 10 x fmin_l_bfgs_b(maxfun=20), start from the content",
-            dict(
-                network="vgg19", pooling="max", content_layers=("block5_conv2",), style_layers=PAPER_STYLE_LAYERS,
-                normalization="keras-example", content_weight=0.025, style_weight=1.0, tv_weight=1.0, size=400,
-                resize="height", iterations=200, outer_iterations=10, maxfun=20, init="content",
-                optimizer="lbfgs", mode="concat",
-            ),
+            KERAS_EXAMPLE,
             "same settings as article-003, which follows it",
         ),
         Preset(
@@ -110,10 +90,9 @@ PRESETS: dict[str, Preset] = {
             "The Keras 3 version of the example: same network and layers, SGD lr 100 decayed x0.96 every 100 "
             "steps for 4000 steps, weights 2.5e-8 / 1e-6 / 1e-6",
             dict(
-                network="vgg19", pooling="max", content_layers=("block5_conv2",), style_layers=PAPER_STYLE_LAYERS,
-                normalization="keras-example", content_weight=2.5e-8, style_weight=1e-6, tv_weight=1e-6,
-                size=400, resize="height", iterations=4000, init="content", optimizer="gd", learning_rate=100.0,
-                lr_decay=0.96, lr_decay_steps=100, mode="concat",
+                KERAS_EXAMPLE, content_weight=2.5e-8, style_weight=1e-6, tv_weight=1e-6, iterations=4000,
+                outer_iterations=None, maxfun=None, optimizer="gd", learning_rate=100.0, lr_decay=0.96,
+                lr_decay_steps=100,
             ),
             "none in the mathematics; Keras's SGD is the same x <- x - lr * grad step",
         ),

@@ -3,52 +3,111 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any, Optional
 
 from .compute import PRECISIONS
 from .errors import UserError
+from .evaluator import MODES
 from .images import INITS, RESIZE_MODES
 from .layers import CONVS_PER_BLOCK, resolve_layers, valid_layers
-from .presets import PRESETS
+from .losses import NORMALIZATIONS
+from .network import POOLINGS
+from .optimize import OPTIMIZERS
+from .presets import DEFAULT_PRESET, PAPER_STYLE_LAYERS, PRESETS
 
-OPTIMIZERS = ("lbfgs", "lbfgs-device", "gd", "adam")
-MODES = ("cached", "concat")
-NORMALIZATIONS = ("paper", "keras-example")
-DEFAULT_PRESET = "gatys"
+NETWORKS = tuple(CONVS_PER_BLOCK)
+
+
+@dataclass(frozen=True)
+class Option:
+    """How a setting appears on the command line, in --help and in the README's options table."""
+
+    help: str
+    group: str
+    choices: Optional[tuple] = None
+    metavar: Optional[str] = None
+    flag: Optional[str] = None  # default: --name-with-dashes
+    several: bool = False  # nargs="+"
+    boolean: bool = False  # --flag / --no-flag
+    show_default: bool = True
+
+
+def setting(default: Any, help: str, group: str, **option: Any) -> Any:
+    """A Settings field together with its command-line declaration (the one place a setting is declared)."""
+    return field(default=default, metadata={"option": Option(help=help, group=group, **option)})
+
+
+# --help groups, in the order they are shown.
+GROUPS = ("preset and network", "sizes", "losses", "optimisation")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """One run's settings; names match the command-line options (--content-weight -> content_weight)."""
+    """One run's settings; names match the command-line options (--content-weight -> content_weight).
 
-    preset: str = DEFAULT_PRESET
-    network: str = "vgg19"
-    weights: str = "imagenet"
-    pooling: str = "max"
-    size: int = 512
-    resize: str = "longest"
-    iterations: int = 500
-    content_layers: tuple[str, ...] = ("block4_conv2",)
-    style_layers: tuple[str, ...] = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
-    style_layer_weights: Optional[tuple[float, ...]] = None
-    content_weight: float = 1.0
-    style_weight: float = 1e3
-    tv_weight: float = 0.0
-    normalization: str = "paper"
-    init: str = "content"
-    seed: Optional[int] = None
-    optimizer: str = "lbfgs"
-    learning_rate: Optional[float] = None
-    lr_decay: float = 1.0
-    lr_decay_steps: int = 100
-    outer_iterations: Optional[int] = None
-    maxfun: Optional[int] = None
-    mode: str = "cached"
-    style_scale: float = 1.0
-    scales: int = 1
-    jit_compile: Optional[bool] = None
-    precision: str = "auto"
+    Each field declares its default, allowed values and help text: the argparse parser, validation, --help and the
+    README's options table are derived from these declarations. The defaults are the gatys preset's values.
+    """
+
+    preset: str = setting(DEFAULT_PRESET, "named settings to start from; see --list-presets", "preset and network",
+                          choices=tuple(PRESETS), metavar="NAME")
+    network: str = setting("vgg19", "feature network", "preset and network", choices=NETWORKS)
+    weights: str = setting("imagenet", "imagenet, none (random, for tests), or a path to a Keras .h5 weights file",
+                           "preset and network")
+    pooling: str = setting("max", "max (Keras VGG) or avg (the paper, article 000)", "preset and network",
+                           choices=POOLINGS)
+    size: int = setting(512, "output size in px: what --resize says it sets", "sizes")
+    resize: str = setting("longest", "what --size sets: the longest side, the height (articles 002/003), or a "
+                          "square (001)", "sizes", choices=RESIZE_MODES)
+    style_scale: float = setting(1.0, "style's longest side as a multiple of the output's (cached mode only)",
+                                 "sizes")
+    content_layers: tuple[str, ...] = setting(
+        ("block4_conv2",), "content layers, Keras (block4_conv2) or paper (conv4_2) names", "losses",
+        several=True, metavar="LAYER")
+    style_layers: tuple[str, ...] = setting(
+        PAPER_STYLE_LAYERS, "style layers", "losses",
+        several=True, metavar="LAYER")
+    style_layer_weights: Optional[tuple[float, ...]] = setting(
+        None, "one weight per style layer (default: 1/number of style layers each)", "losses", several=True,
+        metavar="W", show_default=False)
+    content_weight: float = setting(1.0, "weight of the content loss", "losses")
+    style_weight: float = setting(1e3, "weight of the style loss", "losses")
+    tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
+    normalization: str = setting("paper", "Gram loss scale: paper = 1/(4 N^2 M^2) per layer; keras-example = N=3, "
+                                 "M=image pixels", "losses", choices=NORMALIZATIONS)
+    optimizer: str = setting(
+        "lbfgs", "lbfgs (scipy L-BFGS-B on the host, the articles' optimiser), lbfgs-device (L-BFGS as one compiled "
+        "step per evaluation on the device, no line search: no host work per iteration), gd (x <- x - lr*grad, "
+        "article 004) or adam; gd and adam also run as compiled steps", "optimisation", choices=tuple(OPTIMIZERS))
+    iterations: int = setting(500, "loss-and-gradient evaluations (lbfgs) or steps (gd, adam)", "optimisation")
+    outer_iterations: Optional[int] = setting(
+        None, "restart L-BFGS K times with --maxfun each, as the articles' loop does", "optimisation", metavar="K",
+        show_default=False)
+    maxfun: Optional[int] = setting(None, "evaluations per restart with --outer-iterations (20)", "optimisation",
+                                    metavar="M", show_default=False)
+    learning_rate: Optional[float] = setting(
+        None, "step size: adam default 10 (pixel levels); gd default: the rate whose first step moves pixels 5 "
+        "levels on average, then fixed", "optimisation", show_default=False)
+    lr_decay: float = setting(1.0, "multiply the gd/adam step by this every --lr-decay-steps", "optimisation")
+    lr_decay_steps: int = setting(100, "steps between learning-rate decays", "optimisation")
+    init: str = setting("content", f"start image: {', '.join(INITS)}, or an image file", "optimisation")
+    seed: Optional[int] = setting(None, "random seed: same seed and machine give a byte-identical output",
+                                  "optimisation", show_default=False)
+    mode: str = setting("cached", "cached: targets computed once (fast); concat: [content, style, generated] "
+                        "through VGG at every evaluation, as the articles do", "optimisation", choices=MODES)
+    scales: int = setting(
+        1, "multi-scale: optimise at --size/sqrt(2)^(N-1) first, upsample, continue up to --size; the coarser sizes "
+        "share 60%% of the evaluations (each twice the next finer one's), the final size 40%%", "optimisation",
+        metavar="N")
+    jit_compile: Optional[bool] = setting(
+        None, "compile the loss step with XLA (default: chosen with the precision: on for GPUs, off for bfloat16 on "
+        "a CPU, and in float32 on a CPU only when the budget pays its compile time back)", "optimisation",
+        flag="--xla", boolean=True, show_default=False)
+    precision: str = setting(
+        "auto", "network compute: auto picks bfloat16 where the device has bfloat16 units (a GPU of compute "
+        "capability 8.0+, a CPU with AMX or AVX512-BF16) and float32 elsewhere; mixed is bfloat16 network compute "
+        "with float32 losses; the sidecar records the choice and why", "optimisation", choices=PRECISIONS)
 
     @classmethod
     def from_options(cls, preset: Optional[str] = None, **options: Any) -> "Settings":
@@ -70,20 +129,16 @@ class Settings:
 
     def validated(self) -> "Settings":
         """Check every value and normalise layer names to Keras names; raises UserError."""
-        if self.network not in CONVS_PER_BLOCK:
-            raise UserError(f"unknown network {self.network!r}; choose from {', '.join(CONVS_PER_BLOCK)}")
-        _choice("pooling", self.pooling, ("max", "avg"))
-        _choice("resize", self.resize, RESIZE_MODES)
-        _choice("normalization", self.normalization, NORMALIZATIONS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("mode", self.mode, MODES)
+        for declared in declared_settings():
+            choices = declared.metadata["option"].choices
+            if choices is not None:
+                _choice(declared.name.replace("_", "-"), getattr(self, declared.name), choices)
         if self.init not in INITS and not os.path.exists(str(self.init)):
             raise UserError(f"--init must be one of {', '.join(INITS)} or an image file; {self.init!r} is neither")
         _positive_int("size", self.size)
         _positive_int("iterations", self.iterations)
         _positive_int("lr-decay-steps", self.lr_decay_steps)
         _positive_int("scales", self.scales)
-        _choice("precision", self.precision, PRECISIONS)
         if self.outer_iterations is not None:
             _positive_int("outer-iterations", self.outer_iterations)
         if self.maxfun is not None:
@@ -145,6 +200,16 @@ class Settings:
         return asdict(self)
 
 
+def declared_settings() -> list[Field]:
+    """The Settings fields, each with its command-line declaration (metadata["option"])."""
+    return [declared for declared in fields(Settings) if "option" in declared.metadata]
+
+
+def flag(declared: Field) -> str:
+    """The command-line flag of a setting: --content-weight for content_weight, unless declared otherwise."""
+    return declared.metadata["option"].flag or "--" + declared.name.replace("_", "-")
+
+
 def _as_list(value: Any) -> list:
     """'a,b c' or ['a,b', 'c'] -> ['a', 'b', 'c']; numbers pass through."""
     items = [value] if isinstance(value, str) else list(value)
@@ -156,7 +221,7 @@ def _as_list(value: Any) -> list:
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise UserError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
+        raise UserError(f"unknown {name} {value!r}; choose from {', '.join(map(str, choices))}")
 
 
 def _positive_int(name: str, value: Any) -> None:

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from .errors import UserError
+from .errors import UserError, first_line
 
 WEIGHTS_DIR_VARIABLE = "KERAS_STYLE_WEIGHTS_DIR"
 # Keras's own cache names, checked so that an offline machine with a filled cache never tries the network.
@@ -48,7 +48,7 @@ def resolve_weights(network: str, weights: str) -> Optional[str]:
 def download_failed_message(network: str, error: BaseException) -> str:
     directory = os.environ.get(WEIGHTS_DIR_VARIABLE)
     where = f"{WEIGHTS_DIR_VARIABLE}={directory} has no {network}_*.h5 file" if directory else f"{WEIGHTS_DIR_VARIABLE} is not set"
-    reason = (str(error).splitlines() or [type(error).__name__])[0]
+    reason = first_line(error)
     return (
         f"could not get the {network} ImageNet weights: {where}, and Keras could not download them ({reason}); "
         f"pass --weights PATH/TO/{KERAS_CACHE_NAMES[network]} or set {WEIGHTS_DIR_VARIABLE} to a folder holding it"

@@ -8,6 +8,8 @@ from keras_style.layers import resolve_layer, valid_layers
 from keras_style.presets import PRESETS
 from keras_style.settings import Settings
 
+from .conftest import ROOT
+
 
 def test_defaults_are_the_gatys_preset():
     settings = Settings.from_options()
@@ -91,3 +93,44 @@ def test_layer_weights_default_to_equal_shares():
     settings = Settings.from_options(style_layers=["conv1_1", "conv2_1"])
     assert settings.layer_weights == (0.5, 0.5)
     assert Settings.from_options(style_layer_weights="1, 2, 3, 4, 5").layer_weights == (1, 2, 3, 4, 5)
+
+
+def readme_options_table() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- options table:")
+    start = text.index("\n", start) + 1
+    return text[start:text.index("<!-- end of options table -->")].strip()
+
+
+def test_readme_options_table_matches_the_declarations():
+    from keras_style.cli import options_table
+
+    assert readme_options_table() == options_table(), "README options table is stale: regenerate it (see its comment)"
+
+
+def test_every_setting_is_declared_once_and_reaches_the_parser():
+    from dataclasses import fields
+
+    from keras_style.cli import build_parser
+    from keras_style.settings import declared_settings, flag
+
+    declared = declared_settings()
+    assert {d.name for d in declared} == {f.name for f in fields(Settings)}  # nothing undeclared
+    help_text = build_parser().format_help()
+    for setting in declared:
+        assert flag(setting) in help_text
+        if setting.metadata["option"].show_default:
+            default = setting.default
+            shown = " ".join(default) if isinstance(default, tuple) else str(default)
+            assert f"(default: {shown})" in " ".join(help_text.split()), setting.name
+
+
+def test_a_declared_choice_is_what_validation_accepts():
+    from keras_style.network import POOLINGS
+    from keras_style.optimize import OPTIMIZERS
+
+    assert Settings.from_options(pooling=POOLINGS[-1]).pooling == POOLINGS[-1]
+    for optimizer in OPTIMIZERS:
+        assert Settings.from_options(optimizer=optimizer).optimizer == optimizer
+    with pytest.raises(UserError, match=r"unknown optimizer 'sgd'; choose from lbfgs, lbfgs-device, gd, adam"):
+        Settings.from_options(optimizer="sgd")

@@ -1,0 +1,76 @@
+"""The library reports, callers draw: Progress events after each evaluation, a callback that stops a run, inputs
+loaded once per run."""
+import dataclasses
+import signal
+
+import numpy as np
+import pytest
+
+import keras_style
+from keras_style import cli, loading
+
+from .conftest import ROOT
+
+CONTENT = ROOT / "examples" / "content.jpg"
+STYLE = ROOT / "examples" / "style.jpg"
+RANDOM = dict(weights="none", size=48, precision="float32")
+
+
+def test_a_callback_collects_one_event_per_evaluation():
+    events = []
+    result = keras_style.stylize_result(CONTENT, STYLE, iterations=5, callback=events.append, **RANDOM)
+    assert [event.evaluation for event in events] == list(range(1, result.evaluations + 1))
+    first, last = events[0], events[-1]
+    assert (first.total, first.scale, first.size) == (5, 0, (48, 36))
+    assert set(first.terms) == {"total", "content", "style", "tv"}
+    assert tuple(first.style_layers) == result.settings.style_layers
+    # the per-layer losses are the style term's parts
+    assert sum(last.style_layers.values()) == pytest.approx(last.terms["style"], rel=1e-5)
+    assert first.terms["total"] == pytest.approx(result.losses["initial"]["total"], rel=1e-6)
+    assert all(later.elapsed >= earlier.elapsed for earlier, later in zip(events, events[1:]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.evaluation = 7
+    image = last.best_image()
+    assert image.dtype == np.uint8 and image.shape == (36, 48, 3)
+    np.testing.assert_array_equal(image, result.image)  # the last best image is the result
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_callback_that_returns_true_stops_the_run_with_the_best_image(optimizer):
+    seen = []
+
+    def stop_at_third(event):
+        seen.append(event.evaluation)
+        return event.evaluation == 3
+
+    result = keras_style.stylize_result(CONTENT, STYLE, iterations=20, optimizer=optimizer, callback=stop_at_third,
+                                        **RANDOM)
+    assert result.interrupted and result.evaluations == 3 and seen == [1, 2, 3]
+    assert result.image.shape == (36, 48, 3) and result.losses["final"]["total"] <= result.losses["initial"]["total"]
+
+
+def test_several_callbacks_each_see_every_event():
+    first, second = [], []
+    keras_style.stylize_result(CONTENT, STYLE, iterations=3, optimizer="gd", callback=[first.append, second.append],
+                               **RANDOM)
+    assert len(first) == len(second) == 3 and first == second
+
+
+def test_the_command_line_loads_each_input_once(tmp_path, monkeypatch):
+    loads = []
+    real_load = loading.load_image
+
+    def counting_load(source, what="image"):
+        loads.append(what)
+        return real_load(source, what)
+
+    monkeypatch.setattr(loading, "load_image", counting_load)
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = cli.main([str(CONTENT), str(STYLE), str(tmp_path / "out.png"), "--weights", "none", "--size", "64",
+                         "--iterations", "2", "--scales", "2", "--quiet"])
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert code == 0 and (tmp_path / "out.png").exists()
+    assert sorted(loads) == ["content image", "style image"]
