@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 CONTENT = ROOT / "examples" / "content.jpg"
@@ -67,9 +66,9 @@ def worker(args: argparse.Namespace) -> dict:
 
     from keras_style.evaluator import Evaluator
     from keras_style.images import preprocess
+    from keras_style.loading import prepare
     from keras_style.network import feature_model_for
     from keras_style.settings import Settings
-    from keras_style.loading import prepare
 
     settings = Settings.from_options(
         network=args.network, mode=args.path, size=args.size, weights="none", jit_compile=args.xla == "on",
@@ -185,7 +184,7 @@ def run_child(arguments: list[str], parser: argparse.ArgumentParser, fork: bool)
         try:
             args = parser.parse_args(arguments)
             payload = machine_peak(args.peak_size) if args.peak else worker(finish_arguments(args))
-        except BaseException as error:  # noqa: BLE001 - reported to the parent as this configuration's failure
+        except BaseException as error:  # reported to the parent as this configuration's failure
             payload = {"error": f"{type(error).__name__}: {error}".splitlines()[0], "arguments": arguments}
         os.write(write_end, json.dumps(payload).encode())
         os._exit(0)
@@ -203,13 +202,11 @@ def run_child(arguments: list[str], parser: argparse.ArgumentParser, fork: bool)
 def preload() -> None:
     """Import, once, what every forked configuration needs, without running any TensorFlow operation (a forked
     child must start before TensorFlow's thread pools exist)."""
-    import keras  # noqa: F401
-    import keras.applications  # noqa: F401
-    import scipy.optimize  # noqa: F401
+    import importlib
 
-    import keras_style.evaluator  # noqa: F401
-    import keras_style.network  # noqa: F401
-    import keras_style.transfer  # noqa: F401
+    for module in ("keras", "keras.applications", "scipy.optimize", "keras_style.evaluator", "keras_style.network",
+                   "keras_style.transfer"):
+        importlib.import_module(module)
 
 
 def machine_description() -> dict:
@@ -235,7 +232,8 @@ def machine_description() -> dict:
 
 def markdown_table(rows: list[dict], peak: float) -> str:
     lines = [
-        "| network | path | size (px) | XLA | s / evaluation | evaluations / s | peak RSS (MB) | GFLOP/s | efficiency |",
+        "| network | path | size (px) | XLA | s / evaluation | evaluations / s | peak RSS (MB) | GFLOP/s "
+        "| efficiency |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from arguments import ROOT, add_image_arguments  # benchmarks/, the script's own folder
 
@@ -146,7 +146,7 @@ def judged(image_path: str, content: str, style: str) -> float:
     return judge(image, content, style, "vgg19-paper")["total"]
 
 
-def cell(value: Optional[float], spec: str) -> str:
+def cell(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
@@ -169,8 +169,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             cells = [row["row"], "x".join(map(str, row["size"])), str(row["evaluations"]), row["precision"],
                      "on" if row["xla"] else "off", row["optimizer"],
                      f"{row['startup']['before_first_evaluation_seconds']:.2f}", f"{row['before_first_share']:.0%}",
-                     cell(row["steady_seconds_per_evaluation"], ".4f"), host if isinstance(host, str) else cell(host, ".5f"),
-                     wall, f"{row['judged_loss']:.5g}", cell(versus, "+.1%"), "-" if speedup is None else f"{speedup:.2f}x"]
+                     cell(row["steady_seconds_per_evaluation"], ".4f"),
+                     host if isinstance(host, str) else cell(host, ".5f"), wall, f"{row['judged_loss']:.5g}",
+                     cell(versus, "+.1%"), "-" if speedup is None else f"{speedup:.2f}x"]
         print("| " + " | ".join(cells) + " |")
     print()
     for row in rows:  # why each run computed as it did (auto precision and XLA decide per device and size)
@@ -227,7 +228,8 @@ def main() -> int:
             row["judged_loss"] = judged(row["output"], args.content, args.style)
     print_table(rows)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"command": shlex.join(sys.argv), "machine": machine, "rows": rows}, indent=2) + "\n")
+    report = {"command": shlex.join(sys.argv), "machine": machine, "rows": rows}
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 1 if all("error" in row for row in rows) else 0
 
 

@@ -19,11 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from arguments import ROOT, add_image_arguments  # benchmarks/, the script's own folder
 
-from arguments import add_image_arguments  # noqa: E402 - benchmarks/, the script's own folder
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def run(content: str, style: str, size: int, evaluations: int, scales: int, every: int, init: str,
@@ -84,9 +82,9 @@ def main() -> int:
             parser.error(f"--plan items are SIZE:EVALUATIONS ending at --size {args.size}")
         args.scales, args.multi_evaluations = len(plan), sum(count for _, count in plan)
 
+    from keras_style.loading import prepare
     from keras_style.network import feature_model_for
     from keras_style.settings import Settings
-    from keras_style.loading import prepare
 
     settings = Settings.from_options(size=args.size)
     feature_model_for(settings)  # build once, outside both timings
@@ -112,7 +110,8 @@ def main() -> int:
             print(f"| {label} | {point['evaluations']} | {point['seconds']:.1f} | {point['total']:.4g} | "
                   f"{point['content']:.4g} | {point['style']:.4g} |")
     if reached:
-        headline = (f"multi-scale reached the single-scale final judged loss {target:.4g} after {reached['seconds']:.1f} s"
+        headline = (f"multi-scale reached the single-scale final judged loss {target:.4g} after "
+                    f"{reached['seconds']:.1f} s"
                     f" = {reached['seconds'] / single_seconds:.0%} of the single-scale {single_seconds:.1f} s")
     else:
         headline = f"multi-scale did not reach the single-scale final judged loss {target:.4g}"

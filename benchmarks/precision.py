@@ -32,9 +32,9 @@ def worker(args: argparse.Namespace) -> dict:
 
     from keras_style.evaluator import Evaluator
     from keras_style.images import preprocess
+    from keras_style.loading import prepare
     from keras_style.network import feature_model_for
     from keras_style.settings import Settings
-    from keras_style.loading import prepare
 
     settings = Settings.from_options(size=args.size, precision=args.precision, jit_compile=args.xla == "on")
     content, style, _ = prepare(args.content, args.style, settings).final
@@ -77,7 +77,8 @@ def machine() -> str:
 
     name, flags = read_cpu()
     present = [flag for flag in ("avx2", "avx512_bf16", "amx_bf16") if flag in flags]
-    return f"{name or 'unknown CPU'}, {os.cpu_count()} cores, flags: {' '.join(present) or 'none of avx2/avx512_bf16/amx_bf16'}"
+    flags = " ".join(present) or "none of avx2/avx512_bf16/amx_bf16"
+    return f"{name or 'unknown CPU'}, {os.cpu_count()} cores, flags: {flags}"
 
 
 def main() -> int:

@@ -13,13 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from arguments import add_image_arguments  # benchmarks/, the script's own folder
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from arguments import add_image_arguments  # noqa: E402 - benchmarks/, the script's own folder
 
 
 def blurred(rgb, factor: int = 2):
@@ -44,9 +41,9 @@ def main() -> int:
     from keras_style import losses
     from keras_style.images import preprocess
     from keras_style.judge import JUDGES
+    from keras_style.loading import prepare
     from keras_style.network import feature_model_for
     from keras_style.settings import Settings
-    from keras_style.loading import prepare
 
     settings = Settings.from_options(size=args.size, mode="cached", precision="float32", **JUDGES["vgg19-paper"])
     content, style, _ = prepare(args.content, args.style, settings).final

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Optional
 
 from .monitor import Progress
 
@@ -54,12 +53,12 @@ class StopOnSignal:
         self.received = threading.Event()
         self.previous: dict[int, object] = {}
 
-    def install(self) -> "StopOnSignal":
+    def install(self) -> StopOnSignal:
         for signum in (signal.SIGINT, signal.SIGTERM):
             self.previous[signum] = signal.signal(signum, self._handle)
         return self
 
-    def _handle(self, signum: int, frame: Optional[object]) -> None:
+    def _handle(self, signum: int, frame: object | None) -> None:
         if self.received.is_set():
             raise KeyboardInterrupt  # a second signal stops at once
         self.received.set()

@@ -8,17 +8,15 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from dataclasses import Field
-from typing import Any, Callable, Optional, Sequence
+from pathlib import Path
+from typing import Any
 
-# TensorFlow reads this when it loads; quiet its C++ start-up chatter unless the user asked otherwise.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from . import __version__  # noqa: E402
-from .errors import Interrupted, UserError, first_line  # noqa: E402
-from .presets import PRESETS  # noqa: E402
-from .settings import GROUPS, declared_settings, flag  # noqa: E402
+from . import __version__
+from .errors import Interrupted, UserError, first_line
+from .presets import PRESETS
+from .settings import GROUPS, declared_settings, flag
 
 PROGRAM = "keras-style"
 
@@ -183,7 +181,7 @@ def _import_backend_quietly() -> None:
         os.close(saved)
 
 
-def run(argv: Optional[Sequence[str]] = None) -> int:
+def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list_presets:
         print(list_presets())
@@ -230,8 +228,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     return EXIT_OK
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: one-line errors, never a traceback (set KERAS_STYLE_DEBUG=1 to see one)."""
+    # TensorFlow reads this when it loads; quiet its C++ start-up chatter unless the user asked otherwise.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return run(argv)
     except UserError as error:

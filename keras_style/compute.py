@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Optional
 
 PRECISIONS = ("auto", "float32", "mixed")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -34,7 +33,7 @@ class Device:
     kind: str  # "cpu" or "gpu"
     name: str = ""
     cpu_flags: frozenset[str] = frozenset()
-    gpu_capability: Optional[tuple[int, int]] = None
+    gpu_capability: tuple[int, int] | None = None
 
     @property
     def has_bf16(self) -> bool:
@@ -104,7 +103,7 @@ def xla_pays_on_cpu(pixels: int, evaluations: int) -> bool:
 
 
 def choose_compute(
-    device: Device, precision: str = "auto", xla: Optional[bool] = None, pixels: int = 0, evaluations: int = 1
+    device: Device, precision: str = "auto", xla: bool | None = None, pixels: int = 0, evaluations: int = 1
 ) -> Compute:
     """Precision and XLA for a run of `evaluations` at `pixels` output pixels; explicit settings win."""
     reasons = []
@@ -116,9 +115,8 @@ def choose_compute(
             reasons.append(f"auto precision: GPU (compute capability {capability}) {unit} bfloat16 units")
         else:
             found = [flag for flag in BF16_CPU_FLAGS if flag in device.cpu_flags]
-            reasons.append(
-                f"auto precision: CPU has {' and '.join(found)}" if found else "auto precision: CPU has no bfloat16 units"
-            )
+            units = " and ".join(found) if found else "no bfloat16 units"
+            reasons.append(f"auto precision: CPU has {units}")
     else:
         reasons.append(f"precision {precision} as asked")
     if xla is None:

@@ -11,11 +11,10 @@ backend-specific (tf.function + GradientTape on TensorFlow, jax.jit + value_and_
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,8 +25,8 @@ if TYPE_CHECKING:  # settings imports this module for its choices
 
 # The two evaluation paths (Evaluator): the targets computed once, or the articles' 3-image batch every time.
 MODES = ("cached", "concat")
-# Called after each network pass with the loss terms (the four, then one per style layer) and the image that produced them (a numpy array, or a
-# device tensor that nothing modifies afterwards).
+# Called after each network pass with the loss terms (the four, then one per style layer) and the image that
+# produced them (a numpy array, or a device tensor that nothing modifies afterwards).
 Observer = Callable[[np.ndarray, Any], None]
 
 
@@ -144,7 +143,7 @@ def loss_terms(model, structure: LossStructure, image, fixed: dict):
     ]
     style = sum(style_layers)
     tv = losses.total_variation_loss(image)
-    content_weight, style_weight, tv_weight = fixed["loss_weights"][0], fixed["loss_weights"][1], fixed["loss_weights"][2]
+    content_weight, style_weight, tv_weight = (fixed["loss_weights"][i] for i in range(3))
     total = content_weight * content + style_weight * style + tv_weight * tv
     return total, ops.stack([total, content, style, tv, *style_layers])
 
@@ -158,7 +157,7 @@ class Evaluator:
         settings: Settings,
         content: np.ndarray,
         style: np.ndarray,
-        observer: Optional[Observer] = None,
+        observer: Observer | None = None,
     ) -> None:
         from keras import ops
 
@@ -219,9 +218,11 @@ class Evaluator:
         else:
             self.fixed["content"] = content_tensor
             self.fixed["style"] = style_tensor
-        self.value_and_grad_step = self.compiled_step("value_and_grad", lambda: value_and_grad(self.loss_function_for_steps()))
-        self._last_x: Optional[np.ndarray] = None
-        self._last_grad: Optional[np.ndarray] = None
+        self.value_and_grad_step = self.compiled_step(
+            "value_and_grad", lambda: value_and_grad(self.loss_function_for_steps())
+        )
+        self._last_x: np.ndarray | None = None
+        self._last_grad: np.ndarray | None = None
 
     def loss_function(self, image, fixed: dict):
         """The loss `(image, fixed) -> (total, terms)` of this Evaluator's model and structure."""
@@ -250,7 +251,8 @@ class Evaluator:
         """One forward and backward pass: (terms [total, content, style, tv, style per layer], float32 gradient)."""
         from keras import ops
 
-        terms, gradient = self._counted(self.value_and_grad_step, ops.convert_to_tensor(image, dtype="float32"), self.fixed)
+        image_tensor = ops.convert_to_tensor(image, dtype="float32")
+        terms, gradient = self._counted(self.value_and_grad_step, image_tensor, self.fixed)
         self.passes += 1
         terms = ops.convert_to_numpy(terms)
         if self.observer is not None:

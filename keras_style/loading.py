@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -41,7 +41,7 @@ def load_inputs(content: ImageSource, style: ImageSource) -> Inputs:
     return Inputs(load_image(content, "content image"), load_image(style, "style image"))
 
 
-def sized_images(inputs: Inputs, settings: Settings, size: Optional[int] = None) -> SizedImages:
+def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) -> SizedImages:
     """Content, style and initial image at `size` (default settings.size). The memory estimate is checked before
     any large array exists."""
     content_image, style_image = inputs.content, inputs.style

@@ -6,7 +6,6 @@ the layers a run uses (the forward values kept for the backward pass, the gradie
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from .errors import UserError
 from .layers import CONVS_PER_BLOCK
@@ -45,7 +44,7 @@ def estimate_bytes(settings: Settings, width: int, height: int) -> float:
     return SAFETY_MARGIN * (RUNTIME_BYTES + network_bytes + optimiser_bytes)
 
 
-def available_bytes() -> Optional[float]:
+def available_bytes() -> float | None:
     """Memory this run may use: $KERAS_STYLE_MEMORY_LIMIT_MB, else the system's available memory (Linux)."""
     limit = os.environ.get(MEMORY_LIMIT_VARIABLE)
     if limit:

@@ -3,8 +3,8 @@ event to the caller's callbacks. Drawing (a progress bar, snapshots, a web page)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -28,8 +28,8 @@ class Progress:
 
 
 # A callback gets each Progress; a true return value asks the run to stop (it keeps the best image so far).
-Callback = Callable[[Progress], Optional[bool]]
-Callbacks = Union[None, Callback, Sequence[Callback]]
+Callback = Callable[[Progress], bool | None]
+Callbacks = Callback | Sequence[Callback] | None
 
 
 def as_callbacks(callback: Callbacks) -> tuple[Callback, ...]:
@@ -47,9 +47,9 @@ class Monitor:
         self.callbacks = as_callbacks(callback)
         self.history: list[np.ndarray] = []
         self.best_loss = np.inf
-        self.best_terms: Optional[np.ndarray] = None
+        self.best_terms: np.ndarray | None = None
         self._best_image = None  # a host copy, or a reference to an immutable device tensor
-        self.first_evaluation_at: Optional[float] = None  # time.perf_counter() of the first evaluation's end
+        self.first_evaluation_at: float | None = None  # time.perf_counter() of the first evaluation's end
         self.started = time.perf_counter()
         self.stop_requested = False
         self.scale = 0
@@ -61,7 +61,7 @@ class Monitor:
         return len(self.history)
 
     @property
-    def best_image(self) -> Optional[np.ndarray]:
+    def best_image(self) -> np.ndarray | None:
         """The best image so far as network input, fetched from the device only when asked for."""
         if self._best_image is not None and not isinstance(self._best_image, np.ndarray):
             self._best_image = np.array(self._best_image, dtype=np.float32)

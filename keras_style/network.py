@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import time
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import UserError, first_line
 from .layers import layer_depth, valid_layers
 from .weights import KERAS_CACHE_NAMES, download_failed_message, resolve_weights
 
+if TYPE_CHECKING:  # keras loads lazily, when a model is built
+    import keras
+
+    from .settings import Settings
+
 POOLINGS = ("max", "avg")
-_backend_import_seconds: Optional[float] = None
+_backend_import_seconds: float | None = None
 
 
 def import_backend() -> float:
@@ -18,7 +25,7 @@ def import_backend() -> float:
     global _backend_import_seconds
     if _backend_import_seconds is None:
         started = time.perf_counter()
-        import keras  # noqa: F401 - the import is the point
+        importlib.import_module("keras")
 
         _backend_import_seconds = time.perf_counter() - started
     return _backend_import_seconds
@@ -46,7 +53,7 @@ def resolved_precision(precision: str) -> str:
     return choose_compute(detect_device(), precision).precision
 
 
-def load_vgg(network: str, weights: Optional[str]):
+def load_vgg(network: str, weights: str | None):
     """keras.applications VGG16/VGG19 without the classifier, accepting any image size."""
     import keras
 
@@ -62,7 +69,7 @@ def load_vgg(network: str, weights: Optional[str]):
 
 
 @functools.lru_cache(maxsize=8)
-def _feature_model(network: str, weights: Optional[str], pooling: str, layers: tuple[str, ...], precision: str):
+def _feature_model(network: str, weights: str | None, pooling: str, layers: tuple[str, ...], precision: str):
     import keras
 
     if pooling not in POOLINGS:
@@ -81,7 +88,7 @@ RANDOM_WEIGHTS_SEED = 0
 
 
 @functools.lru_cache(maxsize=4)
-def _vgg(network: str, weights: Optional[str], precision: str):
+def _vgg(network: str, weights: str | None, precision: str):
     """The whole VGG with its weights, loaded once per process: feature models for other layer lists or poolings
     share its layers (built under the dtype policy `_feature_model` sets for `precision`)."""
     if weights is None:
@@ -102,7 +109,8 @@ def _build_feature_model(vgg, network: str, pooling: str, layers: tuple[str, ...
     for layer in vgg.layers[1:]:
         if isinstance(layer, keras.layers.MaxPooling2D) and pooling == "avg":
             # Article 000 / the paper: average pooling with the same weights improves gradient flow.
-            layer = keras.layers.AveragePooling2D(layer.pool_size, layer.strides, padding=layer.padding, name=layer.name)
+            layer = keras.layers.AveragePooling2D(layer.pool_size, layer.strides, padding=layer.padding,
+                                                  name=layer.name)
         tensor = layer(tensor)
         if layer.name in layers:
             outputs[layer.name] = tensor
@@ -123,7 +131,7 @@ def feature_model(network: str, weights: str, pooling: str, layers: Sequence[str
     return _feature_model(network, resolved, pooling, tuple(layers), resolved_precision(precision))
 
 
-def weights_description(network: str, weights: str) -> Optional[str]:
+def weights_description(network: str, weights: str) -> str | None:
     """What the sidecar records as the weights source: a file path, Keras's cache file, or None (random)."""
     resolved = resolve_weights(network, weights)
     if resolved == "imagenet":
@@ -131,7 +139,7 @@ def weights_description(network: str, weights: str) -> Optional[str]:
     return resolved
 
 
-def feature_model_for(settings) -> "keras.Model":  # noqa: F821 - keras is imported lazily
+def feature_model_for(settings: Settings) -> keras.Model:
     """The feature model a Settings asks for: its network, weights, pooling, layers and precision."""
     return feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers,
                          settings.precision)

@@ -7,9 +7,8 @@ snapshot or the result needs it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-from typing import Callable
 
 import numpy as np
 

@@ -6,7 +6,7 @@ import os
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -79,9 +79,9 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def versions() -> dict[str, Optional[str]]:
+def versions() -> dict[str, str | None]:
     """Installed versions of the pieces that decide the numbers."""
-    found: dict[str, Optional[str]] = {}
+    found: dict[str, str | None] = {}
     for package, distributions in (
         ("keras", ("keras",)),
         ("tensorflow", ("tensorflow", "tensorflow-cpu", "tensorflow-macos")),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import Field, asdict, dataclass, field, fields, replace
-from typing import Any, Optional
+from typing import Any
 
 from .compute import PRECISIONS
 from .errors import UserError
@@ -25,9 +25,9 @@ class Option:
 
     help: str
     group: str
-    choices: Optional[tuple] = None
-    metavar: Optional[str] = None
-    flag: Optional[str] = None  # default: --name-with-dashes
+    choices: tuple | None = None
+    metavar: str | None = None
+    flag: str | None = None  # default: --name-with-dashes
     several: bool = False  # nargs="+"
     boolean: bool = False  # --flag / --no-flag
     show_default: bool = True
@@ -68,7 +68,7 @@ class Settings:
     style_layers: tuple[str, ...] = setting(
         PAPER_STYLE_LAYERS, "style layers", "losses",
         several=True, metavar="LAYER")
-    style_layer_weights: Optional[tuple[float, ...]] = setting(
+    style_layer_weights: tuple[float, ...] | None = setting(
         None, "one weight per style layer (default: 1/number of style layers each)", "losses", several=True,
         metavar="W", show_default=False)
     content_weight: float = setting(1.0, "weight of the content loss", "losses")
@@ -81,18 +81,18 @@ class Settings:
         "step per evaluation on the device, no line search: no host work per iteration), gd (x <- x - lr*grad, "
         "article 004) or adam; gd and adam also run as compiled steps", "optimisation", choices=tuple(OPTIMIZERS))
     iterations: int = setting(500, "loss-and-gradient evaluations (lbfgs) or steps (gd, adam)", "optimisation")
-    outer_iterations: Optional[int] = setting(
+    outer_iterations: int | None = setting(
         None, "restart L-BFGS K times with --maxfun each, as the articles' loop does", "optimisation", metavar="K",
         show_default=False)
-    maxfun: Optional[int] = setting(None, "evaluations per restart with --outer-iterations (20)", "optimisation",
+    maxfun: int | None = setting(None, "evaluations per restart with --outer-iterations (20)", "optimisation",
                                     metavar="M", show_default=False)
-    learning_rate: Optional[float] = setting(
+    learning_rate: float | None = setting(
         None, "step size: adam default 10 (pixel levels); gd default: the rate whose first step moves pixels 5 "
         "levels on average, then fixed", "optimisation", show_default=False)
     lr_decay: float = setting(1.0, "multiply the gd/adam step by this every --lr-decay-steps", "optimisation")
     lr_decay_steps: int = setting(100, "steps between learning-rate decays", "optimisation")
     init: str = setting("content", f"start image: {', '.join(INITS)}, or an image file", "optimisation")
-    seed: Optional[int] = setting(None, "random seed: same seed and machine give a byte-identical output",
+    seed: int | None = setting(None, "random seed: same seed and machine give a byte-identical output",
                                   "optimisation", show_default=False)
     mode: str = setting("cached", "cached: targets computed once (fast); concat: [content, style, generated] "
                         "through VGG at every evaluation, as the articles do", "optimisation", choices=MODES)
@@ -100,7 +100,7 @@ class Settings:
         1, "multi-scale: optimise at --size/sqrt(2)^(N-1) first, upsample, continue up to --size; the coarser sizes "
         "share 60%% of the evaluations (each twice the next finer one's), the final size 40%%", "optimisation",
         metavar="N")
-    jit_compile: Optional[bool] = setting(
+    jit_compile: bool | None = setting(
         None, "compile the loss step with XLA (default: chosen with the precision: on for GPUs, off for bfloat16 on "
         "a CPU, and in float32 on a CPU only when the budget pays its compile time back)", "optimisation",
         flag="--xla", boolean=True, show_default=False)
@@ -110,7 +110,7 @@ class Settings:
         "with float32 losses; the sidecar records the choice and why", "optimisation", choices=PRECISIONS)
 
     @classmethod
-    def from_options(cls, preset: Optional[str] = None, **options: Any) -> "Settings":
+    def from_options(cls, preset: str | None = None, **options: Any) -> Settings:
         """Start from the defaults, apply the preset, then every option that is not None; validate."""
         name = preset or DEFAULT_PRESET
         if name not in PRESETS:
@@ -127,7 +127,7 @@ class Settings:
             values.pop("maxfun", None)
         return cls(preset=name, **values).validated()
 
-    def validated(self) -> "Settings":
+    def validated(self) -> Settings:
         """Check every value and normalise layer names to Keras names; raises UserError."""
         for declared in declared_settings():
             choices = declared.metadata["option"].choices

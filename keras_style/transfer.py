@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +21,7 @@ class StyleResult:
 
     image: np.ndarray
     settings: Settings
-    weights_file: Optional[str]
+    weights_file: str | None
     sizes: dict[str, list[int]]
     evaluations: int
     seconds: float
@@ -81,9 +81,9 @@ def stylize_result(
     style: ImageSource,
     *,
     callback: Callbacks = None,
-    prepared: Optional[Prepared] = None,
-    plan: Optional[list[tuple[int, int]]] = None,
-    started_at: Optional[float] = None,
+    prepared: Prepared | None = None,
+    plan: list[tuple[int, int]] | None = None,
+    started_at: float | None = None,
     **options: Any,
 ) -> StyleResult:
     """Paint `content` in the style of `style`. Options are the command line's, e.g. network='vgg16'.
@@ -149,7 +149,7 @@ def _scale_record(record: dict[str, Any]) -> dict[str, Any]:
     return {key: record[key] for key in ("size", "evaluations", "seconds", "compute") if key in record}
 
 
-def _weights_file(settings: Settings) -> Optional[str]:
+def _weights_file(settings: Settings) -> str | None:
     from .network import weights_description
 
     return weights_description(settings.network, settings.weights)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 from .errors import UserError, first_line
 
@@ -15,7 +14,7 @@ KERAS_CACHE_NAMES = {
 }
 
 
-def weights_from_directory(network: str, directory: os.PathLike | str) -> Optional[Path]:
+def weights_from_directory(network: str, directory: os.PathLike | str) -> Path | None:
     """The .h5 file in `directory` whose name starts with '<network>_', if there is exactly one candidate."""
     folder = Path(directory)
     if not folder.is_dir():
@@ -24,7 +23,7 @@ def weights_from_directory(network: str, directory: os.PathLike | str) -> Option
     return candidates[0] if candidates else None
 
 
-def resolve_weights(network: str, weights: str) -> Optional[str]:
+def resolve_weights(network: str, weights: str) -> str | None:
     """Turn the `weights` setting into what keras.applications expects: a file path, 'imagenet', or None.
 
     'imagenet' looks in $KERAS_STYLE_WEIGHTS_DIR first, then lets Keras download or reuse its cache.
@@ -47,7 +46,10 @@ def resolve_weights(network: str, weights: str) -> Optional[str]:
 
 def download_failed_message(network: str, error: BaseException) -> str:
     directory = os.environ.get(WEIGHTS_DIR_VARIABLE)
-    where = f"{WEIGHTS_DIR_VARIABLE}={directory} has no {network}_*.h5 file" if directory else f"{WEIGHTS_DIR_VARIABLE} is not set"
+    if directory:
+        where = f"{WEIGHTS_DIR_VARIABLE}={directory} has no {network}_*.h5 file"
+    else:
+        where = f"{WEIGHTS_DIR_VARIABLE} is not set"
     reason = first_line(error)
     return (
         f"could not get the {network} ImageNet weights: {where}, and Keras could not download them ({reason}); "

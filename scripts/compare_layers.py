@@ -19,9 +19,13 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ("vgg16", "vgg19")
@@ -206,7 +210,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def contact_sheet(rows: Sequence[dict[str, Any]], layer_sets: Sequence[str], networks: Sequence[str],
-                  title: str) -> "Image.Image":
+                  title: str) -> Image.Image:
     """A grid of results (rows = layer sets, columns = networks), each cell labelled under its picture."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -277,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("size", "iterations"):

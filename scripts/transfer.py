@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
-"""Command-line entry point: python scripts/transfer.py CONTENT STYLE OUTPUT [options] (see --help)."""
+"""Command-line entry point: python scripts/transfer.py CONTENT STYLE OUTPUT [options] (see --help).
+
+The same as the `keras-style` console script; the package is installed (pip install -e .).
+"""
 import sys
-from pathlib import Path
 
-# Run from a checkout without installing: the package lives one folder up.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from keras_style.cli import main  # noqa: E402
+from keras_style.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())
