@@ -9,7 +9,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["stylize", "stylize_result", "Settings", "UserError", "PRESETS", "__version__"]
+__all__ = ["stylize", "stylize_result", "Settings", "UserError", "Interrupted", "PRESETS", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,10 +22,10 @@ def __getattr__(name: str) -> Any:
         from .settings import Settings
 
         return Settings
-    if name == "UserError":
-        from .errors import UserError
+    if name in ("UserError", "Interrupted"):
+        from . import errors
 
-        return UserError
+        return getattr(errors, name)
     if name == "PRESETS":
         from .presets import PRESETS
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import Interrupted
+from .errors import Interrupted, UserError
 
 TERMS = ("total", "content", "style", "tv")
 
@@ -55,6 +55,8 @@ class Monitor:
         self.scale = 0
         self.size: tuple[int, int] = (0, 0)
         self.style_layers: tuple[str, ...] = ()
+        self.loss_weights: dict[str, float] = {}
+        self.non_finite = 0  # evaluations whose loss was not finite (the best image is always a finite one)
 
     @property
     def evaluations(self) -> int:
@@ -73,9 +75,11 @@ class Monitor:
 
         return deprocess(self.best_image)
 
-    def start_scale(self, index: int, size: tuple[int, int], style_layers: Sequence[str]) -> None:
+    def start_scale(self, index: int, size: tuple[int, int], style_layers: Sequence[str],
+                    loss_weights: dict[str, float]) -> None:
         """A (new) scale begins: losses at a finer size are not comparable with the coarser ones."""
         self.scale, self.size, self.style_layers = index, tuple(size), tuple(style_layers)
+        self.loss_weights = dict(loss_weights)
         self.best_loss = np.inf
         self.best_terms = None
         self._best_image = None
@@ -87,6 +91,10 @@ class Monitor:
         if self.first_evaluation_at is None:
             self.first_evaluation_at = time.perf_counter()
         self.history.append(terms)
+        if not np.isfinite(terms[0]):
+            self.non_finite += 1
+            if self.evaluations == 1:
+                raise UserError(non_finite_message(terms, self.loss_weights))
         if np.isfinite(terms[0]) and terms[0] < self.best_loss:
             self.best_loss = float(terms[0])
             self.best_terms = terms
@@ -107,4 +115,21 @@ class Monitor:
                 if callback(event):
                     self.stop_requested = True
         if self.stop_requested:
+            if self.evaluations == 1:
+                # The first evaluation is of the starting image: a stop asked for by then (Ctrl-C during start-up)
+                # leaves nothing worth keeping, rather than the unstylized picture.
+                self._best_image = None
             raise Interrupted()
+
+
+def non_finite_message(terms: np.ndarray, loss_weights: dict[str, float]) -> str:
+    """Why the first evaluation's loss is not finite: the term whose weighted value overflows, and what to change."""
+    for name, value in zip(TERMS[1:], terms[1:len(TERMS)]):
+        weight = loss_weights.get(name, 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            weighted = np.float32(value) * np.float32(weight)
+        if not np.isfinite(weighted):
+            return (f"the loss is not finite at the first evaluation: the {name} loss ({float(value):.3g}) times "
+                    f"--{name}-weight ({weight:g}) overflows float32; lower --{name}-weight")
+    return (f"the loss is not finite at the first evaluation ({float(terms[0])}); the loss weights are too large for "
+            "float32 together: lower --style-weight or --content-weight")

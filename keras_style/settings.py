@@ -145,6 +145,7 @@ class Settings:
             _positive_int("maxfun", self.maxfun)
         for name in ("content_weight", "style_weight", "tv_weight"):
             _non_negative(name.replace("_", "-"), getattr(self, name))
+            _representable(name.replace("_", "-"), getattr(self, name))
         _positive("style-scale", self.style_scale)
         _positive("lr-decay", self.lr_decay)
         if self.learning_rate is not None:
@@ -165,6 +166,7 @@ class Settings:
                 )
             for weight in layer_weights:
                 _non_negative("style-layer-weights", weight)
+                _representable("style-layer-weights", weight)
         if self.mode == "concat" and self.style_scale != 1.0:
             raise UserError("--style-scale needs --mode cached: the concat path resizes the style to the content")
         return replace(
@@ -232,6 +234,16 @@ def _positive_int(name: str, value: Any) -> None:
 def _non_negative(name: str, value: Any) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
         raise UserError(f"--{name} must be a finite number >= 0, got {value!r}")
+
+
+# The losses are computed in float32: a larger weight would be infinite before the first evaluation.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _representable(name: str, value: float) -> None:
+    if value > FLOAT32_MAX:
+        raise UserError(f"--{name} {value:g} is beyond float32's range ({FLOAT32_MAX:.3g}), in which the losses are "
+                        "computed; use a smaller value")
 
 
 def _positive(name: str, value: Any) -> None:

@@ -29,6 +29,7 @@ class StyleResult:
     history: np.ndarray = field(repr=False)
     traces: int = 0
     interrupted: bool = False
+    non_finite_evaluations: int = 0  # evaluations whose loss overflowed; the image is the best finite one
     scales: list[dict[str, Any]] = field(default_factory=list)
     # The precision and XLA the run used and why (compute.choose_compute), and where its start-up time went.
     compute: dict[str, Any] = field(default_factory=dict)
@@ -113,7 +114,10 @@ def stylize_result(
                 images = images._replace(start=upsampled(monitor.best_rgb(), images.content))
             pixel_ratio = final_pixels / (images.content.shape[0] * images.content.shape[1])
             run_settings = scale_settings(settings, size, evaluations, pixel_ratio, several=len(plan) > 1)
-            monitor.start_scale(index, (images.content.shape[1], images.content.shape[0]), settings.style_layers)
+            weights = {"content": run_settings.content_weight, "style": run_settings.style_weight,
+                       "tv": run_settings.tv_weight}
+            monitor.start_scale(index, (images.content.shape[1], images.content.shape[0]), settings.style_layers,
+                                weights)
             records.append({"size": [images.content.shape[1], images.content.shape[0]]})
             _run_scale(model, run_settings, images, monitor, records[-1])
     except Interrupted:
@@ -139,6 +143,7 @@ def stylize_result(
         history=history[:, : len(TERMS)],
         traces=sum(record.get("traces", 0) for record in records),
         interrupted=interrupted,
+        non_finite_evaluations=monitor.non_finite,
         scales=[_scale_record(record) for record in records],
         compute=records[-1].get("compute", {}),
         startup={name: round(seconds, 3) for name, seconds in startup.items()},
