@@ -27,13 +27,42 @@ def _flatten_alpha(image: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Any Pillow mode (greyscale, palette, RGBA, CMYK, 16-bit, float) to 8-bit RGB."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        # Pillow's own conversion clips 16-bit values at 255; rescale the real range instead.
+# Pillow modes whose samples are 16-bit: 65535 is white.
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _declared_bits(image: Image.Image) -> int | None:
+    """Bits per sample the file declares for mode 'I' pixels, read from the raw mode of its not yet decoded data
+    ('I;16B' from a 16-bit PNG or PGM, 'I;32S' from a 32-bit TIFF); None once decoded or for an image made in memory."""
+    for tile in getattr(image, "tile", None) or ():
+        args = tile[3] if isinstance(tile[3], tuple) else (tile[3],)
+        rawmode = args[0] if args and isinstance(args[0], str) else ""
+        for bits in (16, 32):
+            if f";{bits}" in rawmode:
+                return bits
+    return None
+
+
+def _white_level(image: Image.Image, bits: int | None) -> float:
+    """The sample value that is white, decided by the mode's bit depth, never by the values themselves (a dark
+    16-bit scan has only small values). Mode 'I' is how Pillow holds 16-bit greyscale from PGM, signed 16-bit TIFF
+    and (in older versions) PNG, so it is 16-bit unless the file declares 32 bits. Float ('F') images have no depth:
+    they are taken as 0..1, the convention of float TIFFs, when no value exceeds 1, else as 0..255 like Pillow's
+    own convert('L')."""
+    if image.mode == "F":
+        return 1.0 if np.asarray(image).max(initial=0) <= 1.0 else 255.0
+    if image.mode == "I" and bits == 32:
+        return 2.0**31 - 1  # mode 'I' holds signed 32-bit integers
+    return 65535.0
+
+
+def _to_rgb(image: Image.Image, bits: int | None = None) -> Image.Image:
+    """Any Pillow mode (greyscale, palette, RGBA, CMYK, 16-bit, 32-bit, float) to 8-bit RGB; `bits` is what the
+    file declared for mode 'I' (_declared_bits)."""
+    if image.mode in (*SIXTEEN_BIT_MODES, "I", "F"):
+        # Pillow's own conversion clips 16-bit values at 255; rescale by the mode's range instead.
         values = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if values.max(initial=0) > 255 else 255.0
-        grey = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        grey = np.clip(values / _white_level(image, bits) * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(grey).convert("RGB")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         return _flatten_alpha(image)
@@ -43,32 +72,39 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def load_image(source: ImageSource, what: str = "image") -> Image.Image:
     """Open a path (or take an image/array) as 8-bit RGB, honouring EXIF orientation.
 
+    16-bit images are scaled by their bit depth (65535 is white) and float images as _white_level says. Arrays
+    are taken as 0..255 whatever their dtype (values outside are clipped): scale a 0..1 float array by 255 first.
     Every way a file can be unusable becomes a one-line UserError naming the file.
     """
     if isinstance(source, Image.Image):
-        return _to_rgb(ImageOps.exif_transpose(source))
+        return _to_rgb(ImageOps.exif_transpose(source), _declared_bits(source))
     if isinstance(source, np.ndarray):
         return _array_to_image(source, what)
     path = Path(source)
-    if not path.exists():
-        raise UserError(f"{what} {str(path)!r} does not exist")
-    if path.is_dir():
-        raise UserError(f"{what} {str(path)!r} is a folder, not an image file")
-    if path.stat().st_size == 0:
-        raise UserError(f"{what} {str(path)!r} is an empty file")
     try:
+        if not path.exists():
+            raise UserError(f"{what} {str(path)!r} does not exist")
+        if path.is_dir():
+            raise UserError(f"{what} {str(path)!r} is a folder, not an image file")
+        if path.stat().st_size == 0:
+            raise UserError(f"{what} {str(path)!r} is an empty file")
         with warnings.catch_warnings():
             # Between one and two times the pixel limit Pillow only warns; treat it as the bomb it may be.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
                 opened.seek(0)  # first frame of an animated GIF/WebP/TIFF
+                bits = _declared_bits(opened)  # decoding forgets the raw mode
                 opened.load()
-                image = ImageOps.exif_transpose(opened)
-                return _to_rgb(image)
+                return _to_rgb(ImageOps.exif_transpose(opened), bits)
+    except UserError:
+        raise  # the checks above: a ValueError, but already the whole story
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UserError(f"{what} {str(path)!r} is too large to open safely ({first_line(error)})") from None
     except UnidentifiedImageError:
         raise UserError(f"{what} {str(path)!r} is not an image file Pillow can read") from None
+    except PermissionError:
+        # An OSError too, but nothing is wrong with the file itself.
+        raise UserError(f"{what} {str(path)!r} cannot be read: permission denied") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise UserError(f"{what} {str(path)!r} is damaged or truncated ({first_line(error)})") from None
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from .errors import UserError, first_line
 from .layers import layer_depth, valid_layers
-from .weights import KERAS_CACHE_NAMES, download_failed_message, resolve_weights
+from .weights import download_failed_message, keras_cache_file, resolve_weights
 
 if TYPE_CHECKING:  # keras loads lazily, when a model is built
     import keras
@@ -132,10 +132,10 @@ def feature_model(network: str, weights: str, pooling: str, layers: Sequence[str
 
 
 def weights_description(network: str, weights: str) -> str | None:
-    """What the sidecar records as the weights source: a file path, Keras's cache file, or None (random)."""
+    """What the sidecar records as the weights source: a file path, Keras's download, or None (random)."""
     resolved = resolve_weights(network, weights)
     if resolved == "imagenet":
-        return f"imagenet via Keras download/cache (~/.keras/models/{KERAS_CACHE_NAMES[network]})"
+        return f"imagenet via Keras download ({keras_cache_file(network)})"
     return resolved
 
 
