@@ -4,8 +4,8 @@ The notebooks import this file from their own folder; it needs matplotlib and Pi
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence, Union
 
 import numpy as np
 
@@ -15,7 +15,7 @@ TERMS = ("total", "content", "style", "tv")
 # Modest resolution keeps every committed notebook well under 1.5 MB while the pictures stay readable.
 FIGURE_DPI = 72
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 def resolve_input(path: PathLike) -> Path:
@@ -41,7 +41,7 @@ def output_folder(path: PathLike) -> Path:
     return folder
 
 
-def load_rgb(source: Union[PathLike, np.ndarray]) -> np.ndarray:
+def load_rgb(source: PathLike | np.ndarray) -> np.ndarray:
     """A uint8 RGB array from a path or an array (EXIF orientation honoured, as keras_style loads images)."""
     if isinstance(source, np.ndarray):
         return source
@@ -50,7 +50,7 @@ def load_rgb(source: Union[PathLike, np.ndarray]) -> np.ndarray:
     return np.asarray(to_array(load_image(str(source), "image")), dtype=np.uint8)
 
 
-def show_side_by_side(pictures: Mapping[str, Union[PathLike, np.ndarray]], height_inches: float = 3.2):
+def show_side_by_side(pictures: Mapping[str, PathLike | np.ndarray], height_inches: float = 3.2):
     """One row of titled pictures (content, style, result) without axes; returns the matplotlib figure."""
     import matplotlib.pyplot as plt
 
@@ -81,7 +81,7 @@ def figure_as_jpeg(figure, quality: int = 85) -> bytes:
     return buffer.getvalue()
 
 
-def display_pictures(pictures: Mapping[str, Union[PathLike, np.ndarray]]) -> None:
+def display_pictures(pictures: Mapping[str, PathLike | np.ndarray]) -> None:
     """Show content, style and result side by side in the notebook, embedded as a JPEG."""
     from IPython.display import Image, display
 

@@ -1,8 +1,16 @@
 #!/usr/bin/env python3
-"""Execute the notebooks in notebooks/ headless (papermill) with chosen parameters.
+"""Build the notebooks in notebooks/ from their sources, then execute them headless (papermill).
 
-Executed copies go to --output-dir (default outputs/notebooks/, ignored by git). Only the parameters given on the
+Each notebook's source is notebooks/NAME.py in Jupytext's percent format: `# %%` starts a code cell, `# %% [markdown]`
+a prose cell, and `# %% tags=["parameters"]` marks the cell papermill overrides. The build writes notebooks/NAME.ipynb
+from it: every cell's text comes from the source, and the outputs of the existing .ipynb are kept (what
+`jupytext --update --to ipynb` does), so a prose edit keeps the committed pictures. Then each notebook is executed;
+executed copies go to --output-dir (default outputs/notebooks/, ignored by git). Only the parameters given on the
 command line are injected; the rest keep each notebook's defaults, so
+
+    python scripts/run_notebooks.py --build-only
+
+brings each committed .ipynb in line with its edited source without running anything,
 
     python scripts/run_notebooks.py --output-dir notebooks
 
@@ -16,23 +24,38 @@ copy of a failed notebook shows the error.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 DEFAULT_OUTPUT_DIR = REPO_ROOT / "outputs" / "notebooks"
+# Python files in notebooks/ that are modules the notebooks import, not notebook sources.
+HELPER_MODULES = ("notebook_support.py",)
+SOURCE_FORMAT = "py:percent"
+# Metadata of a notebook built for the first time (later builds keep the existing notebook's metadata).
+NEW_NOTEBOOK_METADATA = {
+    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+    "language_info": {"name": "python"},
+}
+
+
+def source_paths(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Every notebook source (percent-format .py) in `folder`, sorted by name."""
+    return sorted(path for path in folder.glob("*.py") if path.name not in HELPER_MODULES)
 
 
 def notebook_paths(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
-    """Every notebook in `folder`, sorted by name (checkpoints excluded)."""
-    return sorted(path for path in folder.glob("*.ipynb") if not path.name.startswith("."))
+    """The notebook built from each source in `folder`, sorted by name."""
+    return [path.with_suffix(".ipynb") for path in source_paths(folder)]
 
 
-def select_notebooks(paths: Sequence[Path], only: Optional[Sequence[str]]) -> list[Path]:
+def select_notebooks(paths: Sequence[Path], only: Sequence[str] | None) -> list[Path]:
     """Notebooks whose file name contains any of `only` (case-insensitive); all of them when `only` is empty."""
     if not only:
         return list(paths)
@@ -41,6 +64,51 @@ def select_notebooks(paths: Sequence[Path], only: Optional[Sequence[str]]) -> li
     if not chosen:
         raise SystemExit(f"--only {', '.join(only)} matches none of: {', '.join(p.name for p in paths)}")
     return chosen
+
+
+def drop_empty_tags(notebook) -> None:
+    """Remove the empty `tags` lists papermill gives every cell, so Jupytext writes no `tags=[]` into a source."""
+    for cell in notebook.cells:
+        if "tags" in cell.metadata and not cell.metadata["tags"]:
+            del cell.metadata["tags"]
+
+
+def build(source: Path) -> bool:
+    """Write the .ipynb next to `source` from it, keeping the existing .ipynb's outputs; True if the file changed.
+
+    Each cell's type, text and tags come from the source. Cells are matched to the existing notebook's as
+    `jupytext --update` matches them (same text first, then position), and a matched cell keeps its outputs,
+    execution count and other metadata: a code cell whose text changed shows its old outputs until the notebook
+    is executed again.
+    """
+    import jupytext
+    import nbformat
+    from jupytext.combine import map_outputs_to_inputs
+
+    target = source.with_suffix(".ipynb")
+    notebook = jupytext.read(source, fmt=SOURCE_FORMAT)
+    old_text = target.read_text(encoding="utf-8") if target.exists() else None
+    if old_text is None:
+        notebook.metadata = nbformat.from_dict(NEW_NOTEBOOK_METADATA)
+    else:
+        existing = nbformat.reads(old_text, as_version=4)
+        notebook.metadata, notebook.nbformat_minor = existing.metadata, existing.nbformat_minor
+        for index, match in enumerate(map_outputs_to_inputs(notebook.cells, existing.cells)):
+            if match is None:
+                continue
+            cell, new = copy.deepcopy(existing.cells[match]), notebook.cells[index]
+            cell.source = new.source
+            cell.metadata.pop("tags", None)
+            cell.metadata.update(new.metadata)  # the source's tags, e.g. papermill's "parameters"
+            notebook.cells[index] = cell
+    drop_empty_tags(notebook)
+    nbformat.validate(notebook)
+    new_text = nbformat.writes(notebook)
+    new_text += "" if new_text.endswith("\n") else "\n"  # as nbformat.write ends the file
+    if new_text == old_text:
+        return False
+    target.write_text(new_text, encoding="utf-8")
+    return True
 
 
 def parse_parameter(text: str) -> tuple[str, Any]:
@@ -70,15 +138,23 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return parameters
 
 
-def execute(path: Path, output_dir: Path, parameters: dict[str, Any], timeout: Optional[int]) -> float:
+def execute(path: Path, output_dir: Path, parameters: dict[str, Any], timeout: int | None) -> float:
     """Run one notebook into output_dir with papermill; returns seconds taken. Raises on a cell error."""
+    import nbformat
     import papermill
 
     started = time.perf_counter()
-    papermill.execute_notebook(
-        str(path), str(output_dir / path.name), parameters=parameters, cwd=str(path.parent),
-        kernel_name="python3", progress_bar=False, execution_timeout=timeout,
-    )
+    output = output_dir / path.name
+    try:
+        papermill.execute_notebook(
+            str(path), str(output), parameters=parameters, cwd=str(path.parent),
+            kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+        )
+    finally:  # also for a failed run, whose copy shows the error
+        if output.exists():
+            executed = nbformat.read(output, as_version=4)
+            drop_empty_tags(executed)
+            nbformat.write(executed, output)
     return time.perf_counter() - started
 
 
@@ -93,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
              "001-003; per grid cell in vgg16_vs_vgg19)",
     )
     parser.add_argument("--only", nargs="+", metavar="NAME",
-                        help="run only notebooks whose file name contains NAME, e.g. --only article_001 vgg16")
+                        help="build and run only the notebooks whose file name contains NAME, "
+                             "e.g. --only article_001 vgg16")
+    parser.add_argument("--build-only", action="store_true",
+                        help="write each .ipynb from its .py source (keeping its outputs) and execute nothing")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help=f"folder for the executed notebooks (default {DEFAULT_OUTPUT_DIR.relative_to(REPO_ROOT)})")
     parser.add_argument("--weights", help="'imagenet' (default; uses $KERAS_STYLE_WEIGHTS_DIR when set), or a .h5 path")
@@ -107,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     paths = select_notebooks(notebook_paths(), args.only)
     if args.list:
@@ -116,6 +195,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name, value in (("--size", args.size), ("--iterations", args.iterations)):
         if value is not None and value <= 0:
             raise SystemExit(f"{name} must be a positive integer, got {value}")
+    for path in paths:
+        source = path.with_suffix(".py")
+        print(f"{'built' if build(source) else 'up to date'}: {path.relative_to(REPO_ROOT)} from {source.name}")
+    if args.build_only:
+        return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     output_dir = args.output_dir.expanduser().resolve()
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,13 @@
-"""The notebooks: their structure and committed outputs, and every one executed headless at a tiny size."""
+"""The notebooks: each built from its percent-format source, their structure and committed outputs, and every one
+executed headless at a tiny size."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 
+import jupytext
 import nbformat
 import pytest
 
@@ -12,6 +15,8 @@ from .conftest import ROOT
 
 NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+# The notebooks' sources: every Python file in notebooks/ but the helper module they import.
+SOURCES = sorted(path for path in NOTEBOOKS_DIR.glob("*.py") if path.name != "notebook_support.py")
 ARTICLE_NOTEBOOKS = [path for path in NOTEBOOKS if path.name != "vgg16_vs_vgg19.ipynb"]
 MAX_NOTEBOOK_BYTES = 1_500_000
 REQUIRED_PARAMETERS = ("content", "style", "size", "iterations", "weights")
@@ -34,6 +39,52 @@ def parameters_cell(notebook) -> nbformat.NotebookNode:
 
 def outputs_of(notebook) -> list:
     return [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+
+
+def cell_inputs(notebook) -> list[tuple[str, str, bool]]:
+    """What a source declares of each cell: its type, its text, and whether it is papermill's parameters cell."""
+    return [(cell.cell_type, cell.source, "parameters" in cell.metadata.get("tags", [])) for cell in notebook.cells]
+
+
+def test_every_notebook_has_a_percent_format_source():
+    assert {path.stem for path in NOTEBOOKS} == {path.stem for path in SOURCES}
+    for source in SOURCES:
+        text = source.read_text()
+        assert text.startswith("# %% [markdown]\n"), f"{source.name} must open with its title in a markdown cell"
+        assert text.count('# %% tags=["parameters"]\n') == 1, f"{source.name} needs one parameters cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_matches_its_source(path):
+    """The committed .ipynb has exactly the cells of its .py source: edit the source, then build the notebook."""
+    built = cell_inputs(nbformat.read(path, as_version=4))
+    declared = cell_inputs(jupytext.read(path.with_suffix(".py"), fmt="py:percent"))
+    assert built == declared, (
+        f"{path.name} differs from {path.with_suffix('.py').name}: run `python scripts/run_notebooks.py "
+        f"--build-only --only {path.stem}` (keeps the outputs) or `make notebooks`"
+    )
+
+
+def test_build_updates_the_text_and_keeps_the_outputs(tmp_path):
+    """Building an up-to-date notebook changes nothing; after a prose and a code edit in the source the notebook
+    has the new cells and still every output, execution count and papermill record."""
+    run_notebooks = load_script("run_notebooks")
+    name = "article_004_pytorch_vgg19_gradient_descent"
+    for suffix in (".py", ".ipynb"):
+        shutil.copy(NOTEBOOKS_DIR / f"{name}{suffix}", tmp_path)
+    source, target = tmp_path / f"{name}.py", tmp_path / f"{name}.ipynb"
+    committed = target.read_bytes()
+    assert run_notebooks.build(source) is False and target.read_bytes() == committed
+    text = source.read_text()
+    assert text.count("# ## Content, style and result\n") == 1 and text.count("plt.show()\n") == 1
+    source.write_text(text.replace("# ## Content, style and result\n", "# ## Content, style and picture\n")
+                      .replace("plt.show()\n", "plt.show()  # the curve\n"))
+    assert run_notebooks.build(source) is True
+    before, after = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4), nbformat.read(target, as_version=4)
+    assert cell_inputs(after) == cell_inputs(jupytext.read(source, fmt="py:percent")) != cell_inputs(before)
+    for old, new in zip(before.cells, after.cells):
+        assert new.metadata == old.metadata and new.get("outputs") == old.get("outputs")
+        assert new.get("execution_count") == old.get("execution_count")
 
 
 def test_every_article_and_the_comparison_have_a_notebook():
@@ -97,7 +148,7 @@ def test_run_notebooks_help_names_every_option():
         [sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), "--help"], capture_output=True, text=True,
     )
     assert completed.returncode == 0
-    for option in ("--size", "--iterations", "--only", "--output-dir", "--weights"):
+    for option in ("--size", "--iterations", "--only", "--build-only", "--output-dir", "--weights"):
         assert option in completed.stdout
 
 
