@@ -3,21 +3,28 @@ so far, and stopping on Ctrl-C or SIGTERM. The library reports; these draw and l
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 
+from .errors import first_line
 from .monitor import Progress
 
 
 class ProgressBar:
-    """A tqdm bar over the evaluation budget, with the four loss terms."""
+    """A tqdm bar over the evaluation budget, with the four loss terms. It appears with the first evaluation's
+    result, so a run that fails before then prints its one-line error alone."""
 
     def __init__(self, total: int, description: str = "stylizing") -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=description, unit="eval", dynamic_ncols=True, leave=True)
+        self.total = total
+        self.description = description
+        self.bar = None
 
     def __call__(self, event: Progress) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.description, unit="eval", dynamic_ncols=True, leave=True)
         if self.bar.n >= self.bar.total:
             self.bar.total = self.bar.n + 1  # L-BFGS may finish its line search a few evaluations past maxfun
         self.bar.update(1)
@@ -26,21 +33,45 @@ class ProgressBar:
                              style=f"{terms['style']:.3g}", tv=f"{terms['tv']:.3g}", refresh=False)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 class Snapshots:
-    """Saves the best image so far every `every` evaluations beside the output (out_0025.png)."""
+    """Saves the best image so far every `every` evaluations beside the output (out_0025.png).
 
-    def __init__(self, output: Path, every: int) -> None:
+    Snapshots are treated like OUTPUT: without `force` none replaces a file. check_output refuses, before the run,
+    one whose snapshots already exist; a snapshot name taken during the run (another run aimed at the same OUTPUT)
+    counts as a failed write. A failed write (disk full, folder removed, name taken) must not cost the run: it is
+    reported once on stderr, no more snapshots are taken, and the run and its final save go on."""
+
+    def __init__(self, output: Path, every: int, force: bool = False) -> None:
         self.output = output
         self.every = every
+        self.force = force
+        self.failed = False
 
     def __call__(self, event: Progress) -> None:
         from .outputs import save_image, snapshot_path
 
-        if event.evaluation % self.every == 0:
-            save_image(event.best_image(), snapshot_path(self.output, event.evaluation))
+        if self.failed or event.evaluation % self.every:
+            return
+        path = snapshot_path(self.output, event.evaluation)
+        try:
+            save_image(event.best_image(), path, replace=self.force)
+        except (OSError, ValueError) as error:
+            self.failed = True
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else first_line(error)
+            self.warn(f"could not save snapshot {path} ({reason}); no more snapshots in this run")
+
+    @staticmethod
+    def warn(message: str) -> None:
+        """One line on stderr; tqdm.write clears the progress bar first and draws it again below the line."""
+        from tqdm import tqdm
+
+        from .cli import PROGRAM
+
+        tqdm.write(f"{PROGRAM}: warning: {message}", file=sys.stderr)
 
 
 class StopOnSignal:

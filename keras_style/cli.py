@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--save-every", type=int, metavar="N", default=0,
                      help="also save the best image every N evaluations beside OUTPUT (out_0025.png)")
-    out.add_argument("--force", action="store_true", help="overwrite OUTPUT and its sidecar if they exist")
+    out.add_argument("--force", action="store_true", help="overwrite OUTPUT, its sidecar and its snapshots if they exist (keeping their permissions)")
     out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     out.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -193,19 +193,19 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     from .callbacks import ProgressBar, Snapshots, StopOnSignal
     from .loading import prepare
-    from .outputs import check_output, save_image, save_json, sidecar, sidecar_path
+    from .outputs import check_output, save_result, sidecar, sidecar_path
     from .settings import Settings
 
     output = Path(args.output)
     settings = Settings.from_options(**settings_options(args))
-    check_output(output, args.force)
+    check_output(output, args.force, snapshots=args.save_every > 0)
     prepared = prepare(args.content, args.style, settings)  # every input problem surfaces before TensorFlow loads
 
     stop = StopOnSignal().install()
     _import_backend_quietly()
     from .transfer import stylize_result
 
-    callbacks = [Snapshots(output, args.save_every)] if args.save_every else []
+    callbacks = [Snapshots(output, args.save_every, args.force)] if args.save_every else []
     bar = None if args.quiet else ProgressBar(settings.evaluation_budget)
     callbacks += ([bar] if bar else []) + [stop]
     try:
@@ -216,8 +216,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     finally:
         if bar is not None:
             bar.close()
-    save_image(result.image, output)
-    save_json(sidecar(result, output), sidecar_path(output))
+    written = save_result(result.image, lambda path: sidecar(result, path), output, args.force)
+    if written != output:
+        print(f"{PROGRAM}: warning: {output} or its sidecar appeared during the run; saved {written} and "
+              f"{sidecar_path(written)} beside it instead", file=sys.stderr)
+    output = written  # the messages below name the files written
     if result.interrupted:
         print(f"{PROGRAM}: interrupted after {result.evaluations} evaluations; best image so far saved to {output}",
               file=sys.stderr)

@@ -2,7 +2,6 @@
 import json
 import signal
 
-import numpy as np
 import pytest
 from PIL import Image
 

@@ -76,3 +76,10 @@ def test_ctrl_c_during_start_up_writes_nothing(tmp_path):
     assert process.returncode == 130
     assert "interrupted" in one_line(stderr) and "nothing written" in stderr
     assert not output.exists() and not output.with_suffix(".json").exists()
+
+
+def test_the_sidecar_says_how_many_evaluations_overflowed(tmp_path):
+    from keras_style.outputs import sidecar
+
+    result = keras_style.stylize_result(CONTENT, STYLE, iterations=3, **RANDOM)
+    assert sidecar(result, tmp_path / "out.png")["non_finite_evaluations"] == 0 == result.non_finite_evaluations
