@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--save-every", type=int, metavar="N", default=0,
                      help="also save the best image every N evaluations beside OUTPUT (out_0025.png)")
-    out.add_argument("--force", action="store_true", help="overwrite OUTPUT, its sidecar and its snapshots if they exist (keeping their permissions)")
+    out.add_argument("--force", action="store_true",
+                     help="overwrite OUTPUT, its sidecar and its snapshots if they exist (keeping their permissions)")
     out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     out.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
