@@ -7,7 +7,7 @@ EXTRAS ?= cpu,test
 KERAS_STYLE_WEIGHTS_DIR ?= $(wildcard $(abspath ../shared/weights))
 export KERAS_STYLE_WEIGHTS_DIR
 
-.PHONY: demo test notebooks clean
+.PHONY: demo test test-fast notebooks clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON_BASE) -m venv $(VENV)
@@ -22,9 +22,16 @@ demo: $(VENV)/.installed
 
 # CI prints the 20 slowest tests: the suite must fit CI's limit on slower machines too.
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 	$(PYTHON) -m pytest -q --durations=20
 
-# Execute every notebook headless into outputs/notebooks/ (NOTEBOOK_ARGS="--size 256 --only article_001").
+# The tier without the real weights (every test using the real_weights fixture is marked `weights`): under 2 minutes.
+test-fast: $(VENV)/.installed
+	$(PYTHON) -m pytest -q -m "not weights" --durations=10
+
+# Build every notebooks/*.ipynb from its notebooks/*.py source (outputs kept), then execute them headless into
+# outputs/notebooks/ (NOTEBOOK_ARGS="--size 256 --only article_001"; "--build-only" runs nothing;
+# "--output-dir notebooks" re-creates the committed outputs).
 NOTEBOOK_ARGS ?=
 notebooks: $(VENV)/.installed
 	$(PYTHON) -m pip install --quiet -e ".[$(EXTRAS),notebooks]"

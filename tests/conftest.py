@@ -1,7 +1,13 @@
-"""Shared fixtures: small generated images, the real weights folder, and a CLI runner."""
+"""Shared test helpers: small generated images, the example photographs, the real weights folder, a CLI runner,
+a tiny random-weights Evaluator set-up, and the `weights` marker put on every test that uses the real weights.
+
+Plain helpers and constants are imported with `from .conftest import build, CONTENT, ...`; fixtures are found by
+name and need no import.
+"""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +16,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keras_style.images import preprocess
+from keras_style.network import feature_model_for
+from keras_style.settings import Settings
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_WEIGHTS = ROOT.parent / "shared" / "weights"
+
+# The example photographs the end-to-end tests stylise.
+CONTENT = ROOT / "examples" / "content.jpg"
+STYLE = ROOT / "examples" / "style.jpg"
+# Small budgets that keep each preset's structure (outer loop or not) while staying fast.
+TINY = dict(size=48, iterations=3)
+TINY_OUTER = dict(size=48, outer_iterations=2, maxfun=2)
 
 
 def make_picture(width: int, height: int, seed: int = 0, kind: str = "content") -> np.ndarray:
@@ -28,6 +45,33 @@ def make_picture(width: int, height: int, seed: int = 0, kind: str = "content") 
         green = 127 + 127 * np.cos(y / 2)
         blue = 255 * (rng.random((height, width)) > 0.7)
     return np.clip(np.stack([red, green, blue], axis=-1), 0, 255).astype(np.uint8)
+
+
+def build(size=(40, 32), style_size=None, **options):
+    """Settings, preprocessed content and style pictures, and a feature model: random weights and float32 unless
+    `options` say otherwise. Returns (settings, content, style, model)."""
+    options.setdefault("weights", "none")
+    options.setdefault("style_layers", ["conv1_1", "conv2_1", "conv3_1"])
+    options.setdefault("content_layers", ["conv2_2"])
+    options.setdefault("tv_weight", 1e-3)
+    options.setdefault("precision", "float32")  # these tests compare numbers to tight tolerances
+    settings = Settings.from_options(**options)
+    width, height = size
+    content = preprocess(make_picture(width, height).astype(np.float32))
+    sw, sh = style_size or size
+    style = preprocess(make_picture(sw, sh, seed=2, kind="style").astype(np.float32))
+    model = feature_model_for(settings)
+    return settings, content, style, model
+
+
+def run_cli(*args, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m keras_style ARGS` in a subprocess, as a user runs it."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.update(kwargs.pop("env", {}))
+    return subprocess.run(
+        [sys.executable, "-m", "keras_style", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=kwargs.pop("cwd", ROOT), **kwargs,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +94,11 @@ def style_path(image_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def real_weights() -> Path:
-    """The folder with vgg16_*.h5 and vgg19_*.h5. In CI its absence fails the test instead of skipping it."""
+    """The folder with vgg16_*.h5 and vgg19_*.h5. In CI its absence fails the test instead of skipping it.
+
+    Every test that uses this fixture, directly or through another fixture, is marked `weights` (see
+    pytest_collection_modifyitems below): `pytest -m "not weights"` leaves them out.
+    """
     folder = Path(os.environ.get("KERAS_STYLE_WEIGHTS_DIR") or SHARED_WEIGHTS)
     found = folder.is_dir() and any(folder.glob("vgg16_*.h5")) and any(folder.glob("vgg19_*.h5"))
     if not found:
@@ -62,11 +110,18 @@ def real_weights() -> Path:
     return folder
 
 
-def run_cli(*args, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-    """`python -m keras_style ARGS` in a subprocess, as a user runs it."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    env.update(kwargs.pop("env", {}))
-    return subprocess.run(
-        [sys.executable, "-m", "keras_style", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=kwargs.pop("cwd", ROOT), **kwargs,
-    )
+@pytest.fixture
+def restore_signals():
+    """cli.main installs SIGINT/SIGTERM handlers; put pytest's back afterwards."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """Mark `weights` every test whose fixture closure includes `real_weights`."""
+    for item in items:
+        if "real_weights" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.weights)

@@ -12,7 +12,8 @@ def test_bench_prints_table_and_headlines_last(tmp_path):
     output = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--networks", "vgg16", "--paths", "cached", "concat",
-         "--sizes", "64", "--xla", "off", "--warmup", "1", "--evaluations", "1", "--peak-size", "1024", "--json", str(output)],
+         "--sizes", "64", "--xla", "off", "--warmup", "1", "--evaluations", "1", "--peak-size", "1024",
+         "--json", str(output)],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr

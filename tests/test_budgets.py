@@ -8,10 +8,8 @@ from PIL import Image
 import keras_style
 from keras_style import cli
 
-from .conftest import ROOT
+from .conftest import CONTENT, STYLE
 
-CONTENT = ROOT / "examples" / "content.jpg"
-STYLE = ROOT / "examples" / "style.jpg"
 RANDOM = dict(weights="none", size=48, precision="float32", seed=0)
 
 

@@ -91,7 +91,6 @@ def read_rows(grid) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-@pytest.mark.weights
 def test_csv_has_both_judges_for_every_cell(grid):
     rows = read_rows(grid)
     cells = {(row["layer_set"], row["network"]) for row in rows}
@@ -104,7 +103,6 @@ def test_csv_has_both_judges_for_every_cell(grid):
         assert float(row["peak_rss_mib"]) > 200  # TensorFlow plus a VGG: a real measurement, not a default
 
 
-@pytest.mark.weights
 def test_own_loss_agrees_with_the_judge_that_shares_its_settings(grid):
     """paper/vgg19 is the vgg19-paper judge's own setting, johnson/vgg16 the vgg16-johnson judge's."""
     rows = {(row["layer_set"], row["network"]): row for row in read_rows(grid)}
@@ -116,7 +114,6 @@ def test_own_loss_agrees_with_the_judge_that_shares_its_settings(grid):
     assert "block5_conv4" in rows[("deepest", "vgg19")]["style_layers"]
 
 
-@pytest.mark.weights
 def test_markdown_table_has_a_row_with_both_judges_per_cell(grid):
     lines = (grid / "results.md").read_text().splitlines()
     header, data = lines[0], lines[2:]
@@ -129,7 +126,6 @@ def test_markdown_table_has_a_row_with_both_judges_per_cell(grid):
             assert float(values[f"{judge} total"]) > 0
 
 
-@pytest.mark.weights
 def test_contact_sheet_has_a_labelled_cell_per_run(grid):
     sheet = Image.open(grid / "sheet.png")
     cell = Image.open(grid / "paper_vgg16.png")

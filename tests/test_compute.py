@@ -9,7 +9,7 @@ from keras_style.monitor import Monitor
 from keras_style.optimize import minimize
 from keras_style.settings import Settings
 
-from .test_evaluator import build
+from .conftest import build
 
 AMX_CPU = Device("cpu", "Intel Xeon", cpu_flags=frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}))
 AVX512_BF16_CPU = Device("cpu", "AMD EPYC Genoa", cpu_flags=frozenset({"avx2", "avx512f", "avx512_bf16"}))

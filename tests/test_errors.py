@@ -11,10 +11,8 @@ import keras_style
 from keras_style.errors import Interrupted, UserError
 from keras_style.monitor import Monitor
 
-from .conftest import ROOT
+from .conftest import CONTENT, STYLE
 
-CONTENT = ROOT / "examples" / "content.jpg"
-STYLE = ROOT / "examples" / "style.jpg"
 RANDOM = dict(weights="none", size=48, precision="float32")
 
 

@@ -9,10 +9,8 @@ import pytest
 import keras_style
 from keras_style import cli, loading
 
-from .conftest import ROOT
+from .conftest import CONTENT, STYLE
 
-CONTENT = ROOT / "examples" / "content.jpg"
-STYLE = ROOT / "examples" / "style.jpg"
 RANDOM = dict(weights="none", size=48, precision="float32")
 
 

@@ -155,7 +155,6 @@ def test_run_notebooks_help_names_every_option():
 TINY = {"size": 48, "iterations": 3, "seed": 0}
 
 
-@pytest.mark.weights
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_notebook_executes_without_errors(path, real_weights, tmp_path):
     """Run the notebook headless (papermill) at 48 px with 3 evaluations; any cell error fails the test."""

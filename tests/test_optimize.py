@@ -8,7 +8,7 @@ from keras_style.monitor import Monitor
 from keras_style.optimize import minimize
 from keras_style.settings import Settings
 
-from .test_evaluator import build
+from .conftest import build
 
 
 @pytest.mark.parametrize(

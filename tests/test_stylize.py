@@ -1,6 +1,4 @@
 """Real behaviour on the real weights at small sizes, and every preset/optimiser/path from Python and the CLI."""
-import signal
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -9,22 +7,7 @@ import keras_style
 from keras_style import cli
 from keras_style.presets import PRESETS
 
-from .conftest import ROOT
-
-CONTENT = ROOT / "examples" / "content.jpg"
-STYLE = ROOT / "examples" / "style.jpg"
-# Small budgets that keep each preset's structure (outer loop or not) while staying fast.
-TINY = dict(size=48, iterations=3)
-TINY_OUTER = dict(size=48, outer_iterations=2, maxfun=2)
-
-
-@pytest.fixture
-def restore_signals():
-    """cli.main installs SIGINT/SIGTERM handlers; put pytest's back afterwards."""
-    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for signum, handler in saved.items():
-        signal.signal(signum, handler)
+from .conftest import CONTENT, STYLE, TINY, TINY_OUTER
 
 
 @pytest.mark.parametrize("network", ["vgg16", "vgg19"])
@@ -48,12 +31,17 @@ def test_stylize_returns_uint8_array_and_accepts_arrays(real_weights):
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_runs_from_python(real_weights, preset):
     budget = TINY_OUTER if PRESETS[preset].values.get("outer_iterations") else TINY
+    if preset == "keras3-example":
+        # its SGD rate 100 belongs to 400 px; the keras-example loss scale makes pixel gradients grow as the pixel
+        # count falls, so the rate scales by (size / 400)^2 (as its notebook does): unscaled it diverges at 48 px
+        budget = dict(budget, learning_rate=100.0 * (budget["size"] / 400) ** 2)
     result = keras_style.stylize_result(CONTENT, STYLE, preset=preset, **budget)
     assert result.settings.preset == preset
     assert result.image.dtype == np.uint8 and min(result.image.shape[:2]) >= 32
     expected = 4 if "outer_iterations" in budget else 3
     assert result.evaluations >= expected
-    assert result.losses["final"]["total"] <= result.losses["initial"]["total"]
+    # a real decrease: the final (best) loss includes the initial one, so "<=" would hold by construction
+    assert result.losses["final"]["total"] < 0.9 * result.losses["initial"]["total"]
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -1,0 +1,56 @@
+"""Multi-scale runs: the coarse-to-fine plan, the weights of each scale, runs from Python and the command line."""
+import pytest
+
+import keras_style
+from keras_style import cli
+from keras_style.plan import balanced_for_scale, scale_plan
+from keras_style.settings import Settings
+
+from .conftest import CONTENT, STYLE
+
+
+def test_scale_plan_goes_coarse_to_fine_with_most_evaluations_cheap():
+    plan = scale_plan(Settings.from_options(size=512, iterations=350, scales=3))
+    assert [size for size, _ in plan] == [256, 362, 512]  # sqrt(2) steps
+    evaluations = [count for _, count in plan]
+    assert evaluations == [140, 70, 140]  # coarse sizes 60 % (each twice the next), the final size 40 %
+    assert [count for _, count in scale_plan(Settings.from_options(size=512, iterations=100, scales=2))] == [60, 40]
+    assert scale_plan(Settings.from_options(size=512, iterations=10)) == [(512, 10)]
+    # a budget too small for every scale skips coarse ones, never the final size
+    assert scale_plan(Settings.from_options(size=512, iterations=3, scales=4)) == [(181, 1), (512, 2)]
+
+
+def test_multiscale_run_from_python():
+    result = keras_style.stylize_result(CONTENT, STYLE, weights="none", size=96, iterations=12, scales=2)
+    assert [record["size"] for record in result.scales] == [[68, 51], [96, 72]]
+    assert sum(record["evaluations"] for record in result.scales) == result.evaluations >= 12
+    assert result.image.shape == (72, 96, 3) and result.traces <= 2  # one per scale, unless compiled earlier
+
+
+def test_an_explicit_plan_replaces_the_default_schedule():
+    result = keras_style.stylize_result(CONTENT, STYLE, weights="none", size=96, iterations=5,
+                                        plan=[(64, 3), (96, 2)])
+    assert [record["size"] for record in result.scales] == [[64, 48], [96, 72]]
+    assert [record["evaluations"] for record in result.scales][0] >= 3 and result.image.shape == (72, 96, 3)
+    with pytest.raises(ValueError, match="must end at the output size 96"):
+        keras_style.stylize_result(CONTENT, STYLE, weights="none", size=96, plan=[(64, 3)])
+
+
+def test_coarse_scales_weigh_content_and_tv_as_the_final_size_does():
+    # content and TV losses are sums over positions, the style loss is normalised: a scale with 4x fewer pixels
+    # multiplies the content and TV weights by 4 and leaves the style weight alone
+    settings = Settings.from_options(size=512, content_weight=2.0, style_weight=1e3, tv_weight=0.5,
+                                     outer_iterations=10, maxfun=20)
+    coarse = balanced_for_scale(settings, 4.0)
+    assert (coarse.content_weight, coarse.style_weight, coarse.tv_weight) == (8.0, 1e3, 2.0)
+    assert coarse.outer_iterations is None and coarse.maxfun is None  # one continuous L-BFGS run per scale
+
+
+def test_multiscale_from_the_command_line(tmp_path, restore_signals):
+    output = tmp_path / "out.png"
+    assert cli.main([str(CONTENT), str(STYLE), str(output), "--weights", "none", "--size", "96", "--iterations",
+                     "6", "--scales", "2", "--quiet"]) == 0
+    import json
+
+    report = json.loads(output.with_suffix(".json").read_text())
+    assert report["settings"]["scales"] == 2 and [s["size"] for s in report["scales"]] == [[68, 51], [96, 72]]
