@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--force", action="store_true",
                      help="overwrite OUTPUT, its sidecar and its snapshots if they exist (keeping their permissions)")
     out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    out.add_argument("--verbose", action="store_true",
+                     help="print each content and style layer's final loss and its share of the total at the end")
     out.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -226,10 +228,23 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"{PROGRAM}: interrupted after {result.evaluations} evaluations; best image so far saved to {output}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    if args.verbose:
+        print(layer_table(result.layer_losses))
     if not args.quiet:
         final = result.losses["final"]["total"]
-        print(f"wrote {output} ({result.evaluations} evaluations in {result.seconds:.1f} s, final loss {final:.4g})")
+        ended = {"budget": "", "converged": ", stopped early: converged"}.get(result.stopped, "")
+        print(f"wrote {output} ({result.evaluations} evaluations in {result.seconds:.1f} s, final loss {final:.4g}"
+              f"{ended})")
     return EXIT_OK
+
+
+def layer_table(layer_losses: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Each layer's final loss and share of the weighted total, one line each (jcjohnson/neural-style's printout)."""
+    lines = []
+    for kind in ("content", "style", "tv"):
+        for layer, entry in layer_losses.get(kind, {}).items():
+            lines.append(f"  {kind} {layer}: loss {entry['loss']:.4g}, {entry['share']:.1%} of the total")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,3 +12,7 @@ class Interrupted(Exception):
 def first_line(error: BaseException) -> str:
     """The first line of an error's message, or its type's name when the message is empty."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+class Converged(Exception):
+    """Raised inside the optimisation loop when the loss stopped improving (--min-improvement over --patience)."""

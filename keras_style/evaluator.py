@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # settings imports this module for its choices
 
 # The two evaluation paths (Evaluator): the targets computed once, or the articles' 3-image batch every time.
 MODES = ("cached", "concat")
-# Called after each network pass with the loss terms (the four, then one per style layer) and the image that
-# produced them (a numpy array, or a device tensor that nothing modifies afterwards).
+# Called after each network pass with the loss terms (the four, then one per style layer and one per content layer)
+# and the image that produced them (a numpy array, or a device tensor that nothing modifies afterwards).
 Observer = Callable[[np.ndarray, Any], None]
 
 
@@ -117,7 +117,8 @@ def features(model, batch) -> list:
 
 
 def loss_terms(model, structure: LossStructure, image, fixed: dict):
-    """(total, stacked [total, content, style, tv, each style layer's weighted loss]) for an image (1, H, W, 3).
+    """(total, stacked [total, content, style, tv, each style layer's weighted loss, each content layer's loss]) for
+    a generated image (1, H, W, 3).
 
     `fixed` holds the run's tensors: the targets (cached path) or the content and style images (concat path), the
     per-layer Gram scales and weights, and the three loss weights.
@@ -133,9 +134,10 @@ def loss_terms(model, structure: LossStructure, image, fixed: dict):
         generated = features(model, image)
         content_targets = fixed["content_targets"]
         style_targets = fixed["style_targets"]
-    content = sum(
+    content_layers = [
         losses.content_loss(generated[i], target) for i, target in zip(structure.content_index, content_targets)
-    )
+    ]
+    content = sum(content_layers)
     style_layers = [
         fixed["layer_weights"][position]
         * losses.style_loss(losses.gram_matrix(generated[i]), target, fixed["style_scales"][position])
@@ -145,7 +147,7 @@ def loss_terms(model, structure: LossStructure, image, fixed: dict):
     tv = losses.total_variation_loss(image)
     content_weight, style_weight, tv_weight = (fixed["loss_weights"][i] for i in range(3))
     total = content_weight * content + style_weight * style + tv_weight * tv
-    return total, ops.stack([total, content, style, tv, *style_layers])
+    return total, ops.stack([total, content, style, tv, *style_layers, *content_layers])
 
 
 class Evaluator:

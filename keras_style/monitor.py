@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import Interrupted, UserError
+from .errors import Converged, Interrupted, UserError
 
 TERMS = ("total", "content", "style", "tv")
 
@@ -23,6 +23,7 @@ class Progress:
     size: tuple[int, int]  # (width, height) of this scale
     terms: dict[str, float]  # total, content, style, tv
     style_layers: dict[str, float]  # each style layer's weighted loss (they sum to terms["style"])
+    content_layers: dict[str, float]  # each content layer's loss (they sum to terms["content"])
     elapsed: float  # seconds since the optimisation started
     best_image: Callable[[], np.ndarray] = field(repr=False, compare=False)  # uint8 RGB, fetched on request
 
@@ -42,8 +43,12 @@ class Monitor:
     """An Evaluator observer: history, the best image (copied only when it improves, a device tensor kept by
     reference) and stop requests; after each evaluation it reports a Progress to the callbacks."""
 
-    def __init__(self, total: int, callback: Callbacks = None) -> None:
+    def __init__(self, total: int, callback: Callbacks = None, min_improvement: float | None = None,
+                 patience: int = 50) -> None:
         self.total = total
+        self.min_improvement = min_improvement
+        self.patience = patience
+        self._scale_best: list[float] = []  # the best loss after each evaluation of the current scale
         self.callbacks = as_callbacks(callback)
         self.history: list[np.ndarray] = []
         self.best_loss = np.inf
@@ -55,6 +60,7 @@ class Monitor:
         self.scale = 0
         self.size: tuple[int, int] = (0, 0)
         self.style_layers: tuple[str, ...] = ()
+        self.content_layers: tuple[str, ...] = ()
         self.loss_weights: dict[str, float] = {}
         self.non_finite = 0  # evaluations whose loss was not finite (the best image is always a finite one)
 
@@ -76,10 +82,12 @@ class Monitor:
         return deprocess(self.best_image)
 
     def start_scale(self, index: int, size: tuple[int, int], style_layers: Sequence[str],
-                    loss_weights: dict[str, float]) -> None:
+                    loss_weights: dict[str, float], content_layers: Sequence[str] = ()) -> None:
         """A (new) scale begins: losses at a finer size are not comparable with the coarser ones."""
         self.scale, self.size, self.style_layers = index, tuple(size), tuple(style_layers)
+        self.content_layers = tuple(content_layers)
         self.loss_weights = dict(loss_weights)
+        self._scale_best = []
         self.best_loss = np.inf
         self.best_terms = None
         self._best_image = None
@@ -104,11 +112,14 @@ class Monitor:
                 np.copyto(self._best_image, image)  # scipy reuses its buffer: copy into ours
             else:
                 self._best_image = np.array(image, dtype=np.float32, copy=True)
+        self._scale_best.append(self.best_loss)
         if self.callbacks:
+            split = len(TERMS) + len(self.style_layers)
             event = Progress(
                 evaluation=self.evaluations, total=self.total, scale=self.scale, size=self.size,
                 terms={name: float(value) for name, value in zip(TERMS, terms)},
-                style_layers={name: float(value) for name, value in zip(self.style_layers, terms[len(TERMS):])},
+                style_layers={name: float(value) for name, value in zip(self.style_layers, terms[len(TERMS):split])},
+                content_layers={name: float(value) for name, value in zip(self.content_layers, terms[split:])},
                 elapsed=time.perf_counter() - self.started, best_image=self.best_rgb,
             )
             for callback in self.callbacks:
@@ -120,6 +131,35 @@ class Monitor:
                 # leaves nothing worth keeping, rather than the unstylized picture.
                 self._best_image = None
             raise Interrupted()
+        if self.converged():
+            raise Converged()
+
+    def converged(self) -> bool:
+        """--min-improvement: has this scale's best loss fallen by less than that fraction over --patience
+        evaluations? (The best so far, not the last loss: L-BFGS's line search tries worse points on its way.)"""
+        if self.min_improvement is None or len(self._scale_best) <= self.patience:
+            return False
+        before, now = self._scale_best[-self.patience - 1], self._scale_best[-1]
+        return bool(np.isfinite(before)) and before - now < self.min_improvement * abs(before)
+
+    def layer_losses(self) -> dict[str, dict[str, dict[str, float]]]:
+        """The best evaluation's loss per content and style layer (and tv), each with its share of the weighted
+        total, as jcjohnson/neural-style prints them."""
+        terms = self.best_terms
+        total = float(terms[0])
+        split = len(TERMS) + len(self.style_layers)
+        weights = self.loss_weights
+
+        def entry(value: float, weight: float) -> dict[str, float]:
+            return {"loss": float(value), "share": float(weight * value / total) if total else 0.0}
+
+        return {
+            "content": {name: entry(value, weights.get("content", 1.0))
+                        for name, value in zip(self.content_layers, terms[split:])},
+            "style": {name: entry(value, weights.get("style", 1.0))
+                      for name, value in zip(self.style_layers, terms[len(TERMS):split])},
+            "tv": {"image": entry(terms[3], weights.get("tv", 0.0))},
+        }
 
 
 def non_finite_message(terms: np.ndarray, loss_weights: dict[str, float]) -> str:

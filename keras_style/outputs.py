@@ -208,6 +208,7 @@ def sidecar(result, output: Path) -> dict[str, Any]:
     return {
         "output": str(output),
         "interrupted": result.interrupted,
+        "stopped": result.stopped,
         "settings": result.settings.as_dict(),
         "versions": versions(),
         "weights_file": result.weights_file,
@@ -220,6 +221,7 @@ def sidecar(result, output: Path) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "seconds_per_evaluation": round(result.seconds_per_evaluation, 4),
         "losses": result.losses,
+        "layer_losses": result.layer_losses,
         "scales": result.scales,
         "compute": result.compute,
         "startup": result.startup,

@@ -100,6 +100,11 @@ class Settings:
         1, "multi-scale: optimise at --size/sqrt(2)^(N-1) first, upsample, continue up to --size; the coarser sizes "
         "share 60%% of the evaluations (each twice the next finer one's), the final size 40%%", "optimisation",
         metavar="N")
+    min_improvement: float | None = setting(
+        None, "early stop: end a scale when its best total loss fell by less than this fraction over the last "
+        "--patience evaluations (e.g. 0.001); default: run the whole budget", "optimisation", metavar="R",
+        show_default=False)
+    patience: int = setting(50, "evaluations over which --min-improvement is measured", "optimisation", metavar="N")
     jit_compile: bool | None = setting(
         None, "compile the loss step with XLA (default: chosen with the precision: on for GPUs, off for bfloat16 on "
         "a CPU, and in float32 on a CPU only when the budget pays its compile time back)", "optimisation",
@@ -139,6 +144,9 @@ class Settings:
         _positive_int("iterations", self.iterations)
         _positive_int("lr-decay-steps", self.lr_decay_steps)
         _positive_int("scales", self.scales)
+        _positive_int("patience", self.patience)
+        if self.min_improvement is not None:
+            _positive("min-improvement", self.min_improvement)
         if self.outer_iterations is not None:
             _positive_int("outer-iterations", self.outer_iterations)
         if self.maxfun is not None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import Interrupted
+from .errors import Converged, Interrupted
 from .images import ImageSource, deprocess, preprocess
 from .loading import Prepared, SizedImages, prepare, sized_images
 from .monitor import TERMS, Callbacks, Monitor
@@ -30,6 +30,9 @@ class StyleResult:
     traces: int = 0
     interrupted: bool = False
     non_finite_evaluations: int = 0  # evaluations whose loss overflowed; the image is the best finite one
+    stopped: str = "budget"  # why the run ended: budget, converged (--min-improvement) or interrupted
+    # the best evaluation's loss per content and style layer (and tv), with each one's share of the weighted total
+    layer_losses: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     scales: list[dict[str, Any]] = field(default_factory=list)
     # The precision and XLA the run used and why (compute.choose_compute), and where its start-up time went.
     compute: dict[str, Any] = field(default_factory=dict)
@@ -72,6 +75,8 @@ def _run_scale(model, settings: Settings, images: SizedImages, monitor: Monitor,
                   optimisation_started=optimising)
     try:
         minimize(evaluator, preprocess(images.start), settings)
+    except Converged:  # ends this scale; a coarse scale hands over to the next
+        record["stopped"] = "converged"
     finally:
         record.update(evaluations=evaluator.passes, seconds=round(time.perf_counter() - optimising, 3),
                       traces=evaluator.traces)
@@ -103,7 +108,7 @@ def stylize_result(
     plan = scale_plan(settings) if plan is None else checked_plan(plan, settings)
     final_pixels = prepared.final.content.shape[0] * prepared.final.content.shape[1]
     model, startup = _build_model(settings)
-    monitor = Monitor(settings.evaluation_budget, callback)
+    monitor = Monitor(settings.evaluation_budget, callback, settings.min_improvement, settings.patience)
     records: list[dict[str, Any]] = []
     interrupted = False
     try:
@@ -117,7 +122,7 @@ def stylize_result(
             weights = {"content": run_settings.content_weight, "style": run_settings.style_weight,
                        "tv": run_settings.tv_weight}
             monitor.start_scale(index, (images.content.shape[1], images.content.shape[0]), settings.style_layers,
-                                weights)
+                                weights, settings.content_layers)
             records.append({"size": [images.content.shape[1], images.content.shape[0]]})
             _run_scale(model, run_settings, images, monitor, records[-1])
     except Interrupted:
@@ -144,6 +149,8 @@ def stylize_result(
         traces=sum(record.get("traces", 0) for record in records),
         interrupted=interrupted,
         non_finite_evaluations=monitor.non_finite,
+        stopped="interrupted" if interrupted else records[-1].get("stopped", "budget"),
+        layer_losses=monitor.layer_losses(),
         scales=[_scale_record(record) for record in records],
         compute=records[-1].get("compute", {}),
         startup={name: round(seconds, 3) for name, seconds in startup.items()},

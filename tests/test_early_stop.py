@@ -1,0 +1,60 @@
+"""Early stop (--min-improvement, --patience) and each layer's final loss (sidecar, --verbose)."""
+import json
+
+import numpy as np
+import pytest
+
+import keras_style
+from keras_style.errors import UserError
+from keras_style.monitor import Monitor
+from keras_style.settings import Settings
+
+from .conftest import CONTENT, STYLE
+from .test_budgets import run_main
+
+RANDOM = dict(weights="none", size=48, precision="float32", seed=0)
+
+
+def test_converged_compares_the_best_loss_over_the_patience_window():
+    monitor = Monitor(total=100, min_improvement=0.1, patience=3)
+    monitor.start_scale(0, (2, 2), (), {"content": 1.0, "style": 1.0, "tv": 0.0})
+    image = np.zeros((1, 2, 2, 3), dtype=np.float32)
+    for loss in (100.0, 80.0, 70.0):
+        monitor(np.array([loss, 0.0, loss, 0.0]), image)
+    monitor(np.array([65.0, 0.0, 65.0, 0.0]), image)  # 100 -> 65 over 3 evaluations: still improving
+    monitor(np.array([500.0, 0.0, 500.0, 0.0]), image)  # a worse trial point does not count: best stays 65
+    with pytest.raises(keras_style.errors.Converged):
+        monitor(np.array([66.0, 0.0, 66.0, 0.0]), image)  # 70 -> 65 over 3 evaluations: under 10 %
+
+
+def test_early_stop_ends_a_converged_run_before_its_budget_and_says_why(tmp_path):
+    stopped = keras_style.stylize_result(CONTENT, STYLE, iterations=400, min_improvement=0.02, patience=5, **RANDOM)
+    assert stopped.stopped == "converged" and 5 < stopped.evaluations < 400
+    full = keras_style.stylize_result(CONTENT, STYLE, iterations=20, **RANDOM)
+    assert full.stopped == "budget" and full.evaluations >= 20
+
+
+def test_early_stop_settings_are_validated():
+    for options, fragment in ((dict(min_improvement=0), "--min-improvement"), (dict(min_improvement=-1.0),
+                              "--min-improvement"), (dict(patience=0), "--patience")):
+        with pytest.raises(UserError, match=fragment):
+            Settings.from_options(**options)
+
+
+def test_each_layers_final_loss_and_share_are_recorded_and_printed(tmp_path, capsys):
+    output = tmp_path / "out.png"
+    assert run_main(CONTENT, STYLE, output, "--weights", "none", "--size", "48", "--iterations", "4",
+                    "--tv-weight", "1e-3", "--verbose", "--quiet") == 0
+    report = json.loads(output.with_suffix(".json").read_text())
+    layers = report["layer_losses"]
+    settings = report["settings"]
+    assert list(layers["style"]) == settings["style_layers"] and list(layers["content"]) == settings["content_layers"]
+    final = report["losses"]["final"]
+    assert sum(entry["loss"] for entry in layers["style"].values()) == pytest.approx(final["style"], rel=1e-5)
+    assert sum(entry["loss"] for entry in layers["content"].values()) == pytest.approx(final["content"], rel=1e-5)
+    shares = [entry["share"] for kind in ("content", "style", "tv") for entry in layers[kind].values()]
+    assert sum(shares) == pytest.approx(1.0, rel=1e-4)  # the weighted parts make up the total
+    printed = capsys.readouterr().out
+    for layer in settings["style_layers"] + settings["content_layers"]:
+        assert layer in printed
+    assert "% of the total" in printed
