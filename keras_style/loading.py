@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
+from .colors import luminance_only, match_color_statistics
 from .images import ImageSource, initial_image, load_image, resize, style_size, target_size, to_array
 from .memory import check_memory
 from .settings import Settings
@@ -42,8 +43,9 @@ def load_inputs(content: ImageSource, style: ImageSource) -> Inputs:
 
 
 def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) -> SizedImages:
-    """Content, style and initial image at `size` (default settings.size). The memory estimate is checked before
-    any large array exists."""
+    """Content, style and initial image at `size` (default settings.size), recoloured as --preserve-colors says
+    (histogram: the style gets the content's colour statistics; luminance-only: all three become grey). The memory
+    estimate is checked before any large array exists."""
     content_image, style_image = inputs.content, inputs.style
     width, height = target_size(content_image.width, content_image.height, size or settings.size, settings.resize)
     check_memory(settings, width, height)
@@ -52,11 +54,15 @@ def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) ->
         style_width, style_height = width, height  # the articles stretch the style to the content's size
     else:
         style_width, style_height = style_size(style_image, (width, height), settings.style_scale)
-    style_rgb = to_array(resize(style_image, style_width, style_height, "style image"))
+    recolor = match_color_statistics if settings.preserve_colors == "histogram" else lambda style, _content: style
+    style_rgb = recolor(to_array(resize(style_image, style_width, style_height, "style image")), content_rgb)
     rng = np.random.default_rng(settings.seed)
     start_rgb = initial_image(
-        settings.init, content_rgb, lambda: to_array(resize(style_image, width, height, "style image")), rng
+        settings.init, content_rgb,
+        lambda: recolor(to_array(resize(style_image, width, height, "style image")), content_rgb), rng
     )
+    if settings.preserve_colors == "luminance-only":  # the network sees grey images; transfer adds colour back
+        return SizedImages(*luminance_only(content_rgb, style_rgb, start_rgb))
     return SizedImages(content_rgb, style_rgb, start_rgb)
 
 

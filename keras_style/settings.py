@@ -6,6 +6,7 @@ import os
 from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any
 
+from .colors import PRESERVE_COLORS
 from .compute import PRECISIONS
 from .errors import UserError
 from .evaluator import MODES
@@ -39,7 +40,7 @@ def setting(default: Any, help: str, group: str, **option: Any) -> Any:
 
 
 # --help groups, in the order they are shown.
-GROUPS = ("preset and network", "sizes", "losses", "optimisation")
+GROUPS = ("preset and network", "sizes", "colours", "losses", "optimisation")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class Settings:
                           "square (001)", "sizes", choices=RESIZE_MODES)
     style_scale: float = setting(1.0, "style's longest side as a multiple of the output's (cached mode only)",
                                  "sizes")
+    preserve_colors: str = setting(
+        "none", "original colours: luminance = stylize, then keep the content's chrominance (YCbCr); "
+        "luminance-only = optimise on luminance alone, then the same (Gatys et al. 2017); histogram = move the "
+        "style's colour mean and covariance to the content's before the run", "colours", choices=PRESERVE_COLORS)
     content_layers: tuple[str, ...] = setting(
         ("block4_conv2",), "content layers, Keras (block4_conv2) or paper (conv4_2) names", "losses",
         several=True, metavar="LAYER")

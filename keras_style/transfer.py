@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from .colors import CHROMINANCE_MODES, keep_content_colors
 from .errors import Converged, Interrupted
-from .images import ImageSource, deprocess, preprocess
+from .images import ImageSource, deprocess, preprocess, resize, to_array
 from .loading import Prepared, SizedImages, prepare, sized_images
 from .monitor import TERMS, Callbacks, Monitor
 from .plan import checked_plan, scale_plan, scale_settings, upsampled
@@ -138,7 +139,7 @@ def stylize_result(
     output_size = [monitor.best_image.shape[2], monitor.best_image.shape[1]]
     style_shape = prepared.final.style.shape
     return StyleResult(
-        image=deprocess(monitor.best_image),
+        image=_original_colors(deprocess(monitor.best_image), prepared, settings),
         settings=settings,
         weights_file=_weights_file(settings),
         sizes={"content": output_size, "style": [style_shape[1], style_shape[0]], "output": output_size},
@@ -155,6 +156,15 @@ def stylize_result(
         compute=records[-1].get("compute", {}),
         startup={name: round(seconds, 3) for name, seconds in startup.items()},
     )
+
+
+def _original_colors(image: np.ndarray, prepared: Prepared, settings: Settings) -> np.ndarray:
+    """--preserve-colors luminance and luminance-only: the result's luminance with the content's chrominance. The
+    content is taken at the result's size (an interrupted multi-scale run ends at a coarser one)."""
+    if settings.preserve_colors not in CHROMINANCE_MODES:
+        return image
+    height, width = image.shape[:2]
+    return keep_content_colors(image, to_array(resize(prepared.inputs.content, width, height, "content image")))
 
 
 def _scale_record(record: dict[str, Any]) -> dict[str, Any]:
