@@ -74,7 +74,8 @@ def worker(args: argparse.Namespace) -> dict:
         network=args.network, mode=args.path, size=args.size, weights="none", jit_compile=args.xla == "on",
         precision=args.precision,
     )
-    content, style, start = prepare(CONTENT, STYLE, settings).final
+    images = prepare(CONTENT, STYLE, settings).final
+    content, style, start = images.content, images.style, images.start
     model = feature_model_for(settings)
     evaluator = Evaluator(model, settings, preprocess(content), preprocess(style))
     x = preprocess(start).astype(np.float64).ravel()

@@ -37,7 +37,8 @@ def worker(args: argparse.Namespace) -> dict:
     from keras_style.settings import Settings
 
     settings = Settings.from_options(size=args.size, precision=args.precision, jit_compile=args.xla == "on")
-    content, style, _ = prepare(args.content, args.style, settings).final
+    images = prepare(args.content, args.style, settings).final
+    content, style = images.content, images.style
     model = feature_model_for(settings)
     evaluator = Evaluator(model, settings, preprocess(content), preprocess(style))
     x = preprocess(content)

@@ -46,7 +46,8 @@ def main() -> int:
     from keras_style.settings import Settings
 
     settings = Settings.from_options(size=args.size, mode="cached", precision="float32", **JUDGES["vgg19-paper"])
-    content, style, _ = prepare(args.content, args.style, settings).final
+    images = prepare(args.content, args.style, settings).final
+    content, style = images.content, images.style
     model = feature_model_for(settings)
     indices = [settings.feature_layers.index(name) for name in settings.style_layers]
 

@@ -67,9 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog=PROGRAM, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("content", nargs="?", help="the photograph whose layout is kept")
-    parser.add_argument("style", nargs="?", help="the painting whose texture and colours are copied")
-    parser.add_argument("output", nargs="?", help="result file; its extension picks the format (png, jpg, tiff, webp)")
+    parser.add_argument(
+        "files", nargs="*", metavar="CONTENT STYLE [STYLE ...] OUTPUT",
+        help="the photograph whose layout is kept; the painting whose texture and colours are copied (several: their "
+             "styles are blended, see --style-blend-weights); the result file, whose extension picks the format "
+             "(png, jpg, tiff, webp)")
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
     groups["preset and network"].add_argument(
         "--list-presets", action="store_true", help="print the presets and what each reproduces, then exit")
@@ -185,12 +187,13 @@ def _import_backend_quietly() -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     if args.list_presets:
         print(list_presets())
         return EXIT_OK
-    if not (args.content and args.style and args.output):
+    if len(args.files) < 3:
         return _fail("CONTENT, STYLE and OUTPUT are required (see --help)", EXIT_USAGE)
+    content, styles, output = args.files[0], args.files[1:-1], Path(args.files[-1])
     if args.save_every < 0:
         return _fail(f"--save-every must be >= 0, got {args.save_every}", EXIT_USAGE)
 
@@ -199,10 +202,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     from .outputs import check_output, save_result, sidecar, sidecar_path
     from .settings import Settings
 
-    output = Path(args.output)
     settings = Settings.from_options(**settings_options(args))
     check_output(output, args.force, snapshots=args.save_every > 0)
-    prepared = prepare(args.content, args.style, settings)  # every input problem surfaces before TensorFlow loads
+    prepared = prepare(content, styles, settings)  # every input problem surfaces before TensorFlow loads
 
     stop = StopOnSignal().install()
     _import_backend_quietly()
@@ -212,7 +214,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     bar = None if args.quiet else ProgressBar(settings.evaluation_budget)
     callbacks += ([bar] if bar else []) + [stop]
     try:
-        result = stylize_result(args.content, args.style, settings=settings, prepared=prepared, callback=callbacks,
+        result = stylize_result(content, styles, settings=settings, prepared=prepared, callback=callbacks,
                                 started_at=PROCESS_STARTED_AT)
     except Interrupted:
         return _fail("interrupted before the first evaluation; nothing written", EXIT_INTERRUPTED)

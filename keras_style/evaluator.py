@@ -165,6 +165,9 @@ class Evaluator:
 
         from .compute import choose_compute, detect_device
 
+        styles = [style] if isinstance(style, np.ndarray) else list(style)
+        blend = settings.blend_weights(len(styles))  # each style's share of the targets
+        style = styles[0]
         if settings.mode == "concat" and tuple(style.shape) != tuple(content.shape):
             raise ValueError(f"concat mode needs style and content of one shape, got {style.shape} and {content.shape}")
         self.settings = settings
@@ -207,15 +210,12 @@ class Evaluator:
         }
         if settings.mode == "cached":
             self.fixed["content_targets"] = [content_features[i] for i in self.structure.content_index]
-            style_features = feature_step(style_tensor)
-            style_targets = []
-            for index in self.structure.style_index:
-                # Gram sums grow with positions; rescale the style's to the generated image's size so a style
-                # of another size asks for the same statistics (exactly 1 when the sizes match).
-                generated_positions = content_features[index].shape[1] * content_features[index].shape[2]
-                style_positions = style_features[index].shape[1] * style_features[index].shape[2]
-                gram = losses.gram_matrix(style_features[index]) * (generated_positions / style_positions)
-                style_targets.append(gram)
+            grams = [self._style_grams(feature_step, each, content_features) for each in styles]
+            # several styles: the targets are the blend of their Gram matrices, layer by layer
+            style_targets = grams[0] if len(styles) == 1 else [
+                sum(share * style_grams[position] for share, style_grams in zip(blend, grams))
+                for position in range(len(self.structure.style_index))
+            ]
             self.fixed["style_targets"] = style_targets
         else:
             self.fixed["content"] = content_tensor
@@ -225,6 +225,20 @@ class Evaluator:
         )
         self._last_x: np.ndarray | None = None
         self._last_grad: np.ndarray | None = None
+
+    def _style_grams(self, feature_step: CompiledFunction, style: np.ndarray, content_features: list) -> list:
+        """One style image's Gram matrix at each style layer, rescaled to the generated image's positions: Gram
+        sums grow with positions, so a style of another size asks for the same statistics (exactly 1 when the
+        sizes match)."""
+        from keras import ops
+
+        style_features = feature_step(ops.convert_to_tensor(style, dtype="float32"))
+        grams = []
+        for index in self.structure.style_index:
+            generated_positions = content_features[index].shape[1] * content_features[index].shape[2]
+            style_positions = style_features[index].shape[1] * style_features[index].shape[2]
+            grams.append(losses.gram_matrix(style_features[index]) * (generated_positions / style_positions))
+        return grams
 
     def loss_function(self, image, fixed: dict):
         """The loss `(image, fixed) -> (total, terms)` of this Evaluator's model and structure."""

@@ -76,6 +76,9 @@ class Settings:
     style_layer_weights: tuple[float, ...] | None = setting(
         None, "one weight per style layer (default: 1/number of style layers each)", "losses", several=True,
         metavar="W", show_default=False)
+    style_blend_weights: tuple[float, ...] | None = setting(
+        None, "with several STYLE images, one weight each, normalised to sum to 1 (default: equal)", "losses",
+        several=True, metavar="W", show_default=False)
     content_weight: float = setting(1.0, "weight of the content loss", "losses")
     style_weight: float = setting(1e3, "weight of the style loss", "losses")
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
@@ -180,11 +183,32 @@ class Settings:
             for weight in layer_weights:
                 _non_negative("style-layer-weights", weight)
                 _representable("style-layer-weights", weight)
+        blend_weights = self.style_blend_weights
+        if blend_weights is not None:
+            try:
+                blend_weights = tuple(float(w) for w in _as_list(blend_weights))
+            except (TypeError, ValueError):
+                raise UserError(f"--style-blend-weights must be numbers, got {self.style_blend_weights!r}") from None
+            for weight in blend_weights:
+                _non_negative("style-blend-weights", weight)
+            if not sum(blend_weights) > 0:
+                raise UserError("--style-blend-weights are all zero; at least one style must count")
         if self.mode == "concat" and self.style_scale != 1.0:
             raise UserError("--style-scale needs --mode cached: the concat path resizes the style to the content")
         return replace(
-            self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights
+            self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights,
+            style_blend_weights=blend_weights,
         )
+
+    def blend_weights(self, styles: int) -> tuple[float, ...]:
+        """Each style's share of the style targets (normalised to sum to 1); equal unless given. Raises UserError
+        when the number of weights is not the number of styles, or several styles meet the concat path."""
+        if styles > 1 and self.mode == "concat":
+            raise UserError("several styles need --mode cached: the concat path has room for one style image")
+        weights = self.style_blend_weights or (1.0,) * styles
+        if len(weights) != styles:
+            raise UserError(f"--style-blend-weights has {len(weights)} values for {styles} style images")
+        return tuple(weight / sum(weights) for weight in weights)
 
     @property
     def feature_layers(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +71,8 @@ def _run_scale(model, settings: Settings, images: SizedImages, monitor: Monitor,
     from .optimize import minimize
 
     started = time.perf_counter()
-    evaluator = Evaluator(model, settings, preprocess(images.content), preprocess(images.style), observer=monitor)
+    styles = [preprocess(style) for style in images.styles]
+    evaluator = Evaluator(model, settings, preprocess(images.content), styles, observer=monitor)
     optimising = time.perf_counter()
     record.update(compute=evaluator.compute.as_dict(), targets_seconds=optimising - started,
                   optimisation_started=optimising)
@@ -85,7 +87,7 @@ def _run_scale(model, settings: Settings, images: SizedImages, monitor: Monitor,
 
 def stylize_result(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     *,
     callback: Callbacks = None,
     prepared: Prepared | None = None,
@@ -93,7 +95,8 @@ def stylize_result(
     started_at: float | None = None,
     **options: Any,
 ) -> StyleResult:
-    """Paint `content` in the style of `style`. Options are the command line's, e.g. network='vgg16'.
+    """Paint `content` in the style of `style` (one image, or a list of them blended by style_blend_weights). Options
+    are the command line's, e.g. network='vgg16'.
 
     `callback` (one or several) gets a monitor.Progress after each evaluation; one that returns True stops the
     run, which then keeps the best image so far (result.interrupted is True). `prepared` passes inputs the caller
@@ -138,11 +141,13 @@ def stylize_result(
     history = np.array(monitor.history, dtype=np.float64)
     output_size = [monitor.best_image.shape[2], monitor.best_image.shape[1]]
     style_shape = prepared.final.style.shape
+    styles_sizes = [[style.shape[1], style.shape[0]] for style in prepared.final.styles]
     return StyleResult(
         image=_original_colors(deprocess(monitor.best_image), prepared, settings),
         settings=settings,
         weights_file=_weights_file(settings),
-        sizes={"content": output_size, "style": [style_shape[1], style_shape[0]], "output": output_size},
+        sizes={"content": output_size, "style": [style_shape[1], style_shape[0]], "styles": styles_sizes,
+               "output": output_size},
         evaluations=monitor.evaluations,
         seconds=time.perf_counter() - first["optimisation_started"] + first["targets_seconds"],
         losses={"initial": _terms_dict(history[0]), "final": _terms_dict(monitor.best_terms)},
@@ -177,6 +182,6 @@ def _weights_file(settings: Settings) -> str | None:
     return weights_description(settings.network, settings.weights)
 
 
-def stylize(content: ImageSource, style: ImageSource, **options: Any) -> np.ndarray:
+def stylize(content: ImageSource, style: ImageSource | Sequence[ImageSource], **options: Any) -> np.ndarray:
     """`stylize_result(...).image`: the stylized picture as a (H, W, 3) uint8 RGB array."""
     return stylize_result(content, style, **options).image

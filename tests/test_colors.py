@@ -111,7 +111,7 @@ def test_histogram_and_luminance_only_change_what_the_network_sees():
     np.testing.assert_array_equal(histogram.content, plain.content)
     np.testing.assert_allclose(_statistics(histogram.style)[0], _statistics(plain.content)[0], atol=8)
     grey = prepare(CONTENT, STYLE, Settings.from_options(size=64, preserve_colors="luminance-only")).final
-    for picture in grey:
+    for picture in (grey.content, *grey.styles, grey.start):
         assert np.array_equal(picture[..., 0], picture[..., 2])
 
 
