@@ -170,29 +170,14 @@ class Settings:
             raise UserError(f"--seed must be an integer from 0 to 2**32-1, got {self.seed!r}")
         content_layers = resolve_layers(_as_list(self.content_layers), self.network)
         style_layers = resolve_layers(_as_list(self.style_layers), self.network)
-        layer_weights = self.style_layer_weights
-        if layer_weights is not None:
-            try:
-                layer_weights = tuple(float(w) for w in _as_list(layer_weights))
-            except (TypeError, ValueError):
-                raise UserError(f"--style-layer-weights must be numbers, got {self.style_layer_weights!r}") from None
-            if len(layer_weights) != len(style_layers):
-                raise UserError(
-                    f"--style-layer-weights has {len(layer_weights)} values for {len(style_layers)} style layers"
-                )
-            for weight in layer_weights:
-                _non_negative("style-layer-weights", weight)
-                _representable("style-layer-weights", weight)
-        blend_weights = self.style_blend_weights
-        if blend_weights is not None:
-            try:
-                blend_weights = tuple(float(w) for w in _as_list(blend_weights))
-            except (TypeError, ValueError):
-                raise UserError(f"--style-blend-weights must be numbers, got {self.style_blend_weights!r}") from None
-            for weight in blend_weights:
-                _non_negative("style-blend-weights", weight)
-            if not sum(blend_weights) > 0:
-                raise UserError("--style-blend-weights are all zero; at least one style must count")
+        layer_weights = _weights("style-layer-weights", self.style_layer_weights)
+        if layer_weights is not None and len(layer_weights) != len(style_layers):
+            raise UserError(
+                f"--style-layer-weights has {len(layer_weights)} values for {len(style_layers)} style layers"
+            )
+        blend_weights = _weights("style-blend-weights", self.style_blend_weights)
+        if blend_weights is not None and not sum(blend_weights) > 0:
+            raise UserError("--style-blend-weights are all zero; at least one style must count")
         if self.mode == "concat" and self.style_scale != 1.0:
             raise UserError("--style-scale needs --mode cached: the concat path resizes the style to the content")
         return replace(
@@ -256,6 +241,20 @@ def _as_list(value: Any) -> list:
     for item in items:
         parts.extend(item.replace(",", " ").split() if isinstance(item, str) else [item])
     return parts
+
+
+def _weights(name: str, value: Any) -> tuple[float, ...] | None:
+    """A list of weights given as numbers or text: finite, >= 0 and within float32's range."""
+    if value is None:
+        return None
+    try:
+        weights = tuple(float(weight) for weight in _as_list(value))
+    except (TypeError, ValueError):
+        raise UserError(f"--{name} must be numbers, got {value!r}") from None
+    for weight in weights:
+        _non_negative(name, weight)
+        _representable(name, weight)
+    return weights
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
