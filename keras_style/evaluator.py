@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import losses
+from .errors import UserError
 
 if TYPE_CHECKING:  # settings imports this module for its choices
     from .settings import Settings
@@ -37,6 +38,7 @@ class LossStructure:
     mode: str
     content_index: tuple[int, ...]
     style_index: tuple[int, ...]
+    regions: int = 0  # masked regions, each with its own style targets (0: the whole image, one set of targets)
 
 
 class CompiledFunction:
@@ -138,11 +140,23 @@ def loss_terms(model, structure: LossStructure, image, fixed: dict):
         losses.content_loss(generated[i], target) for i, target in zip(structure.content_index, content_targets)
     ]
     content = sum(content_layers)
-    style_layers = [
-        fixed["layer_weights"][position]
-        * losses.style_loss(losses.gram_matrix(generated[i]), target, fixed["style_scales"][position])
-        for position, (i, target) in enumerate(zip(structure.style_index, style_targets))
-    ]
+    if structure.regions:  # each region's masked Gram matrices against its own targets
+        style_layers = [
+            fixed["layer_weights"][position] * sum(
+                losses.style_loss(
+                    losses.masked_gram_matrix(generated[i], fixed["region_masks"][region][position],
+                                              fixed["region_ratios"][region][position]),
+                    fixed["region_targets"][region][position], fixed["style_scales"][position])
+                for region in range(structure.regions)
+            )
+            for position, i in enumerate(structure.style_index)
+        ]
+    else:
+        style_layers = [
+            fixed["layer_weights"][position]
+            * losses.style_loss(losses.gram_matrix(generated[i]), target, fixed["style_scales"][position])
+            for position, (i, target) in enumerate(zip(structure.style_index, style_targets))
+        ]
     style = sum(style_layers)
     tv = losses.total_variation_loss(image)
     content_weight, style_weight, tv_weight = (fixed["loss_weights"][i] for i in range(3))
@@ -160,6 +174,7 @@ class Evaluator:
         content: np.ndarray,
         style: np.ndarray,
         observer: Observer | None = None,
+        masks: tuple[np.ndarray, ...] = (),
     ) -> None:
         from keras import ops
 
@@ -183,10 +198,16 @@ class Evaluator:
         self.jit_compile = self.compute.xla
         layers = settings.feature_layers
         self.model = model
+        # Masked regions: (mask, the style whose targets it takes, or None for the blend of all); empty ones dropped.
+        per_style = settings.style_masks is not None
+        regions = [(mask, index if per_style else None) for index, mask in enumerate(masks) if mask.sum() >= 1.0]
+        if masks and not regions:
+            raise UserError("the masks leave no region for the style to paint (they are black everywhere)")
         self.structure = LossStructure(
             settings.mode,
             tuple(layers.index(name) for name in settings.content_layers),
             tuple(layers.index(name) for name in settings.style_layers),
+            len(regions),
         )
         content_tensor = ops.convert_to_tensor(content, dtype="float32")
         style_tensor = ops.convert_to_tensor(style, dtype="float32")
@@ -217,6 +238,8 @@ class Evaluator:
                 for position in range(len(self.structure.style_index))
             ]
             self.fixed["style_targets"] = style_targets
+            if regions:
+                self._add_regions(regions, grams, style_targets, content_features)
         else:
             self.fixed["content"] = content_tensor
             self.fixed["style"] = style_tensor
@@ -239,6 +262,26 @@ class Evaluator:
             style_positions = style_features[index].shape[1] * style_features[index].shape[2]
             grams.append(losses.gram_matrix(style_features[index]) * (generated_positions / style_positions))
         return grams
+
+    def _add_regions(self, regions: list, grams: list, blended: list, content_features: list) -> None:
+        """Each region's mask at every style layer's resolution, its positions-over-area scale, and its targets."""
+        from keras import ops
+        from PIL import Image
+
+        masks, ratios, targets = [], [], []
+        for mask, style_index in regions:
+            picture = Image.fromarray(mask.astype(np.float32), mode="F")
+            layer_masks, layer_ratios = [], []
+            for index in self.structure.style_index:
+                _, height, width, _ = content_features[index].shape
+                resized = np.asarray(picture.resize((width, height), Image.Resampling.BOX), dtype=np.float32)
+                layer_masks.append(ops.convert_to_tensor(resized[None, :, :, None]))
+                # a region smaller than one position at a coarse layer counts as one position
+                layer_ratios.append(ops.convert_to_tensor(np.float32(height * width / max(resized.sum(), 1.0))))
+            masks.append(layer_masks)
+            ratios.append(layer_ratios)
+            targets.append(blended if style_index is None else grams[style_index])
+        self.fixed.update(region_masks=masks, region_ratios=ratios, region_targets=targets)
 
     def loss_function(self, image, fixed: dict):
         """The loss `(image, fixed) -> (total, terms)` of this Evaluator's model and structure."""

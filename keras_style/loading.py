@@ -21,6 +21,8 @@ class Inputs:
 
     content: Image.Image
     styles: tuple[Image.Image, ...]
+    content_mask: Image.Image | None = None
+    style_masks: tuple[Image.Image, ...] = ()
 
 
 class SizedImages(NamedTuple):
@@ -30,6 +32,8 @@ class SizedImages(NamedTuple):
     content: np.ndarray
     styles: tuple[np.ndarray, ...]
     start: np.ndarray
+    # (H, W) weights in 0..1: one region per style mask (times the content mask), or the content mask alone
+    masks: tuple[np.ndarray, ...] = ()
 
     @property
     def style(self) -> np.ndarray:
@@ -46,13 +50,34 @@ class Prepared:
     final: SizedImages
 
 
-def load_inputs(content: ImageSource, style: ImageSource | Sequence[ImageSource]) -> Inputs:
-    """Load the content and one style, or several given as a list or tuple."""
+def load_inputs(content: ImageSource, style: ImageSource | Sequence[ImageSource],
+                settings: Settings | None = None) -> Inputs:
+    """Load the content and one style, or several given as a list or tuple, and the masks the settings name."""
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles:
         raise UserError("no style image given")
-    return Inputs(load_image(content, "content image"),
-                  tuple(load_image(each, "style image") for each in styles))
+    content_mask = style_masks = None
+    if settings is not None:
+        settings.check_masks(len(styles))
+        if settings.content_mask is not None:
+            content_mask = load_image(settings.content_mask, "content mask")
+        style_masks = tuple(load_image(mask, "style mask") for mask in settings.style_masks or ())
+    return Inputs(load_image(content, "content image"), tuple(load_image(each, "style image") for each in styles),
+                  content_mask, style_masks or ())
+
+
+def mask_weights(image: Image.Image, width: int, height: int) -> np.ndarray:
+    """A mask image as (height, width) weights in 0..1: its grey level, resized to the output."""
+    grey = image.convert("L").resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(grey, dtype=np.float32) / 255.0
+
+
+def _regions(inputs: Inputs, width: int, height: int) -> tuple[np.ndarray, ...]:
+    content = mask_weights(inputs.content_mask, width, height) if inputs.content_mask is not None else None
+    if inputs.style_masks:
+        masks = [mask_weights(mask, width, height) for mask in inputs.style_masks]
+        return tuple(mask * content if content is not None else mask for mask in masks)
+    return (content,) if content is not None else ()
 
 
 def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) -> SizedImages:
@@ -81,12 +106,12 @@ def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) ->
     if settings.preserve_colors == "luminance-only":  # the network sees grey images; transfer adds colour back
         grey_styles = tuple(luminance_only(content_rgb, style_rgb, start_rgb)[1] for style_rgb in styles_rgb)
         grey_content, _, grey_start = luminance_only(content_rgb, styles_rgb[0], start_rgb)
-        return SizedImages(grey_content, grey_styles, grey_start)
-    return SizedImages(content_rgb, styles_rgb, start_rgb)
+        return SizedImages(grey_content, grey_styles, grey_start, _regions(inputs, width, height))
+    return SizedImages(content_rgb, styles_rgb, start_rgb, _regions(inputs, width, height))
 
 
 def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], settings: Settings) -> Prepared:
     """Load the inputs and size them for the output: every input problem surfaces here, before TensorFlow loads."""
-    inputs = load_inputs(content, style)
+    inputs = load_inputs(content, style, settings)
     settings.blend_weights(len(inputs.styles))  # the number of weights matches the styles; concat has one style
     return Prepared(inputs, sized_images(inputs, settings))

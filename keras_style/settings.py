@@ -79,6 +79,12 @@ class Settings:
     style_blend_weights: tuple[float, ...] | None = setting(
         None, "with several STYLE images, one weight each, normalised to sum to 1 (default: equal)", "losses",
         several=True, metavar="W", show_default=False)
+    content_mask: str | None = setting(
+        None, "greyscale image, resized to the output: style applies in proportion to its whiteness, the content is "
+        "kept where it is black", "losses", metavar="FILE", show_default=False)
+    style_masks: tuple[str, ...] | None = setting(
+        None, "one greyscale mask per STYLE: each style paints the region where its mask is white", "losses",
+        several=True, metavar="FILE", show_default=False)
     content_weight: float = setting(1.0, "weight of the content loss", "losses")
     style_weight: float = setting(1e3, "weight of the style loss", "losses")
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
@@ -180,10 +186,18 @@ class Settings:
             raise UserError("--style-blend-weights are all zero; at least one style must count")
         if self.mode == "concat" and self.style_scale != 1.0:
             raise UserError("--style-scale needs --mode cached: the concat path resizes the style to the content")
+        style_masks = None if self.style_masks is None else tuple(str(mask) for mask in _as_list(self.style_masks))
+        if (self.content_mask is not None or style_masks) and self.mode == "concat":
+            raise UserError("masks need --mode cached: the concat path has no per-region style targets")
         return replace(
             self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights,
-            style_blend_weights=blend_weights,
+            style_blend_weights=blend_weights, style_masks=style_masks,
         )
+
+    def check_masks(self, styles: int) -> None:
+        """One style mask per style image (UserError otherwise)."""
+        if self.style_masks is not None and len(self.style_masks) != styles:
+            raise UserError(f"--style-masks has {len(self.style_masks)} masks for {styles} style images")
 
     def blend_weights(self, styles: int) -> tuple[float, ...]:
         """Each style's share of the style targets (normalised to sum to 1); equal unless given. Raises UserError

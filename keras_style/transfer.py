@@ -72,7 +72,7 @@ def _run_scale(model, settings: Settings, images: SizedImages, monitor: Monitor,
 
     started = time.perf_counter()
     styles = [preprocess(style) for style in images.styles]
-    evaluator = Evaluator(model, settings, preprocess(images.content), styles, observer=monitor)
+    evaluator = Evaluator(model, settings, preprocess(images.content), styles, observer=monitor, masks=images.masks)
     optimising = time.perf_counter()
     record.update(compute=evaluator.compute.as_dict(), targets_seconds=optimising - started,
                   optimisation_started=optimising)
@@ -143,7 +143,7 @@ def stylize_result(
     style_shape = prepared.final.style.shape
     styles_sizes = [[style.shape[1], style.shape[0]] for style in prepared.final.styles]
     return StyleResult(
-        image=_original_colors(deprocess(monitor.best_image), prepared, settings),
+        image=_content_kept(_original_colors(deprocess(monitor.best_image), prepared, settings), prepared),
         settings=settings,
         weights_file=_weights_file(settings),
         sizes={"content": output_size, "style": [style_shape[1], style_shape[0]], "styles": styles_sizes,
@@ -170,6 +170,19 @@ def _original_colors(image: np.ndarray, prepared: Prepared, settings: Settings) 
         return image
     height, width = image.shape[:2]
     return keep_content_colors(image, to_array(resize(prepared.inputs.content, width, height, "content image")))
+
+
+def _content_kept(image: np.ndarray, prepared: Prepared) -> np.ndarray:
+    """--content-mask: the result where the mask is white, the content where it is black, in proportion between
+    (the style's receptive fields reach a little past a region's edge; the black part keeps the photograph)."""
+    if prepared.inputs.content_mask is None:
+        return image
+    from .loading import mask_weights
+
+    height, width = image.shape[:2]
+    weight = mask_weights(prepared.inputs.content_mask, width, height)[:, :, None]
+    content = to_array(resize(prepared.inputs.content, width, height, "content image"))
+    return np.clip(weight * image + (1.0 - weight) * content, 0, 255).round().astype(np.uint8)
 
 
 def _scale_record(record: dict[str, Any]) -> dict[str, Any]:
