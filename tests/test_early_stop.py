@@ -27,10 +27,11 @@ def test_converged_compares_the_best_loss_over_the_patience_window():
         monitor(np.array([66.0, 0.0, 66.0, 0.0]), image)  # 70 -> 65 over 3 evaluations: under 10 %
 
 
-def test_early_stop_ends_a_converged_run_before_its_budget_and_says_why(tmp_path):
-    stopped = keras_style.stylize_result(CONTENT, STYLE, iterations=400, min_improvement=0.02, patience=5, **RANDOM)
+def test_early_stop_ends_a_converged_run_before_its_budget_and_says_why(real_weights):
+    options = dict(size=64, seed=0)
+    stopped = keras_style.stylize_result(CONTENT, STYLE, iterations=400, min_improvement=0.02, patience=5, **options)
     assert stopped.stopped == "converged" and 5 < stopped.evaluations < 400
-    full = keras_style.stylize_result(CONTENT, STYLE, iterations=20, **RANDOM)
+    full = keras_style.stylize_result(CONTENT, STYLE, iterations=20, **options)
     assert full.stopped == "budget" and full.evaluations >= 20
 
 
