@@ -210,7 +210,6 @@ class Evaluator:
             len(regions),
         )
         content_tensor = ops.convert_to_tensor(content, dtype="float32")
-        style_tensor = ops.convert_to_tensor(style, dtype="float32")
 
         # Targets (cached path) and Gram scales (both paths) are fixed for a run: compute them once here, with the
         # same precision and compiled path as the loss.
@@ -242,7 +241,7 @@ class Evaluator:
                 self._add_regions(regions, grams, style_targets, content_features)
         else:
             self.fixed["content"] = content_tensor
-            self.fixed["style"] = style_tensor
+            self.fixed["style"] = ops.convert_to_tensor(style, dtype="float32")  # the concat path only
         self.value_and_grad_step = self.compiled_step(
             "value_and_grad", lambda: value_and_grad(self.loss_function_for_steps())
         )
