@@ -3,6 +3,8 @@ PYTHON_BASE ?= python3
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 EXTRAS ?= cpu,test
+# the tests also cover the web page and the batch runner, so they install those extras too
+TEST_EXTRAS ?= cpu,test,web,batch
 # Offline machines point this at a folder of vgg16_*.h5 / vgg19_*.h5; ../shared/weights is used when present.
 KERAS_STYLE_WEIGHTS_DIR ?= $(wildcard $(abspath ../shared/weights))
 export KERAS_STYLE_WEIGHTS_DIR
@@ -21,12 +23,16 @@ demo: $(VENV)/.installed
 		--size 256 --iterations 100 --force
 
 # CI prints the 20 slowest tests: the suite must fit CI's limit on slower machines too.
-test: $(VENV)/.installed
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PYTHON) -m pip install --quiet -e ".[$(TEST_EXTRAS)]"
+	touch $@
+
+test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(PYTHON) -m pytest -q --durations=20
 
 # The tier without the real weights (every test using the real_weights fixture is marked `weights`): under 2 minutes.
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed-test
 	$(PYTHON) -m pytest -q -m "not weights" --durations=10
 
 # Build every notebooks/*.ipynb from its notebooks/*.py source (outputs kept), then execute them headless into

@@ -49,6 +49,8 @@ EPILOG = """\
 weights: 'imagenet' looks for vgg16_*.h5 / vgg19_*.h5 in $KERAS_STYLE_WEIGHTS_DIR, then uses Keras's download
 and cache (~/.keras/models); 'none' gives random weights (tests only); anything else is an .h5 file path.
 exit codes: 0 done, 2 bad input or usage, 130 interrupted (Ctrl-C/SIGTERM save the best image so far), 1 other.
+other commands: `keras-style serve --help` (a local web page, extra [web]),
+                `keras-style batch --help` (many images, on Ray when installed, extra [batch]).
 examples:
   keras-style examples/content.png examples/style.png out.png
   keras-style photo.jpg painting.jpg out.jpg --preset article-001 --size 256
@@ -249,12 +251,21 @@ def layer_table(layer_losses: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+# `keras-style serve ...` and `keras-style batch ...` hand their arguments to these modules' own main().
+SUBCOMMANDS = {"serve": "keras_style.web", "batch": "keras_style.batch"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: one-line errors, never a traceback (set KERAS_STYLE_DEBUG=1 to see one)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in SUBCOMMANDS:
+        import importlib
+
+        return importlib.import_module(SUBCOMMANDS[arguments[0]]).main(arguments[1:])
     # TensorFlow reads this when it loads; quiet its C++ start-up chatter unless the user asked otherwise.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return run(argv)
+        return run(arguments)
     except UserError as error:
         return _fail(str(error), EXIT_USAGE)
     except KeyboardInterrupt:
