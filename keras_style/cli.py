@@ -98,6 +98,8 @@ _ARGUMENT_TYPES = {"int": int, "float": float, "str": str}
 
 def _argument_type(declared: Field) -> Callable[[str], Any]:
     annotation = str(declared.type)
+    if annotation.startswith("str"):  # text first (--tile-size N|auto): Settings parses the number
+        return str
     for name in ("float", "int"):
         if name in annotation:
             return _ARGUMENT_TYPES[name]

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import losses
 from .errors import UserError
+from .layers import feature_size, layer_channels, layer_stride
 
 if TYPE_CHECKING:  # settings imports this module for its choices
     from .settings import Settings
@@ -39,6 +40,24 @@ class LossStructure:
     content_index: tuple[int, ...]
     style_index: tuple[int, ...]
     regions: int = 0  # masked regions, each with its own style targets (0: the whole image, one set of targets)
+    # A tile (tiling.py): (top, left, height, width) of the tile in the image, which is the tile with some of the
+    # canvas around it. The losses read the tile's features only, and only the tile's pixels get a gradient.
+    crop: tuple[int, int, int, int] | None = None
+    strides: tuple[int, ...] = ()  # with a crop: input pixels per position of each model output
+
+
+@dataclass(frozen=True)
+class TileTargets:
+    """One tile of a larger image (tiling.py), whose loss is the whole image's with only the tile free to change:
+    the content features over the tile, per content layer; per style layer, the Gram matrix the tile's positions
+    must supply for the whole image's to match the style's (the style's, less the rest of the image's); where the
+    tile lies in the image the Evaluator optimises (the tile with canvas around it); and the whole image's size,
+    which scales the style loss."""
+
+    content: list
+    style: list
+    crop: tuple[int, int, int, int]  # (top, left, height, width)
+    image_size: tuple[int, int]  # the whole image's (height, width)
 
 
 class CompiledFunction:
@@ -81,6 +100,11 @@ def compiled(model, key: tuple, jit_compile: bool, build: Callable[[], Callable]
     return entry[1]
 
 
+def feature_step_for(model, jit_compile: bool) -> CompiledFunction:
+    """The process-wide compiled forward pass of `model` (its outputs as float32 tensors), for targets."""
+    return compiled(model, ("features",), jit_compile, lambda: lambda batch: features(model, batch))
+
+
 def value_and_grad(function: Callable) -> Callable:
     """`function(image, *rest) -> (total, terms)` as an uncompiled `(image, *rest) -> (terms, d total / d image)`,
     for use inside a compiled step."""
@@ -118,6 +142,13 @@ def features(model, batch) -> list:
     return [ops.cast(output, "float32") for output in outputs]
 
 
+def _cropped(outputs: list, strides: tuple[int, ...], crop: tuple[int, int, int, int]) -> list:
+    """Each output over the crop (top, left, height, width in input pixels; top and left multiples of the strides)."""
+    top, left, height, width = crop
+    return [output[:, top // stride:(top + height) // stride, left // stride:(left + width) // stride, :]
+            for output, stride in zip(outputs, strides)]
+
+
 def loss_terms(model, structure: LossStructure, image, fixed: dict):
     """(total, stacked [total, content, style, tv, each style layer's weighted loss, each content layer's loss]) for
     a generated image (1, H, W, 3).
@@ -132,6 +163,12 @@ def loss_terms(model, structure: LossStructure, image, fixed: dict):
         generated = [output[2:3] for output in outputs]
         content_targets = [outputs[i][0:1] for i in structure.content_index]
         style_targets = [losses.gram_matrix(outputs[i][1:2]) for i in structure.style_index]
+    elif structure.crop is not None:  # a tile in its context: the context is read, never changed
+        image = image * fixed["tile_mask"] + ops.stop_gradient(image) * (1.0 - fixed["tile_mask"])
+        generated = _cropped(features(model, image), structure.strides, structure.crop)
+        image = _cropped([image], (1,), structure.crop)[0]
+        content_targets = fixed["content_targets"]
+        style_targets = fixed["style_targets"]
     else:
         generated = features(model, image)
         content_targets = fixed["content_targets"]
@@ -175,7 +212,12 @@ class Evaluator:
         style: np.ndarray,
         observer: Observer | None = None,
         masks: tuple[np.ndarray, ...] = (),
+        targets: TileTargets | None = None,
+        compute: Any = None,
     ) -> None:
+        """`targets` replace the ones computed from `content` and `style` (a tile of a larger image: its targets
+        come from the whole image; `style` is then unused); `compute` (a compute.Compute) replaces the choice made
+        for this image's size and budget (the tiles of a run share one)."""
         from keras import ops
 
         from .compute import choose_compute, detect_device
@@ -191,7 +233,7 @@ class Evaluator:
         self.passes = 0
         self.traces = 0  # traces of the optimisation steps during this Evaluator's calls (0: compiled before)
         # XLA is decided with the precision, for this image size and budget (compute.choose_compute).
-        self.compute = choose_compute(
+        self.compute = compute or choose_compute(
             detect_device(), settings.precision, settings.jit_compile, self.shape[1] * self.shape[2],
             settings.evaluation_budget,
         )
@@ -208,19 +250,22 @@ class Evaluator:
             tuple(layers.index(name) for name in settings.content_layers),
             tuple(layers.index(name) for name in settings.style_layers),
             len(regions),
+            None if targets is None else tuple(targets.crop),
+            () if targets is None else tuple(layer_stride(name) for name in layers),
         )
         content_tensor = ops.convert_to_tensor(content, dtype="float32")
 
         # Targets (cached path) and Gram scales (both paths) are fixed for a run: compute them once here, with the
         # same precision and compiled path as the loss.
-        feature_step = compiled(model, ("features",), self.jit_compile, lambda: lambda batch: features(model, batch))
-        content_features = feature_step(content_tensor)
+        feature_step = feature_step_for(model, self.jit_compile)
+        content_features = None if targets is not None else feature_step(content_tensor)
+        # the generated image's size, or the whole image's for a tile of it
+        image_height, image_width = (self.shape[1], self.shape[2]) if targets is None else targets.image_size
         style_scales = []
-        for index in self.structure.style_index:
-            _, height, width, channels = content_features[index].shape
-            style_scales.append(
-                losses.style_scale(settings.normalization, channels, height * width, self.shape[1] * self.shape[2])
-            )
+        for name in settings.style_layers:
+            height, width = feature_size(name, image_height, image_width)
+            style_scales.append(losses.style_scale(settings.normalization, layer_channels(name), height * width,
+                                                   image_height * image_width))
         self.fixed: dict[str, Any] = {
             "style_scales": ops.convert_to_tensor(np.array(style_scales, dtype=np.float32)),
             "layer_weights": ops.convert_to_tensor(np.array(settings.layer_weights, dtype=np.float32)),
@@ -228,7 +273,16 @@ class Evaluator:
                 np.array([settings.content_weight, settings.style_weight, settings.tv_weight], dtype=np.float32)
             ),
         }
-        if settings.mode == "cached":
+        if targets is not None:
+            if settings.mode != "cached" or masks:
+                raise ValueError("tile targets need the cached path and no masks")
+            self.fixed["content_targets"] = list(targets.content)
+            self.fixed["style_targets"] = list(targets.style)
+            top, left, height, width = targets.crop
+            tile_mask = np.zeros((1, *self.shape[1:3], 1), dtype=np.float32)
+            tile_mask[:, top:top + height, left:left + width] = 1.0
+            self.fixed["tile_mask"] = ops.convert_to_tensor(tile_mask)
+        elif settings.mode == "cached":
             self.fixed["content_targets"] = [content_features[i] for i in self.structure.content_index]
             grams = [self._style_grams(feature_step, each, content_features) for each in styles]
             # several styles: the targets are the blend of their Gram matrices, layer by layer

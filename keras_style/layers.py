@@ -47,3 +47,21 @@ def resolve_layers(names: Sequence[str], network: str) -> tuple[str, ...]:
 def layer_depth(name: str, network: str) -> int:
     """Position of a (Keras-named) layer among the network's convolutions, used to truncate the model."""
     return valid_layers(network).index(name)
+
+
+def layer_stride(name: str) -> int:
+    """Input pixels per position of a (Keras-named) layer: each block before it halves the size (2x2 pools)."""
+    block = int(name.split("_")[0].removeprefix("block"))
+    return 2 ** (block - 1)
+
+
+def layer_channels(name: str) -> int:
+    """Channels of a (Keras-named) VGG convolution: 64 in block 1, doubling per block up to 512."""
+    block = int(name.split("_")[0].removeprefix("block"))
+    return min(64 * 2 ** (block - 1), 512)
+
+
+def feature_size(name: str, height: int, width: int) -> tuple[int, int]:
+    """(height, width) of a layer's output for an input of height x width: VGG's pools floor odd sizes."""
+    stride = layer_stride(name)
+    return height // stride, width // stride

@@ -11,8 +11,8 @@ from PIL import Image
 from .colors import luminance_only, match_color_statistics
 from .errors import UserError
 from .images import ImageSource, initial_image, load_image, resize, style_size, target_size, to_array
-from .memory import check_memory
 from .settings import Settings
+from .tiling import check_tile_size, tile_size_for
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class SizedImages(NamedTuple):
     start: np.ndarray
     # (H, W) weights in 0..1: one region per style mask (times the content mask), or the content mask alone
     masks: tuple[np.ndarray, ...] = ()
+    tile: int | None = None  # --tile-size: this scale is optimised in tiles of this size (tiling.py); None: whole
 
     @property
     def style(self) -> np.ndarray:
@@ -86,7 +87,9 @@ def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) ->
     estimate is checked before any large array exists."""
     content_image = inputs.content
     width, height = target_size(content_image.width, content_image.height, size or settings.size, settings.resize)
-    check_memory(settings, width, height)
+    # the memory guard: the whole image, or tiles (--tile-size); nothing large exists yet
+    masked = inputs.content_mask is not None or bool(inputs.style_masks)
+    tile = tile_size_for(settings, width, height, len(inputs.styles), masked=masked)
     content_rgb = to_array(resize(content_image, width, height, "content image"))
     recolor = match_color_statistics if settings.preserve_colors == "histogram" else lambda style, _content: style
 
@@ -106,12 +109,14 @@ def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) ->
     if settings.preserve_colors == "luminance-only":  # the network sees grey images; transfer adds colour back
         grey_styles = tuple(luminance_only(content_rgb, style_rgb, start_rgb)[1] for style_rgb in styles_rgb)
         grey_content, _, grey_start = luminance_only(content_rgb, styles_rgb[0], start_rgb)
-        return SizedImages(grey_content, grey_styles, grey_start, _regions(inputs, width, height))
-    return SizedImages(content_rgb, styles_rgb, start_rgb, _regions(inputs, width, height))
+        return SizedImages(grey_content, grey_styles, grey_start, _regions(inputs, width, height), tile)
+    return SizedImages(content_rgb, styles_rgb, start_rgb, _regions(inputs, width, height), tile)
 
 
 def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], settings: Settings) -> Prepared:
     """Load the inputs and size them for the output: every input problem surfaces here, before TensorFlow loads."""
     inputs = load_inputs(content, style, settings)
     settings.blend_weights(len(inputs.styles))  # the number of weights matches the styles; concat has one style
+    check_tile_size(settings, *target_size(inputs.content.width, inputs.content.height, settings.size,
+                                           settings.resize))
     return Prepared(inputs, sized_images(inputs, settings))

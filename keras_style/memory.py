@@ -34,14 +34,37 @@ def activation_floats_per_pixel(network: str, deepest: str) -> float:
     return floats
 
 
+def _network_bytes(settings: Settings, pixels: int, factor: float = ACTIVATION_FACTOR) -> float:
+    batch = 3 if settings.mode == "concat" else 1
+    activations = activation_floats_per_pixel(settings.network, settings.deepest_layer) * BYTES_PER_FLOAT
+    return factor * activations * pixels * batch
+
+
+def _optimiser_bytes(settings: Settings, pixels: int) -> float:
+    return (2 * LBFGS_HISTORY + 4) * 3 * pixels * 8 if settings.optimizer == "lbfgs" else 4 * 3 * pixels * 4
+
+
 def estimate_bytes(settings: Settings, width: int, height: int) -> float:
     """Peak memory of a run at width x height: runtime + activations (x3 images on the concat path) + optimiser."""
     pixels = width * height
-    batch = 3 if settings.mode == "concat" else 1
-    activations = activation_floats_per_pixel(settings.network, settings.deepest_layer) * BYTES_PER_FLOAT
-    network_bytes = ACTIVATION_FACTOR * activations * pixels * batch
-    optimiser_bytes = (2 * LBFGS_HISTORY + 4) * 3 * pixels * 8 if settings.optimizer == "lbfgs" else 4 * 3 * pixels * 4
-    return SAFETY_MARGIN * (RUNTIME_BYTES + network_bytes + optimiser_bytes)
+    return SAFETY_MARGIN * (RUNTIME_BYTES + _network_bytes(settings, pixels) + _optimiser_bytes(settings, pixels))
+
+
+# A tiled run keeps whole-image float32 RGB arrays: the content, the start, the canvas and a preview copy, and the
+# preprocessed copies made on the way; plus one per style image.
+IMAGE_COPIES = 6
+
+
+def tiled_estimate_bytes(settings: Settings, width: int, height: int, tile: int, styles: int, context: int,
+                         halo: int, align: int) -> float:
+    """Peak memory of a tiled run (tiling.py): one tile's optimisation with `context` px of canvas around it (or the
+    forward pass over a target window, which reaches `halo` px past a tile, if larger), plus the whole-image arrays,
+    which are small beside activations."""
+    tile_pixels = min(tile + align + 2 * context, width) * min(tile + align + 2 * context, height)
+    window_pixels = min(tile + align + 2 * halo, width) * min(tile + align + 2 * halo, height)
+    network = max(_network_bytes(settings, tile_pixels), _network_bytes(settings, window_pixels, factor=1.0))
+    images = (IMAGE_COPIES + styles) * 3 * BYTES_PER_FLOAT * width * height
+    return SAFETY_MARGIN * (RUNTIME_BYTES + network + _optimiser_bytes(settings, tile_pixels) + images)
 
 
 def available_bytes() -> float | None:

@@ -63,6 +63,8 @@ class Monitor:
         self.content_layers: tuple[str, ...] = ()
         self.loss_weights: dict[str, float] = {}
         self.non_finite = 0  # evaluations whose loss was not finite (the best image is always a finite one)
+        # A tiled scale: the whole canvas with the current tile's best image blended in (for previews)
+        self._compose: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def evaluations(self) -> int:
@@ -76,10 +78,12 @@ class Monitor:
         return self._best_image
 
     def best_rgb(self) -> np.ndarray:
-        """The best image so far as uint8 RGB (H, W, 3)."""
+        """The best image so far as uint8 RGB (H, W, 3); during a tiled scale, the whole canvas with the current
+        tile's best image blended in."""
         from .images import deprocess
 
-        return deprocess(self.best_image)
+        best = self.best_image
+        return deprocess(best if self._compose is None or best is None else self._compose(best))
 
     def start_scale(self, index: int, size: tuple[int, int], style_layers: Sequence[str],
                     loss_weights: dict[str, float], content_layers: Sequence[str] = ()) -> None:
@@ -91,6 +95,23 @@ class Monitor:
         self.best_loss = np.inf
         self.best_terms = None
         self._best_image = None
+
+    def start_tile(self, compose: Callable[[np.ndarray], np.ndarray]) -> None:
+        """A tile of a tiled scale begins: its losses are not comparable with another tile's, so the best image and
+        the early-stop window start again; `compose(best tile)` gives the whole canvas for previews."""
+        self._scale_best = []
+        self.best_loss = np.inf
+        self.best_terms = None
+        self._best_image = None
+        self._compose = compose
+
+    def finish_tiles(self, canvas: np.ndarray, terms: np.ndarray) -> None:
+        """A tiled scale ends: its canvas is the best image, with the whole image's terms estimated from the
+        tiles (tiling.estimated_terms)."""
+        self._compose = None
+        self._best_image = canvas
+        self.best_terms = terms
+        self.best_loss = float(terms[0])
 
     def request_stop(self) -> None:
         self.stop_requested = True

@@ -63,6 +63,11 @@ class Settings:
                           "square (001)", "sizes", choices=RESIZE_MODES)
     style_scale: float = setting(1.0, "style's longest side as a multiple of the output's (cached mode only)",
                                  "sizes")
+    tile_size: str | int = setting(
+        "auto", "outputs larger than memory: optimise overlapping N x N tiles against the whole image's content "
+        "features and style targets, blending the seams and shifting the grid between passes, so memory depends on "
+        "N, not on --size; each tile gets --iterations (split over the passes); auto tiles only when the whole "
+        "image would not fit in memory, off never tiles", "sizes", metavar="N|auto|off")
     preserve_colors: str = setting(
         "none", "original colours: luminance = stylize, then keep the content's chrominance (YCbCr); "
         "luminance-only = optimise on luminance alone, then the same (Gatys et al. 2017); histogram = move the "
@@ -159,6 +164,9 @@ class Settings:
         _positive_int("lr-decay-steps", self.lr_decay_steps)
         _positive_int("scales", self.scales)
         _positive_int("patience", self.patience)
+        tile_size = _tile_size(self.tile_size)
+        if isinstance(tile_size, int) and self.mode == "concat":
+            raise UserError("--tile-size needs --mode cached: the concat path computes its targets from whole images")
         if self.min_improvement is not None:
             _positive("min-improvement", self.min_improvement)
         if self.outer_iterations is not None:
@@ -191,7 +199,7 @@ class Settings:
             raise UserError("masks need --mode cached: the concat path has no per-region style targets")
         return replace(
             self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights,
-            style_blend_weights=blend_weights, style_masks=style_masks,
+            style_blend_weights=blend_weights, style_masks=style_masks, tile_size=tile_size,
         )
 
     def check_masks(self, styles: int) -> None:
@@ -269,6 +277,25 @@ def _weights(name: str, value: Any) -> tuple[float, ...] | None:
         _non_negative(name, weight)
         _representable(name, weight)
     return weights
+
+
+# Smaller tiles hold too little of the picture for VGG's deeper layers (block5 sees 16 px per position).
+MIN_TILE_SIZE = 64
+TILE_SIZE_WORDS = ("auto", "off")
+
+
+def _tile_size(value: Any) -> int | str:
+    """--tile-size: 'auto', 'off' or a whole number of pixels >= MIN_TILE_SIZE (the output-size bound is checked
+    once the output's size is known, loading.sized_images)."""
+    if isinstance(value, str) and value.strip().lower() in TILE_SIZE_WORDS:
+        return value.strip().lower()
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"--tile-size must be auto, off or a number of pixels, got {value!r}") from None
+    if isinstance(value, bool) or size != value and str(size) != str(value).strip() or size < MIN_TILE_SIZE:
+        raise UserError(f"--tile-size must be a whole number of pixels >= {MIN_TILE_SIZE}, auto or off, got {value!r}")
+    return size
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -15,6 +15,7 @@ from .loading import Prepared, SizedImages, prepare, sized_images
 from .monitor import TERMS, Callbacks, Monitor
 from .plan import checked_plan, scale_plan, scale_settings, upsampled
 from .settings import Settings
+from .tiling import run_tiled_scale, tiled_evaluations
 
 
 @dataclass
@@ -111,14 +112,14 @@ def stylize_result(
     prepared = prepared or prepare(content, style, settings)
     plan = scale_plan(settings) if plan is None else checked_plan(plan, settings)
     final_pixels = prepared.final.content.shape[0] * prepared.final.content.shape[1]
+    scale_images = [sized_images(prepared.inputs, settings, size) for size, _ in plan[:-1]] + [prepared.final]
     model, startup = _build_model(settings)
-    monitor = Monitor(settings.evaluation_budget, callback, settings.min_improvement, settings.patience)
+    total = sum(_scale_evaluations(images, evaluations) for images, (_, evaluations) in zip(scale_images, plan))
+    monitor = Monitor(total, callback, settings.min_improvement, settings.patience)
     records: list[dict[str, Any]] = []
     interrupted = False
     try:
-        for index, (size, evaluations) in enumerate(plan):
-            final = index == len(plan) - 1
-            images = prepared.final if final else sized_images(prepared.inputs, settings, size)
+        for index, ((size, evaluations), images) in enumerate(zip(plan, scale_images)):
             if index > 0:  # each scale starts from the previous one's best image, upsampled
                 images = images._replace(start=upsampled(monitor.best_rgb(), images.content))
             pixel_ratio = final_pixels / (images.content.shape[0] * images.content.shape[1])
@@ -128,7 +129,10 @@ def stylize_result(
             monitor.start_scale(index, (images.content.shape[1], images.content.shape[0]), settings.style_layers,
                                 weights, settings.content_layers)
             records.append({"size": [images.content.shape[1], images.content.shape[0]]})
-            _run_scale(model, run_settings, images, monitor, records[-1])
+            if images.tile is None:
+                _run_scale(model, run_settings, images, monitor, records[-1])
+            else:
+                run_tiled_scale(model, run_settings, images, monitor, records[-1], images.tile)
     except Interrupted:
         interrupted = True
     if monitor.best_image is None:
@@ -185,8 +189,16 @@ def _content_kept(image: np.ndarray, prepared: Prepared) -> np.ndarray:
     return np.clip(weight * image + (1.0 - weight) * content, 0, 255).round().astype(np.uint8)
 
 
+def _scale_evaluations(images: SizedImages, evaluations: int) -> int:
+    """A scale's share of the progress bar: its evaluations, or each tile's (tiling.py)."""
+    if images.tile is None:
+        return evaluations
+    height, width = images.content.shape[:2]
+    return tiled_evaluations(width, height, images.tile, evaluations)
+
+
 def _scale_record(record: dict[str, Any]) -> dict[str, Any]:
-    return {key: record[key] for key in ("size", "evaluations", "seconds", "compute") if key in record}
+    return {key: record[key] for key in ("size", "evaluations", "seconds", "compute", "tiles") if key in record}
 
 
 def _weights_file(settings: Settings) -> str | None:
