@@ -1,16 +1,16 @@
-"""Outputs larger than memory (--tile-size): the output is optimised in overlapping tiles, one at a time, against
-targets of the whole image, so memory depends on the tile's size and not on the output's.
+"""Outputs larger than memory (--tile-size): the output is optimised in overlapping tiles, one at a time, so memory
+depends on the tile's size and not on the output's, and each tile is optimised for the whole image's loss.
 
-- Style: the Gram matrices of the whole style image (each style blended by its weight), accumulated block by block,
-  divided by the style's positions: per-position statistics that each tile is asked to match at its own size.
-- Content: each tile's target is the whole content image's features over the tile, computed on a window reaching
-  TILE_HALO px past it, wider than the receptive field of VGG's deepest style layer, so they equal the features of the
-  whole image there.
-- Each tile runs the scale's optimiser from the current canvas with the content and tv weights scaled by the image's
-  pixels over the tile's (the content and tv losses are sums over positions, the style loss a per-position mean): a
-  tile then balances content and style as the whole image does (plan.balanced_for_scale).
-- Each result is blended into the canvas with weights that ramp up over the overlap from a tile's inner edges, and
-  every other pass places its tiles half a step over, so no seam stays in one place.
+- Context: a tile is evaluated with TILE_CONTEXT px of the canvas around it (a window), which the tile's optimiser
+  reads but never changes, so its features near its edges see their real surroundings.
+- Style: the loss is the whole image's. Its Gram matrices are the sum of the tile's and the rest's; the rest's are
+  kept up to date as tiles change (computed exactly, block by block, at the start of each pass), and the tile is asked
+  for the style targets less the rest: block-coordinate descent on the untiled objective, with the untiled weights.
+- Content and tv: the window's losses, whose gradient on the tile is the whole image's.
+- Targets: the style Gram matrices of each whole style image, accumulated block by block and blended by weight.
+- Seams: each result is blended into the canvas with weights that ramp up over the overlap from a tile's inner
+  edges, and every other pass places its tiles half a step over, so no seam stays in one place.
+- The reported final losses are the whole image's, computed block by block on windows (whole_terms).
 """
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ from .settings import MIN_TILE_SIZE, Settings
 # Tile and window edges fall on multiples of the largest stride of VGG's layers (block5: 16 px per position), so a
 # window's features line up with the whole image's.
 ALIGN = 16
-# block5_conv4, the deepest layer a run may use, sees 126 px either side of its position; block5_conv1 78 px.
-TILE_HALO = 128  # around the regions whose targets are computed (a forward pass, once per tile and pass)
-# Around a tile being optimised: the canvas there is part of the evaluated image (read, never changed), so the tile's
-# features near its edges see their real surroundings, to the receptive field of block5_conv1, the default's deepest.
+# Around a tile: the canvas there is part of the image the tile is optimised in (read, never changed), and the
+# targets over a region are computed on a window as wide, so features near a tile's edges see their real
+# surroundings up to the receptive field of block5_conv1, the deepest default layer (78 px either side). One margin
+# for both keeps the number of window shapes, each traced once, small.
 TILE_CONTEXT = 80
 TILE_PASSES = 2  # the second pass's tiles straddle the first pass's seams
 TILE_OVERLAP = 0.25  # of the tile size: where neighbouring tiles are blended
@@ -81,7 +81,7 @@ def tile_size_for(settings: Settings, width: int, height: int, styles: int = 1, 
         _check_fits(estimate_bytes(settings, width, height), available, settings, width, height, tiled=False)
 
     def tiled(size: int) -> float:
-        return tiled_estimate_bytes(settings, width, height, size, styles, TILE_CONTEXT, TILE_HALO, ALIGN)
+        return tiled_estimate_bytes(settings, width, height, size, styles, TILE_CONTEXT, ALIGN)
 
     tile = settings.tile_size
     if tile == "off" or settings.mode == "concat":
@@ -150,19 +150,25 @@ def _spans(starts: list[int], length: int, tile: int) -> list[tuple[int, int]]:
 
 
 def tile_passes(width: int, height: int, tile: int) -> list[list[Tile]]:
-    """The tiles of each pass, in raster order."""
-    passes = []
+    """The tiles of each pass in the order they are optimised. Every other pass is shifted: between each pair of the
+    base grid's tiles lies one of its tiles, so the base grid's seams fall inside them. Its tiles at the image's
+    edges, which coincide with the base grid's, go first, and the tiles in between last, so that they have the last
+    word over the base grid's seams."""
     rows, columns = _base_starts(height, tile), _base_starts(width, tile)
+    passes = []
     for index in range(TILE_PASSES):
+        row_starts, column_starts = rows, columns
         if index % 2:
             row_starts, column_starts = _shifted_starts(rows, height, tile), _shifted_starts(columns, width, tile)
-        else:
-            row_starts, column_starts = rows, columns
-        passes.append([
+        tiles = [
             Tile(top, left, tile_height, tile_width)
             for top, tile_height in _spans(row_starts, height, tile)
             for left, tile_width in _spans(column_starts, width, tile)
-        ])
+        ]
+        if index % 2:
+            tiles.sort(key=lambda each: (each.left not in (columns[0], columns[-1]),
+                                         each.top not in (rows[0], rows[-1])))
+        passes.append(tiles)
     return passes
 
 
@@ -174,6 +180,11 @@ def evaluations_per_tile(evaluations: int) -> int:
 def tiled_evaluations(width: int, height: int, tile: int, evaluations: int) -> int:
     """The evaluation budget of a tiled scale (the progress bar's length)."""
     return sum(len(tiles) for tiles in tile_passes(width, height, tile)) * evaluations_per_tile(evaluations)
+
+
+def blend_overlap(tile_size: int) -> int:
+    """The width of the ramp over which a tile's result is blended into the canvas at an inner edge."""
+    return max(1, round(tile_size * TILE_OVERLAP))
 
 
 def blend_weights(tile: Tile, width: int, height: int, overlap: int) -> np.ndarray:
@@ -196,18 +207,17 @@ def blend_weights(tile: Tile, width: int, height: int, overlap: int) -> np.ndarr
 
 def window_features(feature_step, image: np.ndarray, layers: Sequence[str], region: Tile) -> list:
     """The whole image's features at each layer over `region` (whose top and left are multiples of ALIGN),
-    computed on a window reaching TILE_HALO px past it: (1, h, w, C) tensors."""
+    computed on a window reaching TILE_CONTEXT px past it: (1, h, w, C) tensors."""
     from keras import ops
 
     _, height, width, _ = image.shape
-    top, left = max(0, region.top - TILE_HALO), max(0, region.left - TILE_HALO)
-    bottom, right = min(height, region.bottom + TILE_HALO), min(width, region.right + TILE_HALO)
-    outputs = feature_step(ops.convert_to_tensor(image[:, top:bottom, left:right, :], dtype="float32"))
+    window = region.around(TILE_CONTEXT, height, width)
+    outputs = feature_step(ops.convert_to_tensor(window.crop(image), dtype="float32"))
     sliced = []
     for layer, output in zip(layers, outputs):
         stride = layer_stride(layer)
         rows, columns = feature_size(layer, region.height, region.width)
-        first_row, first_column = (region.top - top) // stride, (region.left - left) // stride
+        first_row, first_column = (region.top - window.top) // stride, (region.left - window.left) // stride
         sliced.append(output[:, first_row:first_row + rows, first_column:first_column + columns, :])
     return sliced
 
@@ -294,6 +304,8 @@ def run_tiled_scale(model, settings: Settings, images, monitor, record: dict[str
     """Optimise one scale tile by tile from images.start (see the module's docstring); leaves the canvas as the
     monitor's best image, with the whole image's terms (also when interrupted, then re-raising Interrupted), and
     fills the scale's record."""
+    from keras import ops
+
     from .compute import choose_compute, detect_device
     from .evaluator import Evaluator, TileTargets, feature_step_for
     from .images import preprocess
@@ -311,7 +323,7 @@ def run_tiled_scale(model, settings: Settings, images, monitor, record: dict[str
                             settings.blend_weights(len(images.styles)), layers, settings.style_layers, tile,
                             height, width)
     canvas = preprocess(images.start)
-    overlap = max(1, round(tile * TILE_OVERLAP))
+    overlap = blend_overlap(tile)
     tile_settings = replace(settings, iterations=per_tile, outer_iterations=None, maxfun=None)
     optimising = time.perf_counter()
     record.update(compute=compute.as_dict(), targets_seconds=optimising - started, optimisation_started=optimising,
@@ -340,9 +352,9 @@ def run_tiled_scale(model, settings: Settings, images, monitor, record: dict[str
             for region in tiles:
                 window = region.around(TILE_CONTEXT, height, width)
                 before = _tile_grams(feature_step, canvas, layers, settings.style_layers, region)
+                content_features = feature_step(ops.convert_to_tensor(window.crop(content), dtype="float32"))
                 tile_targets = TileTargets(
-                    content=[features for layer, features in
-                             zip(layers, window_features(feature_step, content, layers, region))
+                    content=[features for layer, features in zip(layers, content_features)
                              if layer in settings.content_layers],
                     style=[target - (whole - part) for target, whole, part in zip(targets, grams, before)],
                     crop=region.within(window),

@@ -125,6 +125,10 @@ def test_bad_style_image(content_path, tmp_path):
         (["--preset", "picasso"], "unknown preset"),
         (["--size", "ten"], "invalid int"),
         (["--weights", "/no/such/weights.h5"], "weights file"),
+        (["--tile-size", "32"], "--tile-size must be a whole number of pixels >= 64"),
+        (["--tile-size", "big"], "--tile-size must be auto, off or a number"),
+        (["--size", "64", "--tile-size", "128"], "--tile-size 128 is larger than the"),
+        (["--tile-size", "256", "--mode", "concat"], "--tile-size needs --mode cached"),
     ],
 )
 def test_bad_options(options, fragment, content_path, style_path, tmp_path):

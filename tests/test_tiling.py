@@ -1,0 +1,146 @@
+"""Tiling (--tile-size): the tile grid, exact whole-image targets and terms computed block by block, a tile's loss
+being the whole image's, memory by tile size, and a tiled run that ends where an untiled one does."""
+import numpy as np
+import pytest
+from keras import ops
+
+import keras_style
+from keras_style import tiling
+from keras_style.errors import UserError
+from keras_style.evaluator import Evaluator, TileTargets, feature_step_for
+from keras_style.images import preprocess
+from keras_style.memory import MEMORY_LIMIT_VARIABLE, estimate_bytes, tiled_estimate_bytes
+from keras_style.settings import Settings
+
+from .conftest import CONTENT, STYLE, build, make_picture
+
+RANDOM = dict(weights="none", precision="float32", seed=0)
+
+
+def seam_zones(tiles, width, height, tile_size):
+    """Where the last tile written blends across a vertical seam (its column weights < 1), and where across a
+    horizontal one."""
+    overlap = tiling.blend_overlap(tile_size)
+    vertical, horizontal = np.zeros((height, width), bool), np.zeros((height, width), bool)
+    for tile in tiles:
+        weights = tiling.blend_weights(tile, width, height, overlap)[:, :, 0]
+        # a tile's weights are the product of a row ramp and a column ramp: read each along the tile's middle
+        vertical[tile.top:tile.bottom, tile.left:tile.right] = (weights[tile.height // 2] < 1)[None, :]
+        horizontal[tile.top:tile.bottom, tile.left:tile.right] = (weights[:, tile.width // 2] < 1)[:, None]
+    return vertical, horizontal
+
+
+@pytest.mark.parametrize("width, height, tile",
+                         [(4096, 3072, 512), (1000, 700, 256), (700, 1000, 256), (96, 72, 64), (300, 64, 64)])
+def test_each_pass_covers_the_image_and_the_next_one_moves_every_seam(width, height, tile):
+    passes = tiling.tile_passes(width, height, tile)
+    assert len(passes) == tiling.TILE_PASSES == 2
+    for tiles in passes:
+        covered = np.zeros((height, width), dtype=int)
+        for each in tiles:
+            assert each.top % tiling.ALIGN == 0 and each.left % tiling.ALIGN == 0  # features line up
+            assert min(tile, height) <= each.height < max(tile, height) + tiling.ALIGN
+            assert min(tile, width) <= each.width < max(tile, width) + tiling.ALIGN
+            covered[each.top:each.bottom, each.left:each.right] += 1
+        assert covered.min() >= 1
+    (vertical, horizontal), (vertical_next, horizontal_next) = (seam_zones(tiles, width, height, tile)
+                                                                   for tiles in passes)
+    assert vertical.any() and vertical_next.any()
+    assert not (vertical & vertical_next).any() and not (horizontal & horizontal_next).any()
+
+
+def test_blend_weights_ramp_towards_inner_edges_only():
+    weights = tiling.blend_weights(tiling.Tile(0, 48, 64, 64), 160, 64, overlap=16)[:, :, 0]
+    assert weights.shape == (64, 64)
+    assert np.all(weights[:, 16:48] == 1.0)  # inside, and along the image's top and bottom borders
+    assert weights[10, 0] < 0.05 and weights[10, -1] < 0.05  # both side edges have neighbours
+    assert np.all(np.diff(weights[10, :16]) > 0) and np.all(np.diff(weights[10, -16:]) < 0)
+    border = tiling.blend_weights(tiling.Tile(0, 0, 64, 64), 64, 64, overlap=16)
+    assert np.all(border == 1.0)  # a tile that is the whole image keeps its result
+
+
+def test_block_by_block_targets_and_terms_equal_an_untiled_evaluation():
+    settings, content, style, model = build(size=(176, 144), style_size=(160, 112))
+    evaluator = Evaluator(model, settings, content, style)
+    step = feature_step_for(model, False)
+    layers = settings.feature_layers
+    targets = tiling.style_targets(step, [style], [1.0], layers, settings.style_layers, 64, 144, 176)
+    for mine, reference in zip(targets, evaluator.fixed["style_targets"]):
+        np.testing.assert_allclose(ops.convert_to_numpy(mine), ops.convert_to_numpy(reference), rtol=2e-4, atol=1e-2)
+    canvas = preprocess(make_picture(176, 144, seed=5, kind="style").astype(np.float32))
+    terms, _ = tiling.whole_terms(step, canvas, content, settings, targets, 64)
+    np.testing.assert_allclose(terms, evaluator.terms(canvas), rtol=2e-4)
+
+
+def test_a_tile_has_the_whole_images_loss_and_a_gradient_only_on_its_pixels():
+    settings, content, style, model = build(size=(96, 80))
+    whole = Evaluator(model, settings, content, style)
+    step = feature_step_for(model, False)
+    layers = settings.feature_layers
+    canvas = preprocess(make_picture(96, 80, seed=7, kind="style").astype(np.float32))
+    targets = [ops.convert_to_numpy(target) for target in whole.fixed["style_targets"]]
+    region = tiling.Tile(16, 32, 48, 48)  # the window is the whole image: its context reaches every border
+    grams, _ = tiling.image_grams(step, canvas, layers, settings.style_layers, 64)
+    part = tiling._tile_grams(step, canvas, layers, settings.style_layers, region)
+    tile_targets = TileTargets(
+        content=[feature for layer, feature in zip(layers, step(ops.convert_to_tensor(content)))
+                 if layer in settings.content_layers],
+        style=[target - (all_ - mine) for target, all_, mine in zip(targets, grams, part)],
+        crop=(region.top, region.left, region.height, region.width), image_size=(80, 96))
+    tile = Evaluator(model, settings, content, content, targets=tile_targets)
+    np.testing.assert_allclose(tile.terms(canvas), whole.terms(canvas), rtol=2e-4)
+    terms, gradient = tile.evaluate(canvas)
+    outside = np.ones(gradient.shape, dtype=bool)
+    outside[:, 16:64, 32:80] = False
+    assert np.all(gradient[outside] == 0.0) and np.abs(gradient[~outside]).max() > 0
+
+
+def test_memory_depends_on_the_tile_and_auto_tiles_only_what_does_not_fit(monkeypatch):
+    settings = Settings.from_options()
+    tiled = {size: tiled_estimate_bytes(settings, size, size * 3 // 4, 512, 1, tiling.TILE_CONTEXT, tiling.ALIGN)
+             for size in (1024, 4096)}
+    untiled = {size: estimate_bytes(settings, size, size * 3 // 4) for size in (1024, 4096)}
+    assert untiled[4096] > 12 * untiled[1024] * 0.9 and untiled[4096] > 40 * 2**30  # refused on a 24 GB machine
+    assert tiled[4096] - tiled[1024] < 1.5 * 2**30 and tiled[4096] < 6 * 2**30  # only the image arrays grow
+    monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, "3000")
+    assert tiling.tile_size_for(settings, 256, 192) is None  # fits whole: not tiled
+    assert tiling.tile_size_for(settings, 2048, 1536) in tiling.AUTO_TILE_SIZES
+    assert tiling.tile_size_for(Settings.from_options(tile_size=256), 2048, 1536) == 256
+    with pytest.raises(UserError, match="needs about .* GB but 2.9 GB is available; use a smaller --size or --tile"):
+        tiling.tile_size_for(Settings.from_options(tile_size="off"), 2048, 1536)
+    with pytest.raises(UserError, match="tiled"):
+        tiling.tile_size_for(settings, 20000, 15000)  # even the whole-image arrays do not fit
+    with pytest.raises(UserError, match="masks cannot be combined with tiling"):
+        tiling.tile_size_for(Settings.from_options(tile_size=64), 128, 96, masked=True)
+
+
+def test_a_tiled_run_reports_each_tiles_evaluations_and_stops_with_the_canvas():
+    events = []
+    result = keras_style.stylize_result(CONTENT, STYLE, size=96, tile_size=64, iterations=4, callback=events.append,
+                                        **RANDOM)
+    assert result.image.shape[:2] == (72, 96) and result.scales[-1]["tiles"]["per_pass"] == [2, 3]
+    assert result.evaluations == len(events) and events[-1].total == 5 * 2  # 5 tiles, 2 evaluations each
+    assert result.losses["final"]["total"] > 0 and np.isfinite(result.losses["final"]["total"])
+    assert events[-1].best_image().shape == (72, 96, 3)  # the preview is the whole canvas
+    stopped = keras_style.stylize_result(CONTENT, STYLE, size=96, tile_size=64, iterations=4,
+                                         callback=lambda event: event.evaluation >= 5, **RANDOM)
+    assert stopped.interrupted and stopped.stopped == "interrupted" and stopped.image.shape[:2] == (72, 96)
+    assert stopped.evaluations == 5
+
+
+def test_tiled_and_untiled_runs_end_within_five_percent(real_weights):
+    """96 px in 64-px tiles (5 tiles over two passes) against the whole image, judged by one float32 evaluator."""
+    options = dict(size=96, iterations=30, seed=0)
+    judge_settings = Settings.from_options(precision="float32", **options)
+    from keras_style.loading import prepare
+    from keras_style.network import feature_model_for
+
+    prepared = prepare(CONTENT, STYLE, judge_settings)
+    judge = Evaluator(feature_model_for(judge_settings), judge_settings, preprocess(prepared.final.content),
+                      [preprocess(style) for style in prepared.final.styles])
+    judged = {}
+    for tile_size in ("off", 64):
+        result = keras_style.stylize_result(CONTENT, STYLE, tile_size=tile_size, **options)
+        judged[tile_size] = float(judge.terms(preprocess(result.image.astype(np.float32)))[0])
+    assert result.scales[-1]["tiles"]["tile_size"] == 64
+    assert abs(judged[64] - judged["off"]) <= 0.05 * judged["off"], judged
