@@ -40,19 +40,19 @@ class LossStructure:
     content_index: tuple[int, ...]
     style_index: tuple[int, ...]
     regions: int = 0  # masked regions, each with its own style targets (0: the whole image, one set of targets)
-    # A tile (tiling.py): (top, left, height, width) of the tile in the image, which is the tile with some of the
-    # canvas around it. The losses read the tile's features only, and only the tile's pixels get a gradient.
-    crop: tuple[int, int, int, int] | None = None
-    strides: tuple[int, ...] = ()  # with a crop: input pixels per position of each model output
+    # A tile (tiling.py) with some of the canvas around it: only the tile's pixels get a gradient, and the style
+    # Gram matrices read the tile's positions only (masks in `fixed`, so every tile of one window shape shares a
+    # trace). The content and tv losses read the whole window: their gradient on the tile is the whole image's.
+    tile: bool = False
 
 
 @dataclass(frozen=True)
 class TileTargets:
-    """One tile of a larger image (tiling.py), whose loss is the whole image's with only the tile free to change:
-    the content features over the tile, per content layer; per style layer, the Gram matrix the tile's positions
-    must supply for the whole image's to match the style's (the style's, less the rest of the image's); where the
-    tile lies in the image the Evaluator optimises (the tile with canvas around it); and the whole image's size,
-    which scales the style loss."""
+    """One tile of a larger image (tiling.py), optimised for the whole image's loss with only the tile free to
+    change. The Evaluator's image is the tile with canvas around it (a window); `content` holds the content
+    image's features over that window, per content layer; `style`, per style layer, the Gram matrix the tile's
+    positions must supply for the whole image's to match the style targets (those, less the rest of the image's);
+    `crop` is where the tile lies in the window, and `image_size` the whole image's, which scales the style loss."""
 
     content: list
     style: list
@@ -142,13 +142,6 @@ def features(model, batch) -> list:
     return [ops.cast(output, "float32") for output in outputs]
 
 
-def _cropped(outputs: list, strides: tuple[int, ...], crop: tuple[int, int, int, int]) -> list:
-    """Each output over the crop (top, left, height, width in input pixels; top and left multiples of the strides)."""
-    top, left, height, width = crop
-    return [output[:, top // stride:(top + height) // stride, left // stride:(left + width) // stride, :]
-            for output, stride in zip(outputs, strides)]
-
-
 def loss_terms(model, structure: LossStructure, image, fixed: dict):
     """(total, stacked [total, content, style, tv, each style layer's weighted loss, each content layer's loss]) for
     a generated image (1, H, W, 3).
@@ -163,10 +156,9 @@ def loss_terms(model, structure: LossStructure, image, fixed: dict):
         generated = [output[2:3] for output in outputs]
         content_targets = [outputs[i][0:1] for i in structure.content_index]
         style_targets = [losses.gram_matrix(outputs[i][1:2]) for i in structure.style_index]
-    elif structure.crop is not None:  # a tile in its context: the context is read, never changed
+    elif structure.tile:  # a tile in its context: the context is read, never changed
         image = image * fixed["tile_mask"] + ops.stop_gradient(image) * (1.0 - fixed["tile_mask"])
-        generated = _cropped(features(model, image), structure.strides, structure.crop)
-        image = _cropped([image], (1,), structure.crop)[0]
+        generated = features(model, image)
         content_targets = fixed["content_targets"]
         style_targets = fixed["style_targets"]
     else:
@@ -189,10 +181,13 @@ def loss_terms(model, structure: LossStructure, image, fixed: dict):
             for position, i in enumerate(structure.style_index)
         ]
     else:
+        style_features = [generated[i] for i in structure.style_index]
+        if structure.tile:
+            style_features = [each * mask for each, mask in zip(style_features, fixed["tile_style_masks"])]
         style_layers = [
             fixed["layer_weights"][position]
-            * losses.style_loss(losses.gram_matrix(generated[i]), target, fixed["style_scales"][position])
-            for position, (i, target) in enumerate(zip(structure.style_index, style_targets))
+            * losses.style_loss(losses.gram_matrix(each), target, fixed["style_scales"][position])
+            for position, (each, target) in enumerate(zip(style_features, style_targets))
         ]
     style = sum(style_layers)
     tv = losses.total_variation_loss(image)
@@ -250,8 +245,7 @@ class Evaluator:
             tuple(layers.index(name) for name in settings.content_layers),
             tuple(layers.index(name) for name in settings.style_layers),
             len(regions),
-            None if targets is None else tuple(targets.crop),
-            () if targets is None else tuple(layer_stride(name) for name in layers),
+            tile=targets is not None,
         )
         content_tensor = ops.convert_to_tensor(content, dtype="float32")
 
@@ -282,6 +276,14 @@ class Evaluator:
             tile_mask = np.zeros((1, *self.shape[1:3], 1), dtype=np.float32)
             tile_mask[:, top:top + height, left:left + width] = 1.0
             self.fixed["tile_mask"] = ops.convert_to_tensor(tile_mask)
+            style_masks = []
+            for name in settings.style_layers:  # the tile's positions at each style layer (its edges are aligned)
+                stride = layer_stride(name)
+                rows, columns = feature_size(name, self.shape[1], self.shape[2])
+                mask = np.zeros((1, rows, columns, 1), dtype=np.float32)
+                mask[:, top // stride:(top + height) // stride, left // stride:(left + width) // stride] = 1.0
+                style_masks.append(ops.convert_to_tensor(mask))
+            self.fixed["tile_style_masks"] = style_masks
         elif settings.mode == "cached":
             self.fixed["content_targets"] = [content_features[i] for i in self.structure.content_index]
             grams = [self._style_grams(feature_step, each, content_features) for each in styles]

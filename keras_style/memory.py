@@ -56,15 +56,13 @@ IMAGE_COPIES = 6
 
 
 def tiled_estimate_bytes(settings: Settings, width: int, height: int, tile: int, styles: int, context: int,
-                         halo: int, align: int) -> float:
-    """Peak memory of a tiled run (tiling.py): one tile's optimisation with `context` px of canvas around it (or the
-    forward pass over a target window, which reaches `halo` px past a tile, if larger), plus the whole-image arrays,
-    which are small beside activations."""
-    tile_pixels = min(tile + align + 2 * context, width) * min(tile + align + 2 * context, height)
-    window_pixels = min(tile + align + 2 * halo, width) * min(tile + align + 2 * halo, height)
-    network = max(_network_bytes(settings, tile_pixels), _network_bytes(settings, window_pixels, factor=1.0))
+                         align: int) -> float:
+    """Peak memory of a tiled run (tiling.py): one tile's optimisation with `context` px of canvas around it, plus
+    the whole-image arrays, which are small beside activations."""
+    window_pixels = min(tile + align + 2 * context, width) * min(tile + align + 2 * context, height)
     images = (IMAGE_COPIES + styles) * 3 * BYTES_PER_FLOAT * width * height
-    return SAFETY_MARGIN * (RUNTIME_BYTES + network + _optimiser_bytes(settings, tile_pixels) + images)
+    return SAFETY_MARGIN * (RUNTIME_BYTES + _network_bytes(settings, window_pixels)
+                            + _optimiser_bytes(settings, window_pixels) + images)
 
 
 def available_bytes() -> float | None:
