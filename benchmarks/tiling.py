@@ -5,11 +5,15 @@
     python benchmarks/tiling.py --sizes 1024 2048 --tile-size 256 --iterations 4
     python benchmarks/tiling.py --untiled 1024                     # also an untiled run at 1024 px, for comparison
 
-Each run is `python -m keras_style CONTENT STYLE OUT.png --size N --tile-size T --iterations E --seed 0 --quiet
---force` in a subprocess; its peak RSS is the child's ru_maxrss (getrusage RUSAGE_CHILDREN, read in a wrapper process
-of its own so that each figure is one run's). Few evaluations are enough: memory depends on the shapes, not on how
-long the optimiser runs. The table also gives the estimate keras_style.memory makes for the same run (what the
-memory guard and --tile-size auto act on), and the sidecar's evaluations, tiles and seconds.
+Each run is `python -m keras_style CONTENT STYLE OUT.png --size N --tile-size T --iterations E --optimizer O --seed
+0 --quiet --force` in a subprocess; its peak RSS is the child's ru_maxrss (getrusage RUSAGE_CHILDREN, read in a
+wrapper process of its own so that each figure is one run's). Few evaluations are enough: memory depends on the
+shapes, not on how long the optimiser runs. The table also gives the estimate keras_style.memory makes for the same
+run (what the memory guard and --tile-size auto act on), and the sidecar's evaluations, tiles and seconds.
+
+The default optimiser here is lbfgs-device: scipy's L-BFGS-B wrapper converts its bounds in a Python loop over the
+variables at every call (about 3 us each, so about 4 s for each 672 x 672 tile window, once per tile and pass),
+which would make a few-evaluation benchmark of thousands of tiles mostly that; `--optimizer lbfgs` measures it.
 """
 from __future__ import annotations
 
@@ -46,15 +50,16 @@ def estimate_gib(size: int, tile: int | None, content: str) -> float:
     return tiled_estimate_bytes(settings, width, height, tile, 1, TILE_CONTEXT, ALIGN) / 2**30
 
 
-def run(size: int, tile: int | None, iterations: int, content: str, style: str, folder: Path) -> dict[str, Any]:
+def run(size: int, tile: int | None, iterations: int, optimizer: str, content: str, style: str,
+        folder: Path) -> dict[str, Any]:
     output = folder / f"{size}_{tile or 'untiled'}.png"
     command = [sys.executable, "-m", "keras_style", content, style, str(output), "--size", str(size),
-               "--tile-size", str(tile or "off"), "--iterations", str(iterations), "--seed", "0", "--quiet",
-               "--force"]
+               "--tile-size", str(tile or "off"), "--iterations", str(iterations), "--optimizer", optimizer,
+               "--seed", "0", "--quiet", "--force"]
     started = time.perf_counter()
     process = subprocess.run([sys.executable, "-c", PEAK_RSS_WRAPPER, *command], capture_output=True, text=True)
     wall = time.perf_counter() - started
-    row: dict[str, Any] = {"size": size, "tile_size": tile, "exit_code": process.returncode,
+    row: dict[str, Any] = {"size": size, "tile_size": tile, "optimizer": optimizer, "exit_code": process.returncode,
                            "wall_seconds": round(wall, 1),
                            "peak_rss_gib": round(int(process.stdout.split()[-1]) / 2**20, 2),
                            "estimate_gib": round(estimate_gib(size, tile, content), 2)}
@@ -87,16 +92,18 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096], help="output sizes in px")
     parser.add_argument("--tile-size", type=int, default=512, help="the fixed tile size of every tiled run")
     parser.add_argument("--iterations", type=int, default=2, help="evaluations per tile (split over the passes)")
+    parser.add_argument("--optimizer", default="lbfgs-device", help="--optimizer of every run (see above)")
     parser.add_argument("--untiled", type=int, nargs="*", default=[], help="sizes to also run untiled")
     parser.add_argument("--json", type=Path, help="write the rows here (default: benchmarks/results/...)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for size in args.untiled:
-            rows.append(run(size, None, args.iterations, args.content, args.style, Path(folder)))
+            rows.append(run(size, None, args.iterations, args.optimizer, args.content, args.style, Path(folder)))
             print(json.dumps(rows[-1]), flush=True)
         for size in args.sizes:
-            rows.append(run(size, args.tile_size, args.iterations, args.content, args.style, Path(folder)))
+            rows.append(run(size, args.tile_size, args.iterations, args.optimizer, args.content, args.style,
+                            Path(folder)))
             print(json.dumps(rows[-1]), flush=True)
     machine = machine_line()
     print(machine)
