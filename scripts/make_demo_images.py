@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Draw the bundled demo pair (examples/content.jpg, examples/style.jpg) from code, so the project owns them.
+"""Draw the bundled demo images (examples/content.jpg, examples/style.jpg, examples/style2.jpg) from code, so the
+project owns them.
 
-content: a small village by a river under a sky; style: a painting-like field of swirling, coloured brush strokes.
+content: a small village by a river under a sky; style: a painting-like field of swirling, coloured brush strokes;
+style2: a second painting for the several-styles picture, warm angular facets hatched with straight strokes.
 Deterministic: the same files every run (seeded). Run: python scripts/make_demo_images.py
 """
 from __future__ import annotations
@@ -64,11 +66,34 @@ def draw_style(width: int = 320, height: int = 320) -> Image.Image:
     return image.filter(ImageFilter.SMOOTH)
 
 
+def draw_style2(width: int = 320, height: int = 320) -> Image.Image:
+    rng = np.random.default_rng(23)
+    image = Image.new("RGB", (width, height), (120, 40, 30))
+    draw = ImageDraw.Draw(image)
+    palette = [(200, 70, 40), (230, 140, 50), (240, 200, 120), (150, 40, 60), (90, 30, 40), (60, 110, 90)]
+    for _ in range(90):  # overlapping angular facets with dark outlines
+        cx, cy = rng.uniform(-20, width + 20), rng.uniform(-20, height + 20)
+        corners = int(rng.integers(3, 6))
+        angles = np.sort(rng.uniform(0, 2 * math.pi, corners))
+        radii = rng.uniform(20, 60, corners)
+        points = [(cx + r * math.cos(a), cy + r * math.sin(a)) for a, r in zip(angles, radii)]
+        draw.polygon(points, fill=palette[rng.integers(len(palette))], outline=(40, 20, 20), width=3)
+    for _ in range(700):  # straight hatching strokes in two directions
+        px, py = rng.uniform(0, width), rng.uniform(0, height)
+        angle = math.pi / 4 if rng.random() < 0.5 else -math.pi / 6
+        length = rng.uniform(8, 22)
+        colour = palette[rng.integers(len(palette))]
+        draw.line((px, py, px + math.cos(angle) * length, py + math.sin(angle) * length), fill=colour,
+                  width=int(rng.integers(1, 4)))
+    return image.filter(ImageFilter.SMOOTH)
+
+
 def main() -> None:
     EXAMPLES.mkdir(exist_ok=True)
     draw_content().save(EXAMPLES / "content.jpg", quality=92)
     draw_style().save(EXAMPLES / "style.jpg", quality=92)
-    print(f"wrote {EXAMPLES / 'content.jpg'} and {EXAMPLES / 'style.jpg'}")
+    draw_style2().save(EXAMPLES / "style2.jpg", quality=92)
+    print(f"wrote {EXAMPLES / 'content.jpg'}, {EXAMPLES / 'style.jpg'} and {EXAMPLES / 'style2.jpg'}")
 
 
 if __name__ == "__main__":
