@@ -1,0 +1,407 @@
+"""The web page's server without a browser: options, limits, bad uploads, the queue, the model cache and the
+temporary folder. One server per module, in this process (random weights, 64 px runs); one test starts the real
+command in a subprocess to see it clean up on Ctrl-C."""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_style.errors import UserError
+from keras_style.web.runs import MEGABYTE, Limits, load_upload, parse_seed, run_settings
+from keras_style.web.server import ServerOptions, build_parser, exposure_warning, main, parse_options
+
+from .conftest import CONTENT, ROOT, STYLE
+
+# Gradio's queue uses pandas options that pandas 3 deprecates: not this project's warnings.
+pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
+gradio_client = pytest.importorskip("gradio_client", reason="the web page needs the [web] extra (gradio)")
+httpx = pytest.importorskip("httpx")
+
+LIMITS = Limits(max_upload_bytes=MEGABYTE, max_size=128)  # small, so the tests' files stay small
+FAST = dict(preset="gatys", size=64, iterations=4, style_weight=1000, network="vgg19", preserve_colors="none",
+            seed="0")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Served:
+    server: object
+    url: str
+    system_temp: Path  # tempfile.gettempdir() while the server runs
+    cwd: Path  # the working directory while the server runs
+    downloads: Path  # where the test clients save what they download
+
+    @property
+    def workspace(self) -> Path:
+        return self.server.workspace.root
+
+    def client(self):
+        return gradio_client.Client(self.url, verbose=False, download_files=str(self.downloads),
+                                    analytics_enabled=False)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The server in this process, with the system temp folder and the working directory pointed at empty folders,
+    so a test can see that nothing lands outside the server's own temporary folder."""
+    from keras_style.web.server import Server
+
+    system_temp, cwd = tmp_path_factory.mktemp("system-temp"), tmp_path_factory.mktemp("cwd")
+    downloads = tmp_path_factory.mktemp("downloads")
+    saved_temp, saved_cwd = tempfile.tempdir, os.getcwd()
+    tempfile.tempdir = str(system_temp)
+    os.chdir(cwd)
+    server = Server(ServerOptions(port=free_port(), limits=LIMITS, weights="none"))
+    try:
+        url = server.start()
+        yield Served(server, url, system_temp, cwd, downloads)
+    finally:
+        server.close()
+        os.chdir(saved_cwd)
+        tempfile.tempdir = saved_temp
+    assert not server.workspace.root.exists()
+
+
+def stylize(client, content, style, **fields):
+    """One run through the page's API: the final (preview, progress, curve, downloads, message)."""
+    values = dict(FAST, **fields)
+    return client.predict(
+        gradio_client.handle_file(str(content)), gradio_client.handle_file(str(style)), values["preset"],
+        values["size"], values["iterations"], values["style_weight"], values["network"], values["preserve_colors"],
+        values["seed"], api_name="/stylize",
+    )
+
+
+def message_of(outputs) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", outputs[-1])).strip()
+
+
+def files_of(outputs) -> dict[str, Path]:
+    return {Path(item).suffix: Path(item) for item in outputs[3] or []}
+
+
+def assert_alive(served: Served) -> None:
+    assert httpx.get(served.url, timeout=10).status_code == 200
+
+
+# --- options ---------------------------------------------------------------------------------------------------
+
+def test_defaults_serve_this_machine_only():
+    options = parse_options([])
+    assert (options.host, options.port) == ("127.0.0.1", 7860)
+    assert options.limits == Limits(max_upload_bytes=20 * MEGABYTE, max_size=1024)
+    changed = parse_options(["--host", "0.0.0.0", "--port", "8080", "--max-upload-mb", "5", "--max-size", "256",
+                             "--weights", "none"])
+    assert (changed.host, changed.port, changed.weights) == ("0.0.0.0", 8080, "none")
+    assert changed.limits == Limits(max_upload_bytes=5 * MEGABYTE, max_size=256)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.org"])
+def test_any_host_but_localhost_gets_a_warning(host):
+    assert "warning" in exposure_warning(host) and host in exposure_warning(host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_localhost_gets_no_warning(host):
+    assert exposure_warning(host) is None
+
+
+def test_help_explains_every_option():
+    text = " ".join(build_parser().format_help().split())
+    for option in ("--host", "--port", "--max-upload-mb", "--max-size", "--weights"):
+        assert option in text
+    assert "warning" in text and "20 MB" in text and "1024" in text and "pip install" in text
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--port", "0"], "--port"),
+    (["--port", "http"], "--port"),
+    (["--max-size", "-5"], "--max-size"),
+    (["--max-upload-mb", "lots"], "--max-upload-mb"),
+    (["--colour", "red"], "unrecognized"),
+])
+def test_bad_options_are_one_line_errors(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and lines[0].startswith("keras-style serve: error:")
+
+
+def test_missing_weights_file_is_refused_before_serving(tmp_path, capsys):
+    assert main(["--weights", str(tmp_path / "missing.h5")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "missing.h5" in lines[0] and "does not exist" in lines[0]
+
+
+def test_a_port_in_use_is_a_one_line_error_and_leaves_nothing(tmp_path, monkeypatch, capsys, restore_signals):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["--port", str(taken.getsockname()[1]), "--weights", "none"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("keras-style serve: error: cannot serve on 127.0.0.1:"), lines
+    assert lines[0].endswith("Address already in use")
+    assert list(tmp_path.iterdir()) == []  # no temporary folder left behind
+
+
+def test_missing_gradio_says_how_to_install_it(monkeypatch, capsys):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "gradio" else real_find_spec(name, *args))
+    assert main([]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and 'pip install "keras-style[web]"' in lines[0]
+
+
+@pytest.mark.parametrize("command", [["-m", "keras_style", "serve", "--help"], ["-m", "keras_style.web", "--help"]])
+def test_both_commands_reach_the_server_help(command):
+    shown = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert shown.returncode == 0 and "usage: keras-style serve" in shown.stdout and "--max-size" in shown.stdout
+
+
+# --- what the page sends becomes Settings ----------------------------------------------------------------------
+
+def test_fields_equal_to_the_preset_keep_the_presets_outer_loop():
+    # article-001 runs 10 x 20 evaluations; its own iteration count (200) shown on the page must not undo that
+    settings = run_settings("article-001", dict(size=64, iterations=200, style_weight=5.0, network="vgg16",
+                                                preserve_colors="none", seed=None), "none", LIMITS)
+    assert (settings.outer_iterations, settings.maxfun, settings.size) == (10, 20, 64)
+    changed = run_settings("article-001", dict(size=64, iterations=30.0), "none", LIMITS)
+    assert changed.outer_iterations is None and changed.iterations == 30 and changed.weights == "none"
+
+
+def test_the_size_cap_and_bad_fields_are_one_line_errors():
+    with pytest.raises(UserError, match="above this server's limit of 128 px"):
+        run_settings("gatys", dict(size=129), "none", LIMITS)
+    with pytest.raises(UserError, match="iterations"):
+        run_settings("gatys", dict(iterations=-3), "none", LIMITS)
+    with pytest.raises(UserError, match="seed"):
+        parse_seed("1; rm -rf /")
+    assert parse_seed(" 42 ") == 42 and parse_seed("") is None
+
+
+def test_text_from_the_page_is_shown_never_run():
+    from keras_style.web.page import message_html
+
+    shown = message_html("content image '<img src=x onerror=alert(1)>.jpg' is not an image", error=True)
+    assert "<img" not in shown and "&lt;img src=x onerror=alert(1)&gt;.jpg" in shown
+
+
+def test_an_upload_outside_the_servers_folder_is_never_read(tmp_path):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    for path in (CONTENT, uploads / ".." / "elsewhere.jpg", "/etc/passwd"):
+        with pytest.raises(UserError, match="not an upload"):
+            load_upload(path, "content image", uploads, LIMITS)
+
+
+def test_a_file_above_the_upload_limit_is_refused_by_name(tmp_path):
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (700, 700, 3), dtype=np.uint8)).save(big)
+    assert big.stat().st_size > LIMITS.max_upload_bytes
+    with pytest.raises(UserError, match=r"'big.png' is 1\.\d MB, above this server's limit of 1 MB"):
+        load_upload(big, "content image", tmp_path, LIMITS)
+
+
+# --- the running server ----------------------------------------------------------------------------------------
+
+def test_a_run_through_the_api_writes_a_png_and_its_sidecar(served):
+    outputs = stylize(served.client(), CONTENT, STYLE)
+    assert message_of(outputs).startswith("done: ")
+    files = files_of(outputs)
+    image = Image.open(files[".png"])
+    assert image.format == "PNG" and max(image.size) == 64
+    record = json.loads(files[".json"].read_text())
+    assert record["settings"]["size"] == 64 and record["settings"]["weights"] == "none"
+    assert record["interrupted"] is False and record["evaluations"] >= 4
+    assert 'data-state="done"' in outputs[1] and "<svg" in outputs[2]
+
+
+def test_an_upload_above_the_limit_is_refused_and_the_server_goes_on(served, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(os.urandom(LIMITS.max_upload_bytes + 4096))
+    with big.open("rb") as stream:
+        refused = httpx.post(served.url + "gradio_api/upload", files={"files": ("big.png", stream)}, timeout=30)
+    assert refused.status_code == 413
+    assert not list(served.workspace.rglob("big.png"))
+    assert_alive(served)
+
+
+def text_file_as_jpeg(folder: Path) -> Path:
+    path = folder / "notes.jpg"
+    path.write_text("this is not a picture\n")
+    return path
+
+
+def truncated_jpeg(folder: Path) -> Path:
+    path = folder / "cut.jpg"
+    path.write_bytes(CONTENT.read_bytes()[: CONTENT.stat().st_size // 2])
+    return path
+
+
+def decompression_bomb(folder: Path) -> Path:
+    """A PNG of a few kB whose pixel count is beyond Pillow's limit (a 1-bit 12000 x 12000 blank)."""
+    path = folder / "bomb.png"
+    side = int((Image.MAX_IMAGE_PIXELS * 1.6) ** 0.5)
+    Image.new("1", (side, side)).save(path, optimize=True)
+    assert path.stat().st_size < LIMITS.max_upload_bytes
+    return path
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (text_file_as_jpeg, "content image 'notes.jpg' is not an image file Pillow can read"),
+    (truncated_jpeg, "content image 'cut.jpg' is damaged or truncated"),
+    (decompression_bomb, "content image 'bomb.png' is too large to open safely"),
+])
+def test_bad_uploads_get_a_one_line_message_and_the_server_goes_on(served, tmp_path, make, fragment):
+    client = served.client()
+    outputs = stylize(client, make(tmp_path), STYLE)
+    message = message_of(outputs)
+    assert fragment in message and "\n" not in message
+    assert str(served.workspace) not in outputs[-1]  # the file is named as uploaded, not by its temporary path
+    assert not outputs[3] and 'data-state="failed"' in outputs[1]
+    assert_alive(served)
+    if make is text_file_as_jpeg:  # and the same session runs on (the browser test does this from the page)
+        assert message_of(stylize(client, CONTENT, STYLE)).startswith("done: ")
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    (dict(size=256), "size 256 px is above this server's limit of 128 px"),
+    # keras-example sets the height: the 4:3 demo photograph at 128 px high is 171 px wide
+    (dict(preset="keras-example", size=128, style_weight=1.0, iterations=2),
+     "the result would be 171x128 px, above this server's limit of 128 px"),
+])
+def test_the_size_cap_refuses_larger_results(served, fields, fragment):
+    assert fragment in message_of(stylize(served.client(), CONTENT, STYLE, **fields))
+
+
+def test_paths_from_the_browser_never_reach_the_file_system(served):
+    for path in ("/etc/passwd", str(ROOT / "README.md"), str(served.workspace / ".." / "x")):
+        assert httpx.get(f"{served.url}gradio_api/file={path}", timeout=10).status_code == 403
+    # a run whose upload names a file the server never received: refused before anything reads it
+    event = httpx.post(served.url + "gradio_api/call/stylize", timeout=10, json={"data": [
+        {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
+        {"path": str(STYLE), "meta": {"_type": "gradio.FileData"}}, *list(FAST.values())]})
+    assert event.status_code == 200, event.text
+    stream = httpx.get(f"{served.url}gradio_api/call/stylize/{event.json()['event_id']}", timeout=30).text
+    assert "event: error" in stream and "root:x:" not in stream
+    assert_alive(served)
+
+
+def test_a_second_run_reuses_the_model(served):
+    from keras_style.network import _feature_model, _vgg
+
+    client = served.client()
+    stylize(client, CONTENT, STYLE)  # the model for these settings exists from here on
+    built = (_vgg.cache_info().misses, _feature_model.cache_info().misses)
+    outputs = stylize(client, CONTENT, STYLE)
+    assert message_of(outputs).startswith("done: ")
+    assert (_vgg.cache_info().misses, _feature_model.cache_info().misses) == built
+    assert json.loads(files_of(outputs)[".json"].read_text())["startup"]["model_seconds"] < 0.05
+
+
+def test_two_concurrent_runs_take_turns_in_order(served, monkeypatch):
+    from gradio_client.utils import Status
+
+    runs, order = served.server.runs, []
+    real_take, real_end = runs.take, runs.end
+    monkeypatch.setattr(runs, "take", lambda session: order.append(("start", session)) or real_take(session))
+    monkeypatch.setattr(runs, "end", lambda session, run: order.append(("end", session)) or real_end(session, run))
+    first_client, second_client = served.client(), served.client()
+    first = first_client.submit(
+        gradio_client.handle_file(str(CONTENT)), gradio_client.handle_file(str(STYLE)), "gatys", 64, 20, 1000,
+        "vgg19", "none", "0", api_name="/stylize")
+    while first.status().code not in (Status.PROCESSING, Status.ITERATING):
+        time.sleep(0.05)
+    second = second_client.submit(
+        gradio_client.handle_file(str(CONTENT)), gradio_client.handle_file(str(STYLE)), "gatys", 64, 3, 1000,
+        "vgg19", "none", "0", api_name="/stylize")
+    places = []  # the second run's place in the queue, each time it was seen waiting while the first ran
+    while not second.done():
+        status = second.status()
+        if status.code == Status.IN_QUEUE and not first.done():
+            places.append(status.rank)
+        time.sleep(0.05)
+    assert places and set(places) == {0}, places  # first in line (Gradio's page shows "queue: 1/1")
+    sessions = [session for _, session in order]
+    assert [event for event, _ in order] == ["start", "end", "start", "end"], order
+    assert sessions[0] == sessions[1] != sessions[2] == sessions[3]  # the first ended before the second began
+    for job, budget in ((first, 20), (second, 3)):
+        outputs = job.result()
+        assert message_of(outputs).startswith("done: ")
+        assert json.loads(files_of(outputs)[".json"].read_text())["evaluation_budget"] == budget
+
+
+def test_every_file_stays_in_the_temporary_folder(served):
+    outputs = stylize(served.client(), CONTENT, STYLE)
+    assert message_of(outputs).startswith("done: ")
+    written = sorted(str(path.relative_to(served.workspace)) for path in served.workspace.rglob("*")
+                     if path.is_file())
+    print("\n".join(written))
+    assert any(re.fullmatch(r"gradio/[^/]+/content\.jpg", name) for name in written)  # an upload
+    assert any(re.fullmatch(r"runs/run-[^/]+/stylized\.(png|json)", name) for name in written)  # a result
+    assert any(re.fullmatch(r"gradio/[^/]+/stylized\.png", name) for name in written)  # served from Gradio's cache
+    assert tempfile.gettempdir() == str(served.workspace)  # anything else a library writes to "temp" lands here
+    # nothing beside it in the system temp folder, nothing in the working directory (no .gradio folder)
+    assert [path.name for path in served.system_temp.iterdir()] == [served.workspace.name]
+    assert list(served.cwd.iterdir()) == []
+
+
+def test_the_command_removes_its_temporary_folder_on_ctrl_c(tmp_path):
+    port = free_port()
+    environment = dict(os.environ, TMPDIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen([sys.executable, "-m", "keras_style.web", "--port", str(port), "--weights", "none"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=environment)
+    try:
+        line = process.stdout.readline()
+        assert f"serving http://127.0.0.1:{port}/" in line, line + process.stderr.read()
+        folder = Path(re.search(r"results in (\S+),", line).group(1))
+        assert folder.is_dir() and folder.parent == tmp_path.resolve()
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    errors = process.stderr.read()
+    assert "warning" not in errors and "Traceback" not in errors, errors
+    assert not folder.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_from_another_session_reaches_nothing(served):
+    # Runs never share state: Stop acts on the caller's own session only, so one client cannot stop another's run.
+    runs = served.server.runs
+    mine = runs.begin("session-a")
+    assert runs.stop("session-b") is False and not mine.stop_requested
+    assert runs.stop("session-a") is True and mine.stop_requested
+    runs.end("session-a", mine)
+    assert mine.folder.parent == served.workspace / "runs"
+
+
+def test_no_run_thread_outlives_its_run(served):
+    assert not [thread for thread in threading.enumerate() if thread.name == "keras-style-run"]
