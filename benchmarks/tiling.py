@@ -13,7 +13,7 @@ run (what the memory guard and --tile-size auto act on), and the sidecar's evalu
 
 The default optimiser here is lbfgs-device: scipy's L-BFGS-B wrapper converts its bounds in a Python loop over the
 variables at every call (about 3 us each, so about 4 s for each 672 x 672 tile window, once per tile and pass),
-which would make a few-evaluation benchmark of thousands of tiles mostly that; `--optimizer lbfgs` measures it.
+which would make a few-evaluation benchmark of hundreds of tiles mostly that; `--optimizer lbfgs` measures it.
 """
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ class Settings:
         "auto", "outputs larger than memory: optimise overlapping N x N tiles against the whole image's content "
         "features and style targets, blending the seams and shifting the grid between passes, so memory depends on "
         "N, not on --size; each tile gets --iterations (split over the passes); auto tiles only when the whole "
-        "image would not fit in memory, off never tiles", "sizes", metavar="N|auto|off")
+        "image would not fit in memory, off never tiles", "sizes", metavar="N/auto/off")
     preserve_colors: str = setting(
         "none", "original colours: luminance = stylize, then keep the content's chrominance (YCbCr); "
         "luminance-only = optimise on luminance alone, then the same (Gatys et al. 2017); histogram = move the "

@@ -4,6 +4,7 @@
     python scripts/features_sheet.py --styles      # examples/styles_sheet.jpg: two styles at three blend weights
     python scripts/features_sheet.py --early-stop  # examples/early_stop.png: --min-improvement against the full run
     python scripts/features_sheet.py --layers      # examples/layer_losses.png: each layer's share of the total
+    python scripts/features_sheet.py --tiles       # examples/tiles_sheet.jpg: --tile-size against one piece
 
 Needs the VGG19 weights (KERAS_STYLE_WEIGHTS_DIR or Keras's cache/download) and, for the two charts, matplotlib (the
 notebooks extra); examples/style2.jpg comes from scripts/make_demo_images.py. 192 px; 150 evaluations per panel of
@@ -25,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTENT, STYLE = ROOT / "examples" / "content.jpg", ROOT / "examples" / "style.jpg"
 STYLE2 = ROOT / "examples" / "style2.jpg"
 BLENDS = ((1, 0), (0.5, 0.5), (0, 1))
-TARGETS = {"styles": "styles_sheet.jpg", "early_stop": "early_stop.png", "layers": "layer_losses.png"}
+TARGETS = {"styles": "styles_sheet.jpg", "early_stop": "early_stop.png", "layers": "layer_losses.png",
+           "tiles": "tiles_sheet.jpg"}
 
 
 def styles_sheet(target: Path, size: int, iterations: int) -> None:
@@ -146,12 +148,53 @@ def layers_chart(target: Path, size: int, iterations: int) -> None:
     save_png(figure, target)
 
 
+def tiles_sheet(target: Path, size: int, iterations: int, tile_size: int) -> None:
+    """The same run untiled and in tiles (--tile-size), each judged by the untiled loss of the whole image, and the
+    tiled result again with its two passes' tiles drawn on it (first pass red, second blue)."""
+    from PIL import ImageDraw
+
+    from keras_style.evaluator import Evaluator
+    from keras_style.images import preprocess
+    from keras_style.loading import prepare
+    from keras_style.network import feature_model_for
+    from keras_style.settings import Settings
+    from keras_style.tiling import tile_passes
+
+    common = dict(size=size, iterations=iterations, seed=0)
+    settings = Settings.from_options(precision="float32", **common)
+    prepared = prepare(CONTENT, STYLE, settings)
+    judge = Evaluator(feature_model_for(settings), settings, preprocess(prepared.final.content),
+                      [preprocess(style) for style in prepared.final.styles])
+    with tempfile.TemporaryDirectory() as folder:
+        panels, labels = [CONTENT], ["content"]
+        for tile in ("off", tile_size):
+            result = keras_style.stylize_result(CONTENT, STYLE, tile_size=tile, **common)
+            judged = float(judge.terms(preprocess(result.image.astype(np.float32)))[0])
+            print(f"--tile-size {tile}: {result.evaluations} evaluations in {result.seconds:.1f} s, judged loss "
+                  f"{judged:.4g}")
+            panels.append(Path(folder) / f"tile-{tile}.png")
+            Image.fromarray(result.image).save(panels[-1])
+            labels.append(f"--tile-size {tile}: loss {judged:.3g}")
+        grid = Image.open(panels[-1]).convert("RGB")
+        draw = ImageDraw.Draw(grid)
+        for colour, tiles in zip(((230, 40, 40), (40, 90, 240)), tile_passes(grid.width, grid.height, tile_size)):
+            for each in tiles:
+                draw.rectangle((each.left, each.top, each.right - 1, each.bottom - 1), outline=colour, width=2)
+        panels.append(Path(folder) / "grid.png")
+        grid.save(panels[-1])
+        labels.append("its tiles: pass 1 red, pass 2 blue")
+        picture = sheet(panels, labels, height=round(size * 0.75))
+    picture.save(target, quality=85, optimize=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--styles", action="store_true", help="the several-styles sheet")
     which.add_argument("--early-stop", action="store_true", help="the early-stop chart")
     which.add_argument("--layers", action="store_true", help="the per-layer loss chart")
+    which.add_argument("--tiles", action="store_true", help="the tiled and untiled sheet")
+    parser.add_argument("--tile-size", type=int, default=192, help="--tiles: the tile size")
     parser.add_argument("--output", type=Path, help="the picture (default: examples/" + ", ".join(TARGETS.values())
                         + ")")
     parser.add_argument("--size", type=int, default=192, help="longest side of each image in px")
@@ -160,10 +203,12 @@ def main() -> None:
     parser.add_argument("--min-improvement", type=float, default=0.01, help="the early-stop run's --min-improvement")
     parser.add_argument("--patience", type=int, default=50, help="the early-stop run's --patience")
     args = parser.parse_args()
-    mode = "styles" if args.styles else "early_stop" if args.early_stop else "layers"
+    mode = "styles" if args.styles else "early_stop" if args.early_stop else "tiles" if args.tiles else "layers"
     target = args.output or ROOT / "examples" / TARGETS[mode]
     if mode == "styles":
         styles_sheet(target, args.size, args.iterations or 150)
+    elif mode == "tiles":
+        tiles_sheet(target, args.size if args.size != 192 else 384, args.iterations or 100, args.tile_size)
     elif mode == "early_stop":
         early_stop_chart(target, args.size, args.iterations or 500, args.min_improvement, args.patience)
     else:
