@@ -34,7 +34,7 @@ PEAK_RSS_WRAPPER = ("import resource, subprocess, sys; code = subprocess.run(sys
                     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
 
 
-def estimate_gib(size: int, tile: int | None, content: str) -> float:
+def estimate_gib(size: int, tile: int | None, optimizer: str, content: str) -> float:
     from PIL import Image
 
     from keras_style.images import target_size
@@ -42,7 +42,7 @@ def estimate_gib(size: int, tile: int | None, content: str) -> float:
     from keras_style.settings import Settings
     from keras_style.tiling import ALIGN, TILE_CONTEXT
 
-    settings = Settings.from_options(size=size, tile_size=tile or "off")
+    settings = Settings.from_options(size=size, tile_size=tile or "off", optimizer=optimizer)
     with Image.open(content) as image:
         width, height = target_size(image.width, image.height, size, settings.resize)
     if tile is None:
@@ -62,7 +62,7 @@ def run(size: int, tile: int | None, iterations: int, optimizer: str, content: s
     row: dict[str, Any] = {"size": size, "tile_size": tile, "optimizer": optimizer, "exit_code": process.returncode,
                            "wall_seconds": round(wall, 1),
                            "peak_rss_gib": round(int(process.stdout.split()[-1]) / 2**20, 2),
-                           "estimate_gib": round(estimate_gib(size, tile, content), 2)}
+                           "estimate_gib": round(estimate_gib(size, tile, optimizer, content), 2)}
     if process.returncode != 0:
         lines = process.stderr.strip().splitlines()
         row["error"] = lines[-1] if lines else f"exit {process.returncode}"
