@@ -50,9 +50,11 @@ def estimate_bytes(settings: Settings, width: int, height: int) -> float:
     return SAFETY_MARGIN * (RUNTIME_BYTES + _network_bytes(settings, pixels) + _optimiser_bytes(settings, pixels))
 
 
-# A tiled run keeps whole-image float32 RGB arrays: the content, the start, the canvas and a preview copy, and the
-# preprocessed copies made on the way; plus one per style image.
-IMAGE_COPIES = 6
+# A tiled run keeps whole-image arrays (the content, the start and the canvas as float32 RGB, their preprocessed
+# copies, the uint8 pictures, the float64 total-variation terms of the final loss) and one per style image: its
+# peak RSS grew by 176 to 220 bytes per output pixel (15 to 18 float32 RGB copies) from 1024 to 4096 px
+# (benchmarks/RESULTS.md, tiles of 512).
+IMAGE_COPIES = 18
 
 
 def tiled_estimate_bytes(settings: Settings, width: int, height: int, tile: int, styles: int, context: int,

@@ -101,7 +101,7 @@ def test_memory_depends_on_the_tile_and_auto_tiles_only_what_does_not_fit(monkey
              for size in (1024, 4096)}
     untiled = {size: estimate_bytes(settings, size, size * 3 // 4) for size in (1024, 4096)}
     assert untiled[4096] > 12 * untiled[1024] * 0.9 and untiled[4096] > 40 * 2**30  # refused on a 24 GB machine
-    assert tiled[4096] - tiled[1024] < 1.5 * 2**30 and tiled[4096] < 6 * 2**30  # only the image arrays grow
+    assert tiled[4096] - tiled[1024] < 3 * 2**30 and tiled[4096] < 7 * 2**30  # only the image arrays grow
     monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, "3000")
     assert tiling.tile_size_for(settings, 256, 192) is None  # fits whole: not tiled
     assert tiling.tile_size_for(settings, 2048, 1536) in tiling.AUTO_TILE_SIZES
