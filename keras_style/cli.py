@@ -57,7 +57,7 @@ examples:
   keras-style photo.jpg painting.jpg out.png --network vgg16 --style-layers conv1_2 conv2_2 --iterations 300"""
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, exit 2 (argparse would print the whole usage first)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -66,7 +66,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser: positional files, every declared setting (keras_style.settings) by group, then the output options."""
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog=PROGRAM, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups["preset and network"].add_argument(
         "--list-presets", action="store_true", help="print the presets and what each reproduces, then exit")
     for declared in declared_settings():
-        _add_setting(groups[declared.metadata["option"].group], declared)
+        add_setting(groups[declared.metadata["option"].group], declared)
 
     out = parser.add_argument_group("output")
     out.add_argument("--save-every", type=int, metavar="N", default=0,
@@ -116,7 +116,7 @@ def help_text(declared: Field) -> str:
     return f"{option.help} (default: {shown})"
 
 
-def _add_setting(group: argparse._ArgumentGroup, declared: Field) -> None:
+def add_setting(group: argparse._ArgumentGroup, declared: Field) -> None:
     """One declared setting as an argparse option; None means 'not given', so the preset's value applies."""
     option = declared.metadata["option"]
     kwargs: dict[str, Any] = {"dest": declared.name, "default": None, "help": help_text(declared)}
@@ -174,7 +174,7 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _import_backend_quietly() -> None:
+def import_backend_quietly() -> None:
     """Load TensorFlow with stderr closed: on CPUs where oneDNN's custom operations are on it writes log lines to
     stderr before its log level applies, which would break the one-line messages this command promises."""
     from .network import import_backend
@@ -211,7 +211,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     prepared = prepare(content, styles, settings)  # every input problem surfaces before TensorFlow loads
 
     stop = StopOnSignal().install()
-    _import_backend_quietly()
+    import_backend_quietly()
     from .transfer import stylize_result
 
     callbacks = [Snapshots(output, args.save_every, args.force)] if args.save_every else []

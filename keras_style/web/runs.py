@@ -249,9 +249,9 @@ class Run:
             if "keras" not in sys.modules:
                 # The first run loads TensorFlow, with stderr closed as the command line does: its start-up chatter
                 # would fill the server's log. Runs take turns, so no other run's message is lost meanwhile.
-                from ..cli import _import_backend_quietly
+                from ..cli import import_backend_quietly
 
-                _import_backend_quietly()
+                import_backend_quietly()
             result = stylize_result(content, style, settings=settings, prepared=prepared, callback=self.on_progress)
             output = save_result(result.image, lambda path: sidecar(result, path), self.folder / RESULT_NAME,
                                  force=False)

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OneLineParser
 from ..errors import UserError, first_line
 from .runs import MEGABYTE, Limits
 
 PROGRAM = "keras-style serve"
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 INSTALL = 'pip install "keras-style[web]"'
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 
@@ -55,13 +55,6 @@ examples:
   python -m keras_style.web --host 0.0.0.0   # reachable from the network: prints a warning"""
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr, exit 2 (as the main command line does)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _port(text: str) -> int:
     if not (text.isdigit() and 1 <= int(text) <= 65535):
         raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
@@ -84,7 +77,7 @@ def _positive(kind: type) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=PROGRAM, description=DESCRIPTION, epilog=EPILOG,
+    parser = OneLineParser(prog=PROGRAM, description=DESCRIPTION, epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default: {DEFAULT_HOST}, this machine only); any address other "
