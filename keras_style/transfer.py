@@ -33,7 +33,9 @@ class StyleResult:
     traces: int = 0
     interrupted: bool = False
     non_finite_evaluations: int = 0  # evaluations whose loss overflowed; the image is the best finite one
-    stopped: str = "budget"  # why the run ended: budget, converged (--min-improvement) or interrupted
+    # why the run ended: budget, converged (--min-improvement), interrupted, or stalled (the optimiser could go no
+    # further before the budget: L-BFGS's line search failed, restarts included)
+    stopped: str = "budget"
     # the best evaluation's loss per content and style layer (and tv), with each one's share of the weighted total
     layer_losses: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     scales: list[dict[str, Any]] = field(default_factory=list)
@@ -79,6 +81,10 @@ def _run_scale(model, settings: Settings, images: SizedImages, monitor: Monitor,
                   optimisation_started=optimising)
     try:
         minimize(evaluator, preprocess(images.start), settings)
+        # a continuous run that ends short: scipy's line search gave up, restarts included (the articles' restart
+        # loop ends each restart by scipy's own tolerances, as they do)
+        if settings.outer_iterations is None and evaluator.passes < settings.evaluation_budget:
+            record["stopped"] = "stalled"
     except Converged:  # ends this scale; a coarse scale hands over to the next
         record["stopped"] = "converged"
     finally:

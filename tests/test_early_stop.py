@@ -59,3 +59,17 @@ def test_each_layers_final_loss_and_share_are_recorded_and_printed(tmp_path, cap
     for layer in settings["style_layers"] + settings["content_layers"]:
         assert layer in printed
     assert "% of the total" in printed
+
+
+def test_a_run_that_ends_before_its_budget_says_it_stalled(monkeypatch):
+    """An optimiser that gives up early (scipy's line search failing, restarts included) is not 'budget'."""
+    from keras_style import optimize
+
+    def gives_up_after_two(evaluator, image, settings):
+        for _ in range(2):
+            evaluator.loss(image.astype(np.float64).ravel())
+        return image
+
+    monkeypatch.setitem(optimize.OPTIMIZERS, "lbfgs", gives_up_after_two)
+    result = keras_style.stylize_result(CONTENT, STYLE, size=48, iterations=5, weights="none", precision="float32")
+    assert result.evaluations == 2 and result.stopped == "stalled"
