@@ -111,8 +111,9 @@ class Settings:
     lr_decay: float = setting(1.0, "multiply the gd/adam step by this every --lr-decay-steps", "optimisation")
     lr_decay_steps: int = setting(100, "steps between learning-rate decays", "optimisation")
     init: str = setting("content", f"start image: {', '.join(INITS)}, or an image file", "optimisation")
-    seed: int | None = setting(None, "random seed: same seed and machine give a byte-identical output",
-                                  "optimisation", show_default=False)
+    seed: int | None = setting(
+        None, "random seed: the same seed, machine and thread counts (OPENBLAS_NUM_THREADS for scipy) give a "
+        "byte-identical output", "optimisation", show_default=False)
     mode: str = setting("cached", "cached: targets computed once (fast); concat: [content, style, generated] "
                         "through VGG at every evaluation, as the articles do", "optimisation", choices=MODES)
     scales: int = setting(
