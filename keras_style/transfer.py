@@ -42,6 +42,8 @@ class StyleResult:
     # The precision and XLA the run used and why (compute.choose_compute), and where its start-up time went.
     compute: dict[str, Any] = field(default_factory=dict)
     startup: dict[str, float] = field(default_factory=dict)
+    # the evaluations the run was allowed: the settings' budget, or with tiles each tile's share summed (0: unknown)
+    evaluation_budget: int = 0
 
     @property
     def seconds_per_evaluation(self) -> float:
@@ -170,6 +172,7 @@ def stylize_result(
         scales=[_scale_record(record) for record in records],
         compute=records[-1].get("compute", {}),
         startup={name: round(seconds, 3) for name, seconds in startup.items()},
+        evaluation_budget=total,
     )
 
 

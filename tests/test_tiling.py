@@ -120,6 +120,7 @@ def test_a_tiled_run_reports_each_tiles_evaluations_and_stops_with_the_canvas():
                                         **RANDOM)
     assert result.image.shape[:2] == (72, 96) and result.scales[-1]["tiles"]["per_pass"] == [2, 3]
     assert result.evaluations == len(events) and events[-1].total == 5 * 2  # 5 tiles, 2 evaluations each
+    assert result.evaluation_budget == 10  # what the sidecar reports as the budget
     assert result.losses["final"]["total"] > 0 and np.isfinite(result.losses["final"]["total"])
     assert events[-1].best_image().shape == (72, 96, 3)  # the preview is the whole canvas
     stopped = keras_style.stylize_result(CONTENT, STYLE, size=96, tile_size=64, iterations=4,
