@@ -52,7 +52,8 @@ exit codes: 0 done, 2 bad input or usage, 130 interrupted (Ctrl-C/SIGTERM save t
 other commands: `keras-style serve --help` (a local web page, extra [web]),
                 `keras-style batch --help` (many images, on Ray when installed, extra [batch]).
 examples:
-  keras-style examples/content.png examples/style.png out.png
+  keras-style examples/content.jpg examples/style.jpg out.png
+  keras-style photo.jpg painting.jpg big.png --size 4096 --tile-size 512
   keras-style photo.jpg painting.jpg out.jpg --preset article-001 --size 256
   keras-style photo.jpg painting.jpg out.png --network vgg16 --style-layers conv1_2 conv2_2 --iterations 300"""
 
