@@ -43,10 +43,7 @@ import notebook_support as support
 
 import keras_style
 
-content_path = support.resolve_input(content)
-style_path = support.resolve_input(style)
-print("content:", content_path.relative_to(ROOT) if content_path.is_relative_to(ROOT) else content_path)
-print("style:  ", style_path.relative_to(ROOT) if style_path.is_relative_to(ROOT) else style_path)
+content_path, style_path = support.input_pair(content, style)
 
 # %% [markdown]
 # ## Run with preset `keras3-example`
@@ -81,11 +78,8 @@ support.display_pictures({"content": content_path, "style": style_path, f"result
 # the total is the weighted sum the optimiser minimises.
 
 # %%
-loss_weights = {term: getattr(result.settings, f"{term}_weight") for term in ("content", "style", "tv")}
-figure = support.plot_loss_history(result.history, f"{PRESET}: losses per evaluation", loss_weights)
+figure = support.plot_run_losses(result, f"{PRESET}: losses per evaluation")
 plt.show()
-print(f"seconds per evaluation: {result.seconds_per_evaluation:.3f} "
-      f"({result.evaluations} evaluations, {result.seconds:.1f} s)")
 
 # %% [markdown]
 # ## What differs from the article, and why

@@ -33,6 +33,14 @@ def resolve_input(path: PathLike) -> Path:
     raise FileNotFoundError(f"{path} not found in {Path.cwd()}, {NOTEBOOKS_DIR} or {REPO_ROOT}")
 
 
+def input_pair(content: PathLike, style: PathLike) -> tuple[Path, Path]:
+    """The content and style files (resolve_input), printed relative to the repo root where they lie inside it."""
+    paths = resolve_input(content), resolve_input(style)
+    for label, path in zip(("content:", "style:  "), paths):
+        print(label, path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
+    return paths
+
+
 def output_folder(path: PathLike) -> Path:
     """A folder for generated files; relative paths are taken from the repo root so outputs/ stays ignored."""
     folder = Path(path).expanduser()
@@ -118,6 +126,16 @@ def plot_loss_history(history: np.ndarray, title: str, weights: Mapping[str, flo
     axis.grid(True, which="major", alpha=0.3)
     axis.legend(fontsize=8, loc="best")
     figure.tight_layout()
+    return figure
+
+
+def plot_run_losses(result, title: str):
+    """plot_loss_history of a StyleResult, with its own loss weights in the legend; prints its seconds per
+    evaluation under the figure."""
+    weights = {term: getattr(result.settings, f"{term}_weight") for term in ("content", "style", "tv")}
+    figure = plot_loss_history(result.history, title, weights)
+    print(f"seconds per evaluation: {result.seconds_per_evaluation:.3f} "
+          f"({result.evaluations} evaluations, {result.seconds:.1f} s)")
     return figure
 
 

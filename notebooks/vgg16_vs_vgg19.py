@@ -48,10 +48,7 @@ sys.path.insert(0, str(ROOT / "notebooks"))
 import matplotlib.pyplot as plt
 import notebook_support as support
 
-content_path = support.resolve_input(content)
-style_path = support.resolve_input(style)
-print("content:", content_path.relative_to(ROOT) if content_path.is_relative_to(ROOT) else content_path)
-print("style:  ", style_path.relative_to(ROOT) if style_path.is_relative_to(ROOT) else style_path)
+content_path, style_path = support.input_pair(content, style)
 
 # %% [markdown]
 # ## Run the grid
