@@ -34,7 +34,7 @@ STYLE = ROOT / "examples" / "style.jpg"
 
 def conv_flops(network: str, deepest: str, width: int, height: int) -> float:
     """Forward FLOPs (2 per multiply-add) of every 3x3 convolution up to `deepest`, for one image."""
-    from keras_style.layers import CONVS_PER_BLOCK
+    from keras_style.config.layers import CONVS_PER_BLOCK
 
     channels_in, flops = 3, 0.0
     for block, count in enumerate(CONVS_PER_BLOCK[network], start=1):
@@ -64,11 +64,11 @@ def worker(args: argparse.Namespace) -> dict:
     """One configuration: build, warm up, time; print one JSON line."""
     import numpy as np
 
-    from keras_style.evaluator import Evaluator
-    from keras_style.images import preprocess
-    from keras_style.loading import prepare
-    from keras_style.network import feature_model_for
-    from keras_style.settings import Settings
+    from keras_style.config.settings import Settings
+    from keras_style.engine.evaluator import Evaluator
+    from keras_style.engine.network import feature_model_for
+    from keras_style.files.images import preprocess
+    from keras_style.run.loading import prepare
 
     settings = Settings.from_options(
         network=args.network, mode=args.path, size=args.size, weights="none", jit_compile=args.xla == "on",
@@ -103,7 +103,7 @@ def device_peak_mb():
     """Peak accelerator memory of this process, or None on a CPU."""
     import keras
 
-    from keras_style.network import device_type
+    from keras_style.engine.network import device_type
 
     if device_type() != "gpu":
         return None
@@ -144,7 +144,7 @@ def _compiled_products(size: int):
 def machine_peak(size: int = 4096, repeats: int = 5) -> dict:
     """The device's own float32 rate on a large matmul and a large 3x3 convolution, whichever is faster: the
     ceiling for this convolution-heavy work on this device."""
-    from keras_style.network import device_type
+    from keras_style.engine.network import device_type
 
     if device_type() == "gpu":
         size = max(size, 8192)
@@ -205,8 +205,9 @@ def preload() -> None:
     child must start before TensorFlow's thread pools exist)."""
     import importlib
 
-    for module in ("keras", "keras.applications", "scipy.optimize", "keras_style.evaluator", "keras_style.network",
-                   "keras_style.transfer"):
+    for module in ("keras", "keras.applications", "scipy.optimize", "keras_style.engine.evaluator",
+                   "keras_style.engine.network",
+                   "keras_style.run.transfer"):
         importlib.import_module(module)
 
 

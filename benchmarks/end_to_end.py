@@ -18,7 +18,7 @@ subprocess with this environment (set KERAS_STYLE_WEIGHTS_DIR for offline weight
   sidecar, the mean of the evaluations after the first (the sidecar keeps no per-evaluation times, so no median);
   it includes the optimiser's host work and the progress monitor's bookkeeping;
 - host s / iteration (lbfgs only): measured here, not in the run. scipy's fmin_l_bfgs_b minimises a cheap quadratic
-  with as many variables as the run's image (3*W*H), keras_style.optimize's bounds, factr=0, pgtol=0, maxfun=50,
+  with as many variables as the run's image (3*W*H), keras_style.engine.optimize's bounds, factr=0, pgtol=0, maxfun=50,
   called through the real Evaluator.loss/grads (float64 -> float32 iterate, float32 -> float64 gradient, gradient
   cache); its time per function evaluation less the quadratic's own time per evaluation (timed separately, inside
   each call), best of 5. The device optimisers (lbfgs-device, gd, adam) do that work on the device, inside each
@@ -54,8 +54,8 @@ FLAGS = ("avx2", "avx512_bf16", "amx_bf16")
 
 
 def machine_line() -> str:
-    from keras_style.compute import read_cpu
-    from keras_style.outputs import versions  # package metadata only: TensorFlow is not imported
+    from keras_style.engine.backend import read_cpu
+    from keras_style.files.outputs import versions  # package metadata only: TensorFlow is not imported
 
     name, flags = read_cpu()
     present = ", ".join(flag for flag in FLAGS if flag in flags) or "none"
@@ -98,8 +98,8 @@ def host_seconds_per_iteration(width: int, height: int, repeats: int = 5) -> flo
     import numpy as np
     from scipy.optimize import fmin_l_bfgs_b
 
-    from keras_style.evaluator import Evaluator
-    from keras_style.optimize import LBFGS_FACTR, LBFGS_PGTOL, _bounds
+    from keras_style.engine.evaluator import Evaluator
+    from keras_style.engine.optimize import LBFGS_FACTR, LBFGS_PGTOL, _bounds
 
     class QuadraticEvaluator(Evaluator):
         """The real loss/grads host path around 0.5 * sum(c * (x - m)^2) instead of the network."""
@@ -139,7 +139,7 @@ def judged(image_path: str, content: str, style: str) -> float:
     import numpy as np
     from PIL import Image
 
-    from keras_style.judge import judge
+    from keras_style.run.judge import judge
 
     with Image.open(image_path) as picture:
         image = np.asarray(picture.convert("RGB"), dtype=np.uint8)

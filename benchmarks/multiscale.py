@@ -48,7 +48,7 @@ def judged_curve(checkpoints: list[tuple], content: str, style: str, width: int,
     import numpy as np
     from PIL import Image
 
-    from keras_style.judge import judge
+    from keras_style.run.judge import judge
 
     curve = []
     for seconds, evaluation, image in checkpoints:
@@ -82,9 +82,9 @@ def main() -> int:
             parser.error(f"--plan items are SIZE:EVALUATIONS ending at --size {args.size}")
         args.scales, args.multi_evaluations = len(plan), sum(count for _, count in plan)
 
-    from keras_style.loading import prepare
-    from keras_style.network import feature_model_for
-    from keras_style.settings import Settings
+    from keras_style.config.settings import Settings
+    from keras_style.engine.network import feature_model_for
+    from keras_style.run.loading import prepare
 
     settings = Settings.from_options(size=args.size)
     feature_model_for(settings)  # build once, outside both timings

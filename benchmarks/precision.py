@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The measurements behind `--precision auto` (keras_style/compute.py): precision x XLA on this device.
+"""The measurements behind `--precision auto` (keras_style/engine/backend.py): precision x XLA on this device.
 
     python benchmarks/precision.py                      # VGG19 cached, 128 px, real weights
     python benchmarks/precision.py --sizes 128 256 --json outputs/precision.json
@@ -30,11 +30,11 @@ def worker(args: argparse.Namespace) -> dict:
     """One combination in this process: first evaluation, then the median of the next ones."""
     import numpy as np
 
-    from keras_style.evaluator import Evaluator
-    from keras_style.images import preprocess
-    from keras_style.loading import prepare
-    from keras_style.network import feature_model_for
-    from keras_style.settings import Settings
+    from keras_style.config.settings import Settings
+    from keras_style.engine.evaluator import Evaluator
+    from keras_style.engine.network import feature_model_for
+    from keras_style.files.images import preprocess
+    from keras_style.run.loading import prepare
 
     settings = Settings.from_options(size=args.size, precision=args.precision, jit_compile=args.xla == "on")
     images = prepare(args.content, args.style, settings).final
@@ -74,7 +74,7 @@ def convolution_rates() -> dict[str, float]:
 
 
 def machine() -> str:
-    from keras_style.compute import read_cpu
+    from keras_style.engine.backend import read_cpu
 
     name, flags = read_cpu()
     present = [flag for flag in ("avx2", "avx512_bf16", "amx_bf16") if flag in flags]

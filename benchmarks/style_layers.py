@@ -38,12 +38,12 @@ def main() -> int:
     import numpy as np
     from keras import ops
 
-    from keras_style import losses
-    from keras_style.images import preprocess
-    from keras_style.judge import JUDGES
-    from keras_style.loading import prepare
-    from keras_style.network import feature_model_for
-    from keras_style.settings import Settings
+    from keras_style.config.settings import Settings
+    from keras_style.engine import losses
+    from keras_style.engine.network import feature_model_for
+    from keras_style.files.images import preprocess
+    from keras_style.run.judge import JUDGES
+    from keras_style.run.loading import prepare
 
     settings = Settings.from_options(size=args.size, mode="cached", precision="float32", **JUDGES["vgg19-paper"])
     images = prepare(args.content, args.style, settings).final

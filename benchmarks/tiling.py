@@ -8,7 +8,7 @@
 Each run is `python -m keras_style CONTENT STYLE OUT.png --size N --tile-size T --iterations E --optimizer O --seed
 0 --quiet --force` in a subprocess; its peak RSS is the child's ru_maxrss (getrusage RUSAGE_CHILDREN, read in a
 wrapper process of its own so that each figure is one run's). Few evaluations are enough: memory depends on the
-shapes, not on how long the optimiser runs. The table also gives the estimate keras_style.memory makes for the same
+shapes, not on how long the optimiser runs. The table also gives the estimate keras_style.run.memory makes for the same
 run (what the memory guard and --tile-size auto act on), and the sidecar's evaluations, tiles and seconds.
 
 The default optimiser here is lbfgs-device: scipy's L-BFGS-B wrapper converts its bounds in a Python loop over the
@@ -37,10 +37,10 @@ PEAK_RSS_WRAPPER = ("import resource, subprocess, sys; code = subprocess.run(sys
 def estimate_gib(size: int, tile: int | None, optimizer: str, content: str) -> float:
     from PIL import Image
 
-    from keras_style.images import target_size
-    from keras_style.memory import estimate_bytes, tiled_estimate_bytes
-    from keras_style.settings import Settings
-    from keras_style.tiling import ALIGN, TILE_CONTEXT
+    from keras_style.config.settings import Settings
+    from keras_style.files.images import target_size
+    from keras_style.run.memory import estimate_bytes, tiled_estimate_bytes
+    from keras_style.run.tiling import ALIGN, TILE_CONTEXT
 
     settings = Settings.from_options(size=size, tile_size=tile or "off", optimizer=optimizer)
     with Image.open(content) as image:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from keras_style.version import __version__
 
 __all__ = ["stylize", "stylize_result", "Settings", "UserError", "Interrupted", "PRESETS", "__version__"]
 
@@ -15,19 +15,19 @@ __all__ = ["stylize", "stylize_result", "Settings", "UserError", "Interrupted", 
 def __getattr__(name: str) -> Any:
     # Lazy re-exports keep `import keras_style` free of TensorFlow.
     if name in ("stylize", "stylize_result", "StyleResult"):
-        from . import transfer
+        from keras_style.run import transfer
 
         return getattr(transfer, name)
     if name == "Settings":
-        from .settings import Settings
+        from keras_style.config.settings import Settings
 
         return Settings
     if name in ("UserError", "Interrupted"):
-        from . import errors
+        from keras_style import errors
 
         return getattr(errors, name)
     if name == "PRESETS":
-        from .presets import PRESETS
+        from keras_style.config.presets import PRESETS
 
         return PRESETS
     raise AttributeError(f"module 'keras_style' has no attribute {name!r}")

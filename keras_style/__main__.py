@@ -1,4 +1,4 @@
 """`python -m keras_style` runs the same command line as scripts/transfer.py."""
-from .cli import main
+from keras_style.apps.cli import main
 
 raise SystemExit(main())

@@ -53,7 +53,7 @@ def load_rgb(source: PathLike | np.ndarray) -> np.ndarray:
     """A uint8 RGB array from a path or an array (EXIF orientation honoured, as keras_style loads images)."""
     if isinstance(source, np.ndarray):
         return source
-    from keras_style.images import load_image, to_array
+    from keras_style.files.images import load_image, to_array
 
     return np.asarray(to_array(load_image(str(source), "image")), dtype=np.uint8)
 

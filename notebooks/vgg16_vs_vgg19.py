@@ -9,7 +9,7 @@
 # the layers vary. Each cell runs in its own process so its peak memory is its own.
 #
 # A run's own final loss cannot be compared across cells: it is measured with that cell's network and layers. So every
-# result is also scored by two fixed judges (`keras_style.judge`): `vgg19-paper` (the paper's measure) and
+# result is also scored by two fixed judges (`keras_style.run.judge`): `vgg19-paper` (the paper's measure) and
 # `vgg16-johnson` (article 001's layers on VGG16, paper normalisation). Lower is better for both.
 #
 # | layer set | content | style |

@@ -4,7 +4,7 @@
 Every cell uses the same content and style images, size, evaluation budget, seed and loss settings (the paper's
 normalisation, content weight 1, style weight 1e3, no tv, L-BFGS from the content, cached targets), so only the
 network and the layers differ. Each cell runs in its own fresh process, so its peak memory (RSS) is its own.
-Every result is then scored by both fixed judges (keras_style.judge: vgg19-paper and vgg16-johnson), which
+Every result is then scored by both fixed judges (keras_style.run.judge: vgg19-paper and vgg16-johnson), which
 measure all cells with one unchanging loss; a run's own final loss is only comparable within its own settings.
 
 Writes into --output-dir: sheet.png (rows = layer sets, columns = networks), results.csv, results.md, and one
@@ -41,7 +41,7 @@ JUDGE_TERMS = ("total", "content", "style")  # the judges weigh no tv; the image
 
 def block_lengths(network: str) -> tuple[int, ...]:
     """Convolutions per block of `network` (VGG16: 2,2,3,3,3; VGG19: 2,2,4,4,4)."""
-    from keras_style.layers import CONVS_PER_BLOCK
+    from keras_style.config.layers import CONVS_PER_BLOCK
 
     return CONVS_PER_BLOCK[network]
 
@@ -131,7 +131,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     """Stylize and judge one cell. Runs in a fresh child process; the peak RSS is read before judging."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras_style
-    from keras_style.judge import judge
+    from keras_style.run.judge import judge
 
     started = time.perf_counter()
     result = keras_style.stylize_result(cell.content, cell.style, **cell.options())

@@ -122,7 +122,7 @@ def layers_chart(target: Path, size: int, iterations: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from keras_style.cli import layer_table
+    from keras_style.apps.cli import layer_table
 
     result = keras_style.stylize_result(CONTENT, STYLE, size=size, iterations=iterations, seed=0)
     print(layer_table(result.layer_losses))
@@ -153,12 +153,12 @@ def tiles_sheet(target: Path, size: int, iterations: int, tile_size: int) -> Non
     tiled result again with its two passes' tiles drawn on it (first pass red, second blue)."""
     from PIL import ImageDraw
 
-    from keras_style.evaluator import Evaluator
-    from keras_style.images import preprocess
-    from keras_style.loading import prepare
-    from keras_style.network import feature_model_for
-    from keras_style.settings import Settings
-    from keras_style.tiling import tile_passes
+    from keras_style.config.settings import Settings
+    from keras_style.engine.evaluator import Evaluator
+    from keras_style.engine.network import feature_model_for
+    from keras_style.files.images import preprocess
+    from keras_style.run.loading import prepare
+    from keras_style.run.tiling import tile_passes
 
     common = dict(size=size, iterations=iterations, seed=0)
     settings = Settings.from_options(precision="float32", **common)

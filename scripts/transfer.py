@@ -5,7 +5,7 @@ The same as the `keras-style` console script; the package is installed (pip inst
 """
 import sys
 
-from keras_style.cli import main
+from keras_style.apps.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

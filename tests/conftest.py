@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_style.images import preprocess
-from keras_style.network import feature_model_for
-from keras_style.settings import Settings
+from keras_style.config.settings import Settings
+from keras_style.engine.network import feature_model_for
+from keras_style.files.images import preprocess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent

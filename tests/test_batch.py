@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_style import batch, workers
-from keras_style.jobs import manifest_jobs, settings_tag
-from keras_style.settings import Settings, declared_settings, flag
+from keras_style.apps import batch, workers
+from keras_style.apps.jobs import manifest_jobs, settings_tag
+from keras_style.config.settings import Settings, declared_settings, flag
 
 from .conftest import ROOT, make_picture
 
@@ -201,9 +201,9 @@ def test_killed_driver_resumes_without_redoing_finished_jobs(pictures, tmp_path)
 
 
 def test_sequence_frame_starts_from_the_previous_result(real_weights, pictures, tmp_path):
-    from keras_style.images import load_image, resize, to_array
-    from keras_style.loading import Prepared, prepare
-    from keras_style.transfer import stylize_result
+    from keras_style.files.images import load_image, resize, to_array
+    from keras_style.run.loading import Prepared, prepare
+    from keras_style.run.transfer import stylize_result
 
     frames = tmp_path / "frames"
     frames.mkdir()

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 import keras_style
-from keras_style import cli
+from keras_style.apps import cli
 
 from .conftest import CONTENT, STYLE
 

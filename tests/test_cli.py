@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 import keras_style
-from keras_style import cli
-from keras_style.outputs import FORMATS, save_image
-from keras_style.presets import PRESETS
+from keras_style.apps import cli
+from keras_style.config.presets import PRESETS
+from keras_style.files.outputs import FORMATS, save_image
 
 from .conftest import ROOT, make_picture, run_cli
 

@@ -8,17 +8,17 @@ import pytest
 from PIL import Image
 
 import keras_style
-from keras_style.colors import (
+from keras_style.config.settings import Settings
+from keras_style.errors import UserError
+from keras_style.files.colors import (
     PRESERVE_COLORS,
     keep_content_colors,
     luminance,
     luminance_only,
     match_color_statistics,
 )
-from keras_style.errors import UserError
-from keras_style.images import load_image, resize, to_array
-from keras_style.loading import prepare
-from keras_style.settings import Settings
+from keras_style.files.images import load_image, resize, to_array
+from keras_style.run.loading import prepare
 
 from .conftest import CONTENT, STYLE, make_picture, run_cli
 

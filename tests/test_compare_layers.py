@@ -10,7 +10,7 @@ import sys
 import pytest
 from PIL import Image
 
-from keras_style.layers import valid_layers
+from keras_style.config.layers import valid_layers
 
 from .conftest import ROOT
 

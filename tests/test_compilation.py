@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from keras_style.evaluator import Evaluator
-from keras_style.network import feature_model_for
-from keras_style.settings import Settings
+from keras_style.config.settings import Settings
+from keras_style.engine.evaluator import Evaluator
+from keras_style.engine.network import feature_model_for
 
 from .conftest import build
 

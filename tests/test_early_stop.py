@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import keras_style
+from keras_style.config.settings import Settings
 from keras_style.errors import UserError
-from keras_style.monitor import Monitor
-from keras_style.settings import Settings
+from keras_style.run.monitor import Monitor
 
 from .conftest import CONTENT, STYLE
 from .test_budgets import run_main
@@ -63,7 +63,7 @@ def test_each_layers_final_loss_and_share_are_recorded_and_printed(tmp_path, cap
 
 def test_a_run_that_ends_before_its_budget_says_it_stalled(monkeypatch):
     """An optimiser that gives up early (scipy's line search failing, restarts included) is not 'budget'."""
-    from keras_style import optimize
+    from keras_style.engine import optimize
 
     def gives_up_after_two(evaluator, image, settings):
         for _ in range(2):

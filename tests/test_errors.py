@@ -9,7 +9,7 @@ import pytest
 
 import keras_style
 from keras_style.errors import Interrupted, UserError
-from keras_style.monitor import Monitor
+from keras_style.run.monitor import Monitor
 
 from .conftest import CONTENT, STYLE
 
@@ -77,7 +77,7 @@ def test_ctrl_c_during_start_up_writes_nothing(tmp_path):
 
 
 def test_the_sidecar_says_how_many_evaluations_overflowed(tmp_path):
-    from keras_style.outputs import sidecar
+    from keras_style.files.outputs import sidecar
 
     result = keras_style.stylize_result(CONTENT, STYLE, iterations=3, **RANDOM)
     assert sidecar(result, tmp_path / "out.png")["non_finite_evaluations"] == 0 == result.non_finite_evaluations

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from keras_style.evaluator import Evaluator
-from keras_style.images import preprocess
-from keras_style.settings import Settings
+from keras_style.config.settings import Settings
+from keras_style.engine.evaluator import Evaluator
+from keras_style.files.images import preprocess
 
 from .conftest import build, make_picture
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import keras_style
-from keras_style import cli, loading
+from keras_style.apps import cli
+from keras_style.run import loading
 
 from .conftest import CONTENT, STYLE
 

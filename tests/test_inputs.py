@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_style import images
 from keras_style.errors import UserError
+from keras_style.files import images
 
 from .conftest import make_picture
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from keras_style import losses
+from keras_style.engine import losses
 
 
 def test_gram_matrix_matches_numpy():

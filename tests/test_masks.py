@@ -4,10 +4,10 @@ import pytest
 from PIL import Image
 
 import keras_style
-from keras_style.evaluator import Evaluator
-from keras_style.images import load_image, resize, to_array
-from keras_style.judge import judge
-from keras_style.settings import Settings
+from keras_style.config.settings import Settings
+from keras_style.engine.evaluator import Evaluator
+from keras_style.files.images import load_image, resize, to_array
+from keras_style.run.judge import judge
 
 from .conftest import CONTENT, STYLE, build
 from .test_budgets import run_main

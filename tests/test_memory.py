@@ -1,9 +1,9 @@
 """The memory estimate that guards a run, and an oversize request refused early from Python and the command line."""
 import pytest
 
+from keras_style.config.settings import Settings
 from keras_style.errors import UserError
-from keras_style.memory import MEMORY_LIMIT_VARIABLE, activation_floats_per_pixel, check_memory, estimate_bytes
-from keras_style.settings import Settings
+from keras_style.run.memory import MEMORY_LIMIT_VARIABLE, activation_floats_per_pixel, check_memory, estimate_bytes
 
 from .conftest import CONTENT, STYLE, run_cli
 

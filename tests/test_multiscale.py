@@ -2,9 +2,9 @@
 import pytest
 
 import keras_style
-from keras_style import cli
-from keras_style.plan import balanced_for_scale, scale_plan
-from keras_style.settings import Settings
+from keras_style.apps import cli
+from keras_style.config.settings import Settings
+from keras_style.run.plan import balanced_for_scale, scale_plan
 
 from .conftest import CONTENT, STYLE
 

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from keras_style.evaluator import Evaluator
-from keras_style.images import pixel_bounds
-from keras_style.monitor import Monitor
-from keras_style.optimize import minimize
-from keras_style.settings import Settings
+from keras_style.config.settings import Settings
+from keras_style.engine.evaluator import Evaluator
+from keras_style.engine.optimize import minimize
+from keras_style.files.images import pixel_bounds
+from keras_style.run.monitor import Monitor
 
 from .conftest import build
 

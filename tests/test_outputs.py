@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import keras_style.transfer
-from keras_style import cli, outputs
-from keras_style.callbacks import Snapshots
-from keras_style.outputs import save_image, save_result
+import keras_style.run.transfer
+from keras_style.apps import cli
+from keras_style.apps.callbacks import Snapshots
+from keras_style.files import outputs
+from keras_style.files.outputs import save_image, save_result
 
 from .conftest import make_picture
 
@@ -125,7 +126,7 @@ def test_force_keeps_the_permissions_of_the_replaced_files(command, tmp_path):
 ])
 def test_an_output_that_appears_during_the_run_is_not_replaced(appearing, stem, command, tmp_path, monkeypatch,
                                                                 capsys):
-    real = keras_style.transfer.stylize_result
+    real = keras_style.run.transfer.stylize_result
 
     def then_another_run_writes(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -133,7 +134,7 @@ def test_an_output_that_appears_during_the_run_is_not_replaced(appearing, stem, 
             (tmp_path / name).write_bytes(b"another run's")
         return result
 
-    monkeypatch.setattr(keras_style.transfer, "stylize_result", then_another_run_writes)
+    monkeypatch.setattr(keras_style.run.transfer, "stylize_result", then_another_run_writes)
     output = tmp_path / "out.png"
     assert command(output) == 0
     for name in appearing:

@@ -3,10 +3,10 @@ import math
 
 import pytest
 
+from keras_style.config.layers import resolve_layer, valid_layers
+from keras_style.config.presets import PRESETS
+from keras_style.config.settings import Settings
 from keras_style.errors import UserError
-from keras_style.layers import resolve_layer, valid_layers
-from keras_style.presets import PRESETS
-from keras_style.settings import Settings
 
 from .conftest import ROOT
 
@@ -103,7 +103,7 @@ def readme_options_table() -> str:
 
 
 def test_readme_options_table_matches_the_declarations():
-    from keras_style.cli import options_table
+    from keras_style.apps.cli import options_table
 
     assert readme_options_table() == options_table(), "README options table is stale: regenerate it (see its comment)"
 
@@ -111,8 +111,8 @@ def test_readme_options_table_matches_the_declarations():
 def test_every_setting_is_declared_once_and_reaches_the_parser():
     from dataclasses import fields
 
-    from keras_style.cli import build_parser
-    from keras_style.settings import declared_settings, flag
+    from keras_style.apps.cli import build_parser
+    from keras_style.config.settings import declared_settings, flag
 
     declared = declared_settings()
     assert {d.name for d in declared} == {f.name for f in fields(Settings)}  # nothing undeclared
@@ -126,8 +126,8 @@ def test_every_setting_is_declared_once_and_reaches_the_parser():
 
 
 def test_a_declared_choice_is_what_validation_accepts():
-    from keras_style.network import POOLINGS
-    from keras_style.optimize import OPTIMIZERS
+    from keras_style.engine.network import POOLINGS
+    from keras_style.engine.optimize import OPTIMIZERS
 
     assert Settings.from_options(pooling=POOLINGS[-1]).pooling == POOLINGS[-1]
     for optimizer in OPTIMIZERS:

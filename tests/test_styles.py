@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_style.evaluator import Evaluator
-from keras_style.images import preprocess
-from keras_style.loading import prepare
-from keras_style.network import feature_model_for
-from keras_style.settings import Settings
+from keras_style.config.settings import Settings
+from keras_style.engine.evaluator import Evaluator
+from keras_style.engine.network import feature_model_for
+from keras_style.files.images import preprocess
+from keras_style.run.loading import prepare
 
 from .conftest import CONTENT, STYLE, make_picture
 from .test_budgets import run_main

@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 
 import keras_style
-from keras_style import cli
-from keras_style.presets import PRESETS
+from keras_style.apps import cli
+from keras_style.config.presets import PRESETS
 
 from .conftest import CONTENT, STYLE, TINY, TINY_OUTER
 
@@ -69,7 +69,7 @@ def test_style_of_another_size_and_scale(real_weights):
 
 
 def test_missing_weights_explains_what_to_do(monkeypatch, tmp_path):
-    from keras_style import network
+    from keras_style.engine import network
     from keras_style.errors import UserError
 
     monkeypatch.setenv("KERAS_STYLE_WEIGHTS_DIR", str(tmp_path))
@@ -87,7 +87,7 @@ def test_missing_weights_explains_what_to_do(monkeypatch, tmp_path):
 
 
 def test_judge_scores_content_and_result_on_one_ruler(real_weights):
-    from keras_style.judge import JUDGES, judge
+    from keras_style.run.judge import JUDGES, judge
 
     result = keras_style.stylize_result(CONTENT, STYLE, size=64, iterations=15)
     content = np.asarray(Image.open(CONTENT).convert("RGB").resize((64, 48), Image.LANCZOS))

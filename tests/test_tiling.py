@@ -5,12 +5,12 @@ import pytest
 from keras import ops
 
 import keras_style
-from keras_style import tiling
+from keras_style.config.settings import Settings
+from keras_style.engine.evaluator import Evaluator, TileTargets, feature_step_for
 from keras_style.errors import UserError
-from keras_style.evaluator import Evaluator, TileTargets, feature_step_for
-from keras_style.images import preprocess
-from keras_style.memory import MEMORY_LIMIT_VARIABLE, estimate_bytes, tiled_estimate_bytes
-from keras_style.settings import Settings
+from keras_style.files.images import preprocess
+from keras_style.run import tiling
+from keras_style.run.memory import MEMORY_LIMIT_VARIABLE, estimate_bytes, tiled_estimate_bytes
 
 from .conftest import CONTENT, STYLE, build, make_picture
 
@@ -133,8 +133,8 @@ def test_tiled_and_untiled_runs_end_within_five_percent(real_weights):
     """96 px in 64-px tiles (5 tiles over two passes) against the whole image, judged by one float32 evaluator."""
     options = dict(size=96, iterations=30, seed=0)
     judge_settings = Settings.from_options(precision="float32", **options)
-    from keras_style.loading import prepare
-    from keras_style.network import feature_model_for
+    from keras_style.engine.network import feature_model_for
+    from keras_style.run.loading import prepare
 
     prepared = prepare(CONTENT, STYLE, judge_settings)
     judge = Evaluator(feature_model_for(judge_settings), judge_settings, preprocess(prepared.final.content),

@@ -60,7 +60,7 @@ def browser(chromium):
 @pytest.fixture(scope="module")
 def served(real_weights, tmp_path_factory):
     pytest.importorskip("gradio", reason="the web page needs the [web] extra (gradio)")
-    from keras_style.web.server import Server, ServerOptions
+    from keras_style.apps.web.server import Server, ServerOptions
 
     tmp_path_factory.getbasetemp()  # pytest's folder, before the server points the temp folder into its own
 

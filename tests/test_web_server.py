@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keras_style.apps.web.runs import MEGABYTE, Limits, load_upload, parse_seed, run_settings
+from keras_style.apps.web.server import ServerOptions, build_parser, exposure_warning, main, parse_options
 from keras_style.errors import UserError
-from keras_style.web.runs import MEGABYTE, Limits, load_upload, parse_seed, run_settings
-from keras_style.web.server import ServerOptions, build_parser, exposure_warning, main, parse_options
 
 from .conftest import CONTENT, ROOT, STYLE
 
@@ -65,7 +65,7 @@ class Served:
 def served(tmp_path_factory):
     """The server in this process, with the system temp folder and the working directory pointed at empty folders,
     so a test can see that nothing lands outside the server's own temporary folder."""
-    from keras_style.web.server import Server
+    from keras_style.apps.web.server import Server
 
     system_temp, cwd = tmp_path_factory.mktemp("system-temp"), tmp_path_factory.mktemp("cwd")
     downloads = tmp_path_factory.mktemp("downloads")
@@ -178,7 +178,8 @@ def test_missing_gradio_says_how_to_install_it(monkeypatch, capsys):
     assert len(lines) == 1 and 'pip install "keras-style[web]"' in lines[0]
 
 
-@pytest.mark.parametrize("command", [["-m", "keras_style", "serve", "--help"], ["-m", "keras_style.web", "--help"]])
+@pytest.mark.parametrize("command", [["-m", "keras_style", "serve", "--help"],
+                                     ["-m", "keras_style.apps.web", "--help"]])
 def test_both_commands_reach_the_server_help(command):
     shown = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert shown.returncode == 0 and "usage: keras-style serve" in shown.stdout and "--max-size" in shown.stdout
@@ -206,7 +207,7 @@ def test_the_size_cap_and_bad_fields_are_one_line_errors():
 
 
 def test_text_from_the_page_is_shown_never_run():
-    from keras_style.web.page import message_html
+    from keras_style.apps.web.page import message_html
 
     shown = message_html("content image '<img src=x onerror=alert(1)>.jpg' is not an image", error=True)
     assert "<img" not in shown and "&lt;img src=x onerror=alert(1)&gt;.jpg" in shown
@@ -314,7 +315,7 @@ def test_paths_from_the_browser_never_reach_the_file_system(served):
 
 
 def test_a_second_run_reuses_the_model(served):
-    from keras_style.network import _feature_model, _vgg
+    from keras_style.engine.network import _feature_model, _vgg
 
     client = served.client()
     stylize(client, CONTENT, STYLE)  # the model for these settings exists from here on
@@ -375,7 +376,7 @@ def test_every_file_stays_in_the_temporary_folder(served):
 def test_the_command_removes_its_temporary_folder_on_ctrl_c(tmp_path):
     port = free_port()
     environment = dict(os.environ, TMPDIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen([sys.executable, "-m", "keras_style.web", "--port", str(port), "--weights", "none"],
+    process = subprocess.Popen([sys.executable, "-m", "keras_style.apps.web", "--port", str(port), "--weights", "none"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=environment)
     try:
         line = process.stdout.readline()

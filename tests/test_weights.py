@@ -3,9 +3,9 @@ Keras's download; a no-top file preferred in a folder, and an ambiguous folder n
 a path, so empty placeholder .h5 files stand in for the weights (one test loads the real ones)."""
 import pytest
 
-from keras_style import weights
 from keras_style.errors import UserError
-from keras_style.weights import KERAS_CACHE_NAMES, WEIGHTS_DIR_VARIABLE, resolve_weights
+from keras_style.files import weights
+from keras_style.files.weights import KERAS_CACHE_NAMES, WEIGHTS_DIR_VARIABLE, resolve_weights
 
 FULL = "vgg19_weights_tf_dim_ordering_tf_kernels.h5"  # Keras's full model, classifier included
 NO_TOP = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -94,7 +94,7 @@ def test_download_failure_names_every_place_looked(home, tmp_path, monkeypatch):
 
 
 def test_folder_with_full_model_and_no_top_file_loads(real_weights, tmp_path, monkeypatch):
-    from keras_style import network
+    from keras_style.engine import network
 
     real = weights.weights_from_directory("vgg19", real_weights)
     (tmp_path / NO_TOP).symlink_to(real)

@@ -1,0 +1,285 @@
+"""The command line: `keras-style CONTENT STYLE OUTPUT [options]` (also scripts/transfer.py, python -m keras_style).
+
+Exit codes: 0 success, 1 internal failure, 2 bad input or usage, 130 interrupted (best image saved).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import Field
+from pathlib import Path
+from typing import Any
+
+from keras_style.config.presets import PRESETS
+from keras_style.config.settings import GROUPS, declared_settings, flag
+from keras_style.errors import Interrupted, UserError, first_line
+from keras_style.version import __version__
+
+PROGRAM = "keras-style"
+
+
+def _process_started_at() -> float:
+    """time.perf_counter() at this process's start (Linux /proc), else now: start-up is timed from there."""
+    now = time.perf_counter()
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            seconds_up = float(uptime.read().split()[0])
+        age = seconds_up - start_ticks / os.sysconf("SC_CLK_TCK")
+        return now - age if 0 <= age < 60 else now
+    except (OSError, ValueError, IndexError):
+        return now
+
+
+PROCESS_STARTED_AT = _process_started_at()
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DESCRIPTION = """\
+Paint CONTENT in the style of STYLE with the Gatys et al. algorithm (VGG16/VGG19 in Keras 3) and write OUTPUT.
+
+Inputs: any image Pillow reads (JPEG, PNG, WebP, TIFF, GIF first frame; greyscale, palette, CMYK, 16-bit);
+EXIF orientation is honoured; transparent pixels are composited onto white before use (VGG has no alpha).
+Settings start from a preset (default 'gatys'); every option given here overrides the preset's value.
+Beside OUTPUT a JSON sidecar (out.png -> out.json) records settings, versions, sizes, time and losses."""
+
+EPILOG = """\
+weights: 'imagenet' looks for vgg16_*.h5 / vgg19_*.h5 in $KERAS_STYLE_WEIGHTS_DIR, then uses Keras's download
+and cache (~/.keras/models); 'none' gives random weights (tests only); anything else is an .h5 file path.
+exit codes: 0 done, 2 bad input or usage, 130 interrupted (Ctrl-C/SIGTERM save the best image so far), 1 other.
+other commands: `keras-style serve --help` (a local web page, extra [web]),
+                `keras-style batch --help` (many images, on Ray when installed, extra [batch]).
+examples:
+  keras-style examples/content.jpg examples/style.jpg out.png
+  keras-style photo.jpg painting.jpg big.png --size 4096 --tile-size 512
+  keras-style photo.jpg painting.jpg out.jpg --preset article-001 --size 256
+  keras-style photo.jpg painting.jpg out.png --network vgg16 --style-layers conv1_2 conv2_2 --iterations 300"""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit 2 (argparse would print the whole usage first)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser: positional files, every declared setting (config/settings.py) by group, then the output options."""
+    parser = OneLineParser(
+        prog=PROGRAM, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "files", nargs="*", metavar="CONTENT STYLE [STYLE ...] OUTPUT",
+        help="the photograph whose layout is kept; the painting whose texture and colours are copied (several: their "
+             "styles are blended, see --style-blend-weights); the result file, whose extension picks the format "
+             "(png, jpg, tiff, webp)")
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    groups["preset and network"].add_argument(
+        "--list-presets", action="store_true", help="print the presets and what each reproduces, then exit")
+    for declared in declared_settings():
+        add_setting(groups[declared.metadata["option"].group], declared)
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--save-every", type=int, metavar="N", default=0,
+                     help="also save the best image every N evaluations beside OUTPUT (out_0025.png)")
+    out.add_argument("--force", action="store_true",
+                     help="overwrite OUTPUT, its sidecar and its snapshots if they exist (keeping their permissions)")
+    out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    out.add_argument("--verbose", action="store_true",
+                     help="print each content and style layer's final loss and its share of the total at the end")
+    out.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+# argparse's type for each setting, from the field's annotation (the element type for lists).
+_ARGUMENT_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _argument_type(declared: Field) -> Callable[[str], Any]:
+    annotation = str(declared.type)
+    if annotation.startswith("str"):  # text first (--tile-size N|auto): Settings parses the number
+        return str
+    for name in ("float", "int"):
+        if name in annotation:
+            return _ARGUMENT_TYPES[name]
+    return str
+
+
+def help_text(declared: Field) -> str:
+    """A setting's help with its default (the gatys preset's value) where one is meaningful."""
+    option = declared.metadata["option"]
+    if not option.show_default:
+        return option.help
+    default = declared.default
+    shown = " ".join(map(str, default)) if isinstance(default, tuple) else str(default)
+    return f"{option.help} (default: {shown})"
+
+
+def add_setting(group: argparse._ArgumentGroup, declared: Field) -> None:
+    """One declared setting as an argparse option; None means 'not given', so the preset's value applies."""
+    option = declared.metadata["option"]
+    kwargs: dict[str, Any] = {"dest": declared.name, "default": None, "help": help_text(declared)}
+    if option.boolean:
+        group.add_argument(flag(declared), action=argparse.BooleanOptionalAction, **kwargs)
+        return
+    kwargs["type"] = _argument_type(declared) if not option.several else str
+    if option.metavar:
+        kwargs["metavar"] = option.metavar
+    elif option.choices is not None:
+        # Settings validates the choice, with the same one-line message as from Python; argparse only shows them.
+        kwargs["metavar"] = "{" + ",".join(map(str, option.choices)) + "}"
+    if option.several:
+        kwargs["nargs"] = "+"
+    group.add_argument(flag(declared), **kwargs)
+
+
+def settings_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options the user gave, as Settings keyword arguments (None = take the preset's)."""
+    return {declared.name: getattr(args, declared.name) for declared in declared_settings()}
+
+
+def options_table() -> str:
+    """The README's options table, from the declarations (tests/test_readme.py keeps the README in step)."""
+    rows = ["| option | default | meaning |", "| --- | --- | --- |"]
+    for declared in declared_settings():
+        option = declared.metadata["option"]
+        name = flag(declared)
+        if option.boolean:
+            name = f"{name}/--no-{name[2:]}"
+        elif option.several:
+            name = f"{name} {option.metavar or 'X'}..."
+        elif option.metavar:
+            name = f"{name} {option.metavar}"
+        elif option.choices is not None:
+            name = f"{name} {{{','.join(map(str, option.choices))}}}"
+        default = declared.default
+        shown = " ".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None else str(default))
+        meaning = option.help.replace("%%", "%").replace("|", "\\|")
+        rows.append(f"| `{name}` | {shown} | {meaning} |")
+    return "\n".join(rows)
+
+
+def list_presets() -> str:
+    lines = []
+    for preset in PRESETS.values():
+        lines.append(f"{preset.name}\n  reproduces: {preset.reproduces}")
+        if preset.differences:
+            lines.append(f"  differs: {preset.differences}")
+    return "\n".join(lines)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROGRAM}: error: {message}", file=sys.stderr)
+    return code
+
+
+def import_backend_quietly() -> None:
+    """Load TensorFlow with stderr closed: on CPUs where oneDNN's custom operations are on it writes log lines to
+    stderr before its log level applies, which would break the one-line messages this command promises."""
+    from keras_style.engine.network import import_backend
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import_backend()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_intermixed_args(argv)
+    if args.list_presets:
+        print(list_presets())
+        return EXIT_OK
+    if len(args.files) < 3:
+        return _fail("CONTENT, STYLE and OUTPUT are required (see --help)", EXIT_USAGE)
+    content, styles, output = args.files[0], args.files[1:-1], Path(args.files[-1])
+    if args.save_every < 0:
+        return _fail(f"--save-every must be >= 0, got {args.save_every}", EXIT_USAGE)
+
+    from keras_style.apps.callbacks import ProgressBar, Snapshots, StopOnSignal
+    from keras_style.config.settings import Settings
+    from keras_style.files.outputs import check_output, save_result, sidecar, sidecar_path
+    from keras_style.run.loading import prepare
+
+    settings = Settings.from_options(**settings_options(args))
+    check_output(output, args.force, snapshots=args.save_every > 0)
+    prepared = prepare(content, styles, settings)  # every input problem surfaces before TensorFlow loads
+
+    stop = StopOnSignal().install()
+    import_backend_quietly()
+    from keras_style.run.transfer import stylize_result
+
+    callbacks = [Snapshots(output, args.save_every, args.force)] if args.save_every else []
+    bar = None if args.quiet else ProgressBar(settings.evaluation_budget)
+    callbacks += ([bar] if bar else []) + [stop]
+    try:
+        result = stylize_result(content, styles, settings=settings, prepared=prepared, callback=callbacks,
+                                started_at=PROCESS_STARTED_AT)
+    except Interrupted:
+        return _fail("interrupted before the first evaluation; nothing written", EXIT_INTERRUPTED)
+    finally:
+        if bar is not None:
+            bar.close()
+    written = save_result(result.image, lambda path: sidecar(result, path), output, args.force)
+    if written != output:
+        print(f"{PROGRAM}: warning: {output} or its sidecar appeared during the run; saved {written} and "
+              f"{sidecar_path(written)} beside it instead", file=sys.stderr)
+    output = written  # the messages below name the files written
+    if result.interrupted:
+        print(f"{PROGRAM}: interrupted after {result.evaluations} evaluations; best image so far saved to {output}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.verbose:
+        print(layer_table(result.layer_losses))
+    if not args.quiet:
+        final = result.losses["final"]["total"]
+        ended = {"budget": "", "converged": ", stopped early: converged"}.get(result.stopped, "")
+        print(f"wrote {output} ({result.evaluations} evaluations in {result.seconds:.1f} s, final loss {final:.4g}"
+              f"{ended})")
+    return EXIT_OK
+
+
+def layer_table(layer_losses: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Each layer's final loss and share of the weighted total, one line each (jcjohnson/neural-style's printout)."""
+    lines = []
+    for kind in ("content", "style", "tv"):
+        for layer, entry in layer_losses.get(kind, {}).items():
+            lines.append(f"  {kind} {layer}: loss {entry['loss']:.4g}, {entry['share']:.1%} of the total")
+    return "\n".join(lines)
+
+
+# `keras-style serve ...` and `keras-style batch ...` hand their arguments to these modules' own main().
+SUBCOMMANDS = {"serve": "keras_style.apps.web", "batch": "keras_style.apps.batch"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: one-line errors, never a traceback (set KERAS_STYLE_DEBUG=1 to see one)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] in SUBCOMMANDS:
+        import importlib
+
+        return importlib.import_module(SUBCOMMANDS[arguments[0]]).main(arguments[1:])
+    # TensorFlow reads this when it loads; quiet its C++ start-up chatter unless the user asked otherwise.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return run(arguments)
+    except UserError as error:
+        return _fail(str(error), EXIT_USAGE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except MemoryError:
+        return _fail("out of memory: try a smaller --size or --mode cached", EXIT_FAILURE)
+    except Exception as error:  # one line for the user; the traceback on request
+        if os.environ.get("KERAS_STYLE_DEBUG"):
+            raise
+        return _fail(f"{type(error).__name__}: {first_line(error)} (set KERAS_STYLE_DEBUG=1 for details)", EXIT_FAILURE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

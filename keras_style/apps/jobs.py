@@ -1,0 +1,318 @@
+"""The jobs of a batch run (`keras-style batch`): which content and style each job pairs, with which settings, and
+where it writes; read from CONTENT x --styles or from a manifest, and checked against what an earlier run left.
+
+Nothing here imports TensorFlow or Ray: a dry run, a resumed batch with nothing left to do and every usage error
+cost no more than reading the inputs.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from keras_style.config.settings import Settings, declared_settings, flag
+from keras_style.errors import UserError, first_line
+from keras_style.files.images import INITS
+from keras_style.files.outputs import FORMATS, sidecar_path
+
+# What a folder given as CONTENT or --styles contributes: its image files, not its subfolders.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+# Manifest columns that are not settings.
+MANIFEST_COLUMNS = ("content", "style", "output")
+# Settings whose values name files: a worker gets their bytes, and a manifest's relative paths start at its folder.
+FILE_SETTINGS = ("init", "content_mask", "style_masks")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stylization of the batch: content x style with its settings, written to `output`."""
+
+    index: int  # position in the batch, 0-based: the report's order
+    content: str
+    style: str
+    output: Path
+    settings: Settings
+    overrides: dict[str, Any] = field(default_factory=dict)  # a manifest row's own settings, for the report
+    tag: str = ""  # short hash of the settings that differ from the defaults ("" when none do)
+    previous: int | None = None  # --sequence: the job of the previous frame, whose result is this one's start
+    blend: float | None = None  # --sequence: the previous result's share in the start image
+
+    @property
+    def pair(self) -> str:
+        return f"{self.content} x {self.style}"
+
+
+def natural_key(path: Path) -> list:
+    """frame2 before frame10: digits compare as numbers."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
+def expand(paths: Sequence[str], what: str) -> list[Path]:
+    """Files as given, folders as their image files in natural order (the frame order of --sequence)."""
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            images = sorted((child for child in path.iterdir() if child.is_file() and not child.name.startswith(".")
+                             and child.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
+            if not images:
+                raise UserError(f"{what} folder {given!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            found.extend(images)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise UserError(f"{what} {given!r} does not exist")
+    return found
+
+
+def _json_values(data: Any) -> Any:
+    """Settings values as their JSON form (tuples become lists), as the sidecar records them."""
+    return json.loads(json.dumps(data, default=str))
+
+
+@functools.lru_cache(maxsize=1)
+def _default_settings() -> dict[str, Any]:
+    return _json_values(Settings.from_options().as_dict())
+
+
+def settings_tag(settings: Settings, extra: dict[str, Any] | None = None) -> str:
+    """8 hex digits naming the settings that differ from the defaults (and `extra`, e.g. the sequence blend); ""
+    when none do. Two jobs with the same stems and different settings get different output names."""
+    defaults = _default_settings()
+    changed = {name: value for name, value in _json_values(settings.as_dict()).items() if defaults.get(name) != value}
+    changed.update(extra or {})
+    if not changed:
+        return ""
+    return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def output_name(content: str, style: str, tag: str, suffix: str) -> str:
+    """photo.jpg x starry.jpg -> photo__starry.png, or photo__starry__1a2b3c4d.png with non-default settings."""
+    return "__".join([Path(content).stem, Path(style).stem] + ([tag] if tag else [])) + suffix
+
+
+def pair_jobs(contents: Sequence[Path], styles: Sequence[Path], settings: Settings, out: Path, suffix: str,
+              sequence_blend: float | None = None) -> list[Job]:
+    """Every content x style pair, content by content (the report and the contact sheet read row by row). With
+    `sequence_blend` the contents are the frames of one video per style, in order: each frame after the first
+    starts from the previous frame's result (Job.previous)."""
+    tag = settings_tag(settings, {"sequence_blend": sequence_blend} if sequence_blend is not None else None)
+
+    def job(index: int, content: Path, style: Path, previous: int | None = None) -> Job:
+        output = out / output_name(str(content), str(style), tag, suffix)
+        return Job(index, str(content), str(style), output, settings, tag=tag, previous=previous,
+                   blend=sequence_blend)
+
+    if sequence_blend is None:
+        pairs = [(content, style) for content in contents for style in styles]
+        return check_outputs([job(index, content, style) for index, (content, style) in enumerate(pairs)])
+    jobs: list[Job] = []
+    for style in styles:  # one video per style, frame after frame
+        for frame, content in enumerate(contents):
+            jobs.append(job(len(jobs), content, style, previous=len(jobs) - 1 if frame else None))
+    return check_outputs(jobs)
+
+
+def check_outputs(jobs: list[Job]) -> list[Job]:
+    """No two jobs may write the same file (two folders holding photo.jpg, a manifest listing a pair twice)."""
+    seen: dict[Path, Job] = {}
+    for job in jobs:
+        if job.output in seen:
+            raise UserError(f"jobs {seen[job.output].pair} and {job.pair} would both write {str(job.output)!r}; "
+                            "rename one input, or list the jobs in a --manifest with an output column")
+        seen[job.output] = job
+    return jobs
+
+
+class _RowParser(argparse.ArgumentParser):
+    """A manifest row's settings, parsed as the command line's options are; errors become UserErrors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(message)
+
+
+@functools.lru_cache(maxsize=1)
+def _settings_parser() -> argparse.ArgumentParser:
+    from keras_style.apps.cli import add_setting
+
+    parser = _RowParser(add_help=False)
+    group = parser.add_argument_group("settings")
+    for declared in declared_settings():
+        add_setting(group, declared)
+    return parser
+
+
+# A manifest column may name a setting as its field (style_weight) or its flag without dashes (style-weight).
+@functools.lru_cache(maxsize=1)
+def _setting_fields() -> dict[str, Any]:
+    named = {}
+    for declared in declared_settings():
+        named[declared.name] = declared
+        named[flag(declared).lstrip("-")] = declared
+    return named
+
+
+def row_options(row: dict[str, Any]) -> dict[str, Any]:
+    """A manifest row's setting columns as Settings keyword arguments; empty cells are not given. Raises UserError
+    for an unknown column or a value the command line would refuse."""
+    named = _setting_fields()
+    unknown = sorted(key for key in row if key not in named)
+    if unknown:
+        raise UserError(f"unknown column(s) {', '.join(unknown)}; columns are {', '.join(MANIFEST_COLUMNS)} and the "
+                        "settings' names (size, style_weight, ...)")
+    argv: list[str] = []
+    for key, value in row.items():
+        if value is None or value == "":
+            continue
+        declared = named[key]
+        option = declared.metadata["option"]
+        if option.boolean:
+            truth = value if isinstance(value, bool) else str(value).strip().lower()
+            if truth not in (True, False, "true", "false", "1", "0", "yes", "no"):
+                raise UserError(f"{key} must be true or false, got {value!r}")
+            argv.append(flag(declared) if truth in (True, "true", "1", "yes") else "--no-" + flag(declared)[2:])
+        elif option.several:
+            argv += [flag(declared), *(map(str, value) if isinstance(value, list) else str(value).split())]
+        else:
+            argv += [flag(declared), str(value)]
+    parsed = _settings_parser().parse_args(argv)
+    return {declared.name: getattr(parsed, declared.name) for declared in declared_settings()
+            if getattr(parsed, declared.name) is not None}
+
+
+def read_manifest(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) for each row of a .csv (with a header) or .jsonl manifest."""
+    if not path.is_file():
+        raise UserError(f"manifest {str(path)!r} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"manifest {str(path)!r} cannot be read ({first_line(error)})") from None
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        rows = [(reader.line_num, {key.strip(): (value or "").strip() for key, value in row.items() if key})
+                for row in reader]
+    elif suffix in (".jsonl", ".ndjson"):
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                raise UserError(f"{path}:{number}: not a JSON object ({first_line(error)})") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{path}:{number}: not a JSON object")
+            rows.append((number, row))
+    else:
+        raise UserError(f"manifest {str(path)!r} must be a .csv or a .jsonl file")
+    if not rows:
+        raise UserError(f"manifest {str(path)!r} lists no jobs")
+    return rows
+
+
+def _beside(folder: Path, value: str) -> str:
+    """A manifest's relative path, taken from the manifest's folder."""
+    return value if Path(value).is_absolute() else str(folder / value)
+
+
+def manifest_jobs(path: Path, base: dict[str, Any], out: Path, suffix: str) -> list[Job]:
+    """The manifest's jobs: each row's content and style (paths relative to the manifest's folder), an optional
+    output file name, and settings over the command line's (`base`). Problems name the file and line."""
+    jobs: list[Job] = []
+    folder = path.parent
+    for number, row in read_manifest(path):
+        try:
+            missing = [column for column in ("content", "style") if not row.get(column)]
+            if missing:
+                raise UserError(f"no {' or '.join(missing)}")
+            content, style = _beside(folder, str(row["content"])), _beside(folder, str(row["style"]))
+            overrides = row_options({key: value for key, value in row.items() if key not in MANIFEST_COLUMNS})
+            for name in FILE_SETTINGS:  # paths in the manifest start at its folder, as content and style do
+                value = overrides.get(name)
+                if name == "init" and (value is None or value in INITS):
+                    continue
+                if isinstance(value, str):
+                    overrides[name] = _beside(folder, value)
+                elif value is not None:
+                    overrides[name] = [_beside(folder, str(each)) for each in value]
+            settings = Settings.from_options(**{**base, **overrides})
+            tag = settings_tag(settings)
+            name = str(row.get("output") or "") or output_name(content, style, tag, suffix)
+            if Path(name).name != name or Path(name).suffix.lower() not in FORMATS:
+                raise UserError(f"output {name!r} must be a file name in --out ending in one of "
+                                f"{', '.join(sorted(FORMATS))}")
+        except UserError as error:
+            raise UserError(f"{path}:{number}: {error}") from None
+        jobs.append(Job(len(jobs), content, style, out / name, settings, overrides, tag))
+    return check_outputs(jobs)
+
+
+def fingerprint(path: str) -> str | None:
+    """sha256 of a file's bytes (None when it cannot be read: the job then fails with the loader's message)."""
+    try:
+        status = Path(path).stat()
+    except OSError:
+        return None
+    return _sha256(path, status.st_mtime_ns, status.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256(path: str, mtime_ns: int, size: int) -> str | None:
+    """Each file is read once per version (the planning, the dry run and the requests all ask)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def job_inputs(job: Job) -> dict[str, Any]:
+    """What the sidecar's batch section records about a job's inputs, and what resuming compares: their bytes'
+    hashes (the paths may move; an edited file with the same name must run again)."""
+    return {"content_sha256": fingerprint(job.content), "style_sha256": fingerprint(job.style)}
+
+
+def settings_record(settings: Settings) -> dict[str, Any]:
+    """The settings as the sidecar records them (JSON: tuples are lists)."""
+    return _json_values(settings.as_dict())
+
+
+def finished(job: Job) -> dict[str, Any] | None:
+    """The sidecar of an earlier run of this very job, or None if it must run: the output and its sidecar exist, the
+    sidecar parses, records an uninterrupted run with the same settings, inputs and sequence blend, and the image
+    decodes."""
+    side = sidecar_path(job.output)
+    if not job.output.is_file() or not side.is_file():
+        return None
+    try:
+        record = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    batch = record.get("batch") if isinstance(record, dict) else None
+    if not isinstance(batch, dict) or record.get("interrupted") is not False:
+        return None
+    if record.get("settings") != settings_record(job.settings) or batch.get("inputs") != job_inputs(job):
+        return None
+    if job.blend is not None and (batch.get("sequence") or {}).get("blend") != job.blend:
+        return None
+    try:
+        with Image.open(job.output) as image:
+            image.verify()  # reads the whole file: a truncated image fails here
+    except Exception:  # Pillow raises many kinds for a damaged file; any of them means: run again
+        return None
+    return record
+

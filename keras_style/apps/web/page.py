@@ -1,0 +1,295 @@
+"""The Gradio page: uploads, the settings a person adjusts most, Start and Stop, the live preview, progress and loss
+curve, and the downloads. It draws what runs.Run reports; it never reads a path the browser names, runs a shell or
+executes text from the page (every text it shows is HTML-escaped)."""
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from keras_style.apps.web.runs import (
+    FAILED,
+    QUEUED,
+    STARTING,
+    STOPPED,
+    Limits,
+    Run,
+    Runs,
+    Snapshot,
+    check_output_size,
+    load_upload,
+    parse_seed,
+    preset_values,
+    run_settings,
+)
+from keras_style.config.presets import DEFAULT_PRESET, PRESETS
+from keras_style.config.settings import NETWORKS
+from keras_style.errors import UserError, first_line
+from keras_style.files.colors import PRESERVE_COLORS
+from keras_style.run.loading import prepare
+from keras_style.run.monitor import TERMS
+
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+DEMO_PAIR = (EXAMPLES / "content.jpg", EXAMPLES / "style.jpg")  # present in a source checkout, not in a wheel
+THUMBNAIL = 320  # px: the uploads are shown this small
+PREVIEW = 768  # px: the preview's longest side at most (the download has the full size)
+# The page updates at most this often: each update of the preview is an image file in Gradio's cache.
+UPDATE_SECONDS = 0.25
+CURVE_POINTS = 200
+
+CSS = """
+.ks-message { margin: 0; font-weight: 600; }
+.ks-error { color: #b91c1c; }
+.ks-progress progress { width: 100%; height: 1.1em; }
+.ks-terms { font-variant-numeric: tabular-nums; font-size: 0.9em; }
+.ks-curve svg { width: 100%; max-width: 360px; height: auto; }
+#preview img { width: 100%; height: 100%; object-fit: contain; }
+"""
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """What the server tells the page: its limits and the weights every run uses (--weights)."""
+
+    limits: Limits
+    weights: str
+    uploads: Path  # Gradio's upload folder, inside the server's temporary folder
+    runs: Path  # where results go, inside it too
+
+
+def _session(request: gr.Request | None) -> str:
+    return (request.session_hash if request is not None else None) or "no-session"
+
+
+def message_html(text: str, error: bool = False) -> str:
+    if not text:
+        return ""
+    css = "ks-message ks-error" if error else "ks-message"
+    return f'<p class="{css}" data-error="{str(error).lower()}">{html.escape(text)}</p>'
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating"
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def progress_html(snapshot: Snapshot) -> str:
+    """The progress bar: evaluations against the budget, the four loss terms, elapsed time and time left. Its
+    data-* attributes say the same for tests and scripts."""
+    if snapshot.state == QUEUED:
+        return '<div class="ks-progress" data-state="queued">Waiting to start...</div>'
+    if snapshot.state == STARTING or (snapshot.evaluation == 0 and not snapshot.finished):
+        return ('<div class="ks-progress" data-state="starting">Starting: loading the network (once per network) '
+                'and computing the targets...</div>')
+    if snapshot.evaluation == 0:
+        return f'<div class="ks-progress" data-state="{snapshot.state}"></div>'
+    terms = " · ".join(f"{name} {snapshot.terms.get(name, math.nan):.4g}" for name in TERMS)
+    shown = min(snapshot.evaluation, snapshot.total)  # L-BFGS may end a few evaluations past its budget
+    return (
+        f'<div class="ks-progress" data-state="{snapshot.state}" data-evaluation="{snapshot.evaluation}" '
+        f'data-total="{snapshot.total}">'
+        f'<progress value="{shown}" max="{snapshot.total}"></progress>'
+        f"<div>{snapshot.evaluation} / {snapshot.total} evaluations · {_duration(snapshot.elapsed)} elapsed · "
+        f"{_duration(snapshot.seconds_left)} left</div>"
+        f'<div class="ks-terms">{terms}</div></div>'
+    )
+
+
+def curve_html(totals: Sequence[float], width: int = 360, height: int = 120) -> str:
+    """The total loss per evaluation on a log scale, as a small inline SVG (no plotting library in the page)."""
+    values = np.asarray(totals, dtype=np.float64)
+    keep = np.isfinite(values) & (values > 0)
+    if keep.sum() < 2:
+        return ""
+    evaluations = np.flatnonzero(keep) + 1
+    logs = np.log10(values[keep])
+    if len(logs) > CURVE_POINTS:  # thin out long runs; the first and last points stay
+        picked = np.unique(np.linspace(0, len(logs) - 1, CURVE_POINTS).round().astype(int))
+        evaluations, logs = evaluations[picked], logs[picked]
+    margin = 4
+    low, high = float(logs.min()), float(logs.max())
+    span = high - low or 1.0
+    first, last = int(evaluations[0]), int(evaluations[-1])
+    xs = margin + (evaluations - first) / max(1, last - first) * (width - 2 * margin)
+    ys = margin + (high - logs) / span * (height - 2 * margin)
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+    return (
+        f'<div class="ks-curve" data-points="{len(xs)}"><svg viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="total loss per evaluation, log scale">'
+        f'<rect width="{width}" height="{height}" fill="none" stroke="#d1d5db"/>'
+        f'<polyline points="{points}" fill="none" stroke="#2563eb" stroke-width="1.5"/></svg>'
+        f"<div>total loss, log scale: {values[keep][0]:.3g} → {values[keep][-1]:.3g} over {last} evaluations</div>"
+        "</div>"
+    )
+
+
+def thumbnail(image: Image.Image | np.ndarray, side: int = THUMBNAIL) -> Image.Image:
+    """A copy of `image` no larger than side x side (each shown image is a file in Gradio's cache)."""
+    shown = Image.fromarray(image) if isinstance(image, np.ndarray) else image.copy()
+    shown.thumbnail((side, side))
+    return shown
+
+
+def build_page(options: PageOptions, runs: Runs) -> gr.Blocks:
+    """The page's layout and events. Runs take turns (concurrency 1 in the queue): a second Start waits, and
+    Gradio shows its place in the queue; the quick events (checks, Stop) never wait behind a run."""
+    limits = options.limits
+    defaults = preset_values(DEFAULT_PRESET)
+
+    def check(path: str | None, what: str) -> tuple[Any, str]:
+        """An upload as a thumbnail and "", or None and the one-line reason it is refused."""
+        if not path:
+            return None, ""
+        try:
+            return thumbnail(load_upload(path, what, options.uploads, limits)), ""
+        except UserError as error:
+            return None, first_line(error)
+
+    def check_uploads(content: str | None, style: str | None) -> tuple[Any, Any, str]:
+        """Both thumbnails, and the message line: the first refusal among both uploads, so a good second upload does
+        not hide what is wrong with the first."""
+        content_shown, content_refusal = check(content, "content image")
+        style_shown, style_refusal = check(style, "style image")
+        return content_shown, style_shown, message_html(content_refusal or style_refusal, error=True)
+
+    def show_preset(preset: str) -> list[Any]:
+        try:
+            values = preset_values(preset)
+        except UserError:
+            return [gr.skip()] * len(preset_fields)
+        values["size"] = min(values["size"], limits.max_size)
+        return [values[name] for name in preset_fields]
+
+    def begin(request: gr.Request) -> tuple[Any, ...]:
+        """Start was pressed: a fresh run for this tab, waiting for its turn; Start is off until it ends."""
+        runs.begin(_session(request))
+        return gr.Button(interactive=False), progress_html(Snapshot(QUEUED)), "", None, ""
+
+    def stylize(content: str | None, style: str | None, preset: str, size: float | None, iterations: float | None,
+                style_weight: float | None, network: str, preserve_colors: str, seed: str | None,
+                request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        """The run: check the inputs, start the worker, and send the page what changed, at most every
+        UPDATE_SECONDS, until it ends. Outputs: preview, progress, curve, downloads, message."""
+        session = _session(request)
+        run = runs.take(session)
+        try:
+            yield from _follow(run, content, style, preset, dict(
+                size=size, iterations=iterations, style_weight=style_weight, network=network,
+                preserve_colors=preserve_colors, seed=seed))
+        finally:
+            run.request_stop()  # the page went away, or the run ended: either way nothing more to compute
+            run.join()
+            runs.end(session, run)
+
+    def _follow(run: Run, content: str | None, style: str | None, preset: str,
+                chosen: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+        if run.stop_requested:
+            run.fail("stopped before it started", STOPPED)
+        else:
+            try:
+                content_image = load_upload(content, "content image", options.uploads, limits)
+                style_image = load_upload(style, "style image", options.uploads, limits)
+                chosen["seed"] = parse_seed(chosen["seed"])
+                settings = run_settings(preset, chosen, options.weights, limits)
+                prepared = prepare(content_image, style_image, settings)
+                check_output_size(prepared, limits)
+                run.start(content_image, style_image, settings, prepared)
+            except UserError as error:
+                run.fail(first_line(error))
+            except Exception as error:  # a bug: one line on the page, the server goes on
+                run.fail(f"internal error: {type(error).__name__}: {first_line(error)}")
+        shown_preview = None
+        while True:
+            snapshot = run.snapshot()
+            preview = gr.skip()
+            if snapshot.preview is not None and snapshot.preview is not shown_preview:
+                shown_preview = snapshot.preview
+                preview = thumbnail(shown_preview, PREVIEW)
+            files = [str(path) for path in snapshot.files] if snapshot.finished else None
+            message = message_html(snapshot.message, error=snapshot.state == FAILED)
+            yield preview, progress_html(snapshot), curve_html(snapshot.totals), files, message
+            if snapshot.finished:
+                return
+            run.wait(UPDATE_SECONDS)
+
+    def stop(request: gr.Request) -> None:
+        runs.stop(_session(request))
+
+    def closed(request: gr.Request) -> None:  # a closed tab stops its run: nobody is left to see it
+        runs.stop(_session(request))
+
+    with gr.Blocks(title="keras-style") as page:
+        gr.Markdown(
+            "# keras-style\nPaint a photograph in the style of a painting (Gatys et al., VGG in Keras 3). "
+            f"Uploads up to {limits.max_upload_mb:g} MB, results up to {limits.max_size} px. Runs take turns: "
+            "a second Start waits in the queue."
+        )
+        with gr.Row():
+            with gr.Column():
+                content_file = gr.File(label="Content image (the photograph)", file_types=["image"],
+                                       type="filepath", elem_id="content-upload")
+                content_view = gr.Image(label="content", interactive=False, height=180, format="jpeg",
+                                        elem_id="content-view")
+            with gr.Column():
+                style_file = gr.File(label="Style image (the painting)", file_types=["image"], type="filepath",
+                                     elem_id="style-upload")
+                style_view = gr.Image(label="style", interactive=False, height=180, format="jpeg",
+                                      elem_id="style-view")
+        if all(path.is_file() for path in DEMO_PAIR):
+            gr.Examples([[str(path) for path in DEMO_PAIR]], inputs=[content_file, style_file], label="Demo pair",
+                        elem_id="demo-pair")
+        with gr.Row():
+            preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Preset", elem_id="preset",
+                                 info="named settings that reproduce the paper, an article or the Keras example")
+            network = gr.Dropdown(list(NETWORKS), value=defaults["network"], label="Network", elem_id="network")
+            preserve_colors = gr.Dropdown(list(PRESERVE_COLORS), value=defaults["preserve_colors"],
+                                          label="Preserve colours", elem_id="preserve-colors")
+        with gr.Row():
+            # No minimum or maximum on the fields: the run checks them and says what is wrong in the message line.
+            size = gr.Number(min(defaults["size"], limits.max_size), label=f"Size (px, up to {limits.max_size})",
+                             precision=0, elem_id="size")
+            iterations = gr.Number(defaults["iterations"], label="Iterations (evaluations)", precision=0,
+                                   elem_id="iterations")
+            style_weight = gr.Number(defaults["style_weight"], label="Style weight", elem_id="style-weight")
+            # A text field: a number field shows 0 when empty, and blank must mean a random start.
+            seed = gr.Textbox("", label="Seed (blank: random)", placeholder="random", max_lines=1, elem_id="seed")
+        with gr.Row():
+            start = gr.Button("Start", variant="primary", elem_id="start")
+            stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
+        message = gr.HTML(elem_id="message")
+        with gr.Row():
+            preview = gr.Image(label="Best image so far", interactive=False, format="jpeg", height=420,
+                               elem_id="preview")
+            with gr.Column():
+                progress = gr.HTML(elem_id="progress")
+                curve = gr.HTML(elem_id="curve")
+                downloads = gr.File(label="Download: the PNG and its JSON sidecar", file_count="multiple",
+                                    interactive=False, elem_id="downloads")
+
+        preset_fields = ["size", "iterations", "style_weight", "network", "preserve_colors"]
+        quick = dict(concurrency_limit=None, api_visibility="undocumented")
+        preset.change(show_preset, preset, [size, iterations, style_weight, network, preserve_colors], **quick)
+        # One listener for both uploads, always run last with both current values: picking the demo pair changes both
+        # at once, and the message must describe the final pair.
+        gr.on([content_file.change, style_file.change], check_uploads, [content_file, style_file],
+              [content_view, style_view, message], show_progress="hidden", trigger_mode="always_last", **quick)
+        (
+            start.click(begin, None, [start, progress, curve, downloads, message], show_progress="hidden", **quick)
+            .then(stylize, [content_file, style_file, preset, size, iterations, style_weight, network,
+                            preserve_colors, seed],
+                  [preview, progress, curve, downloads, message], api_name="stylize", concurrency_limit=1,
+                  concurrency_id="stylize", show_progress="minimal", show_progress_on=progress)
+            .then(lambda: gr.Button(interactive=True), None, start, show_progress="hidden", **quick)
+        )
+        stop_button.click(stop, None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
+        page.unload(closed)
+    return page

@@ -1,0 +1,145 @@
+"""The feature extractor: a Keras VGG16/VGG19 cut after the deepest layer any loss needs."""
+from __future__ import annotations
+
+import functools
+import importlib
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from keras_style.config.layers import layer_depth, valid_layers
+from keras_style.errors import UserError, first_line
+from keras_style.files.weights import download_failed_message, keras_cache_file, resolve_weights
+
+if TYPE_CHECKING:  # keras loads lazily, when a model is built
+    import keras
+
+    from keras_style.config.settings import Settings
+
+POOLINGS = ("max", "avg")
+_backend_import_seconds: float | None = None
+
+
+def import_backend() -> float:
+    """Import Keras and its backend (TensorFlow loads here); the seconds the first import took in this process."""
+    global _backend_import_seconds
+    if _backend_import_seconds is None:
+        started = time.perf_counter()
+        importlib.import_module("keras")
+
+        _backend_import_seconds = time.perf_counter() - started
+    return _backend_import_seconds
+
+
+def device_type() -> str:
+    """'gpu' when the Keras backend sees an accelerator, else 'cpu'."""
+    from keras_style.engine.backend import detect_device
+
+    return detect_device().kind
+
+
+def mixed_policy() -> str:
+    """16-bit compute with float32 variables. bfloat16, not float16: the raw style gradients (up to ~1e9 per
+    pixel) overflow float16's range, while bfloat16 keeps float32's exponent (tensor cores and AMX take it)."""
+    return "mixed_bfloat16"
+
+
+def resolved_precision(precision: str) -> str:
+    """'auto' becomes this device's choice (compute.choose_compute); 'float32' and 'mixed' stay."""
+    if precision != "auto":
+        return precision
+    from keras_style.engine.backend import choose_compute, detect_device
+
+    return choose_compute(detect_device(), precision).precision
+
+
+def load_vgg(network: str, weights: str | None):
+    """keras.applications VGG16/VGG19 without the classifier, accepting any image size."""
+    import keras
+
+    constructor = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}[network]
+    try:
+        return constructor(include_top=False, weights=weights, input_shape=(None, None, 3))
+    except Exception as error:  # Keras raises bare Exceptions for failed downloads
+        if weights == "imagenet":
+            raise UserError(download_failed_message(network, error)) from None
+        if weights is not None:
+            raise UserError(f"could not load {network} weights from {weights!r}: {first_line(error)}") from None
+        raise
+
+
+@functools.lru_cache(maxsize=8)
+def _feature_model(network: str, weights: str | None, pooling: str, layers: tuple[str, ...], precision: str):
+    import keras
+
+    if pooling not in POOLINGS:
+        raise UserError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
+    previous_policy = keras.config.dtype_policy()
+    if precision == "mixed":
+        keras.config.set_dtype_policy(mixed_policy())  # layers take the policy in force when they are built
+    try:
+        return _build_feature_model(_vgg(network, weights, precision), network, pooling, layers)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+# Random weights (--weights none, for tests) are drawn from this seed, so every process gets the same network.
+RANDOM_WEIGHTS_SEED = 0
+
+
+@functools.lru_cache(maxsize=4)
+def _vgg(network: str, weights: str | None, precision: str):
+    """The whole VGG with its weights, loaded once per process: feature models for other layer lists or poolings
+    share its layers (built under the dtype policy `_feature_model` sets for `precision`)."""
+    if weights is None:
+        import keras
+
+        keras.utils.set_random_seed(RANDOM_WEIGHTS_SEED)
+    return load_vgg(network, weights)
+
+
+def _build_feature_model(vgg, network: str, pooling: str, layers: tuple[str, ...]):
+    import keras
+
+    deepest = max(layer_depth(name, network) for name in layers)
+    last_needed = valid_layers(network)[deepest]
+    inputs = keras.Input(shape=(None, None, 3), name="image")
+    tensor = inputs
+    outputs = {}
+    for layer in vgg.layers[1:]:
+        if isinstance(layer, keras.layers.MaxPooling2D) and pooling == "avg":
+            # Article 000 / the paper: average pooling with the same weights improves gradient flow.
+            layer = keras.layers.AveragePooling2D(layer.pool_size, layer.strides, padding=layer.padding,
+                                                  name=layer.name)
+        tensor = layer(tensor)
+        if layer.name in layers:
+            outputs[layer.name] = tensor
+        if layer.name == last_needed:
+            break
+    model = keras.Model(inputs, [outputs[name] for name in layers], name=f"{network}_{pooling}_features")
+    model.trainable = False
+    return model
+
+
+def feature_model(network: str, weights: str, pooling: str, layers: Sequence[str], precision: str = "auto"):
+    """Model mapping a preprocessed batch (B, H, W, 3) to the features of `layers`, in that order.
+
+    Built once per (network, weights, pooling, layers, precision) in a process; the weights file is resolved here,
+    and precision 'auto' becomes the device's choice.
+    """
+    resolved = resolve_weights(network, weights)
+    return _feature_model(network, resolved, pooling, tuple(layers), resolved_precision(precision))
+
+
+def weights_description(network: str, weights: str) -> str | None:
+    """What the sidecar records as the weights source: a file path, Keras's download, or None (random)."""
+    resolved = resolve_weights(network, weights)
+    if resolved == "imagenet":
+        return f"imagenet via Keras download ({keras_cache_file(network)})"
+    return resolved
+
+
+def feature_model_for(settings: Settings) -> keras.Model:
+    """The feature model a Settings asks for: its network, weights, pooling, layers and precision."""
+    return feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers,
+                         settings.precision)

@@ -1,0 +1,64 @@
+"""Optimisers over the image: scipy's L-BFGS-B on the host (continuous or the articles' restart loop), and the
+device loops of optimize_device (gradient descent, Adam, L-BFGS)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from keras_style.engine.evaluator import Evaluator
+from keras_style.engine.optimize_device import minimize_adam, minimize_gradient_descent, minimize_lbfgs_device
+from keras_style.files.images import pixel_bounds
+
+if TYPE_CHECKING:  # settings imports this module for its choices
+    from keras_style.config.settings import Settings
+
+# L-BFGS-B's default tolerances stop early on the huge raw losses of style transfer; the budget decides instead.
+LBFGS_FACTR = 0.0
+LBFGS_PGTOL = 0.0
+MAX_RESTARTS = 5
+
+
+def _bounds(shape: tuple[int, ...]) -> np.ndarray:
+    """(n, 2) per-pixel bounds: each preprocessed channel stays within 0..255 minus its mean."""
+    low, high = pixel_bounds()
+    return np.stack([np.broadcast_to(low, shape).ravel(), np.broadcast_to(high, shape).ravel()], axis=1)
+
+
+def minimize_lbfgs(evaluator: Evaluator, image: np.ndarray, settings: Settings) -> np.ndarray:
+    """fmin_l_bfgs_b over the image. One continuous run keeps its curvature history; with outer_iterations K it
+    restarts K times with maxfun M each, as the articles do."""
+    from scipy.optimize import fmin_l_bfgs_b
+
+    bounds = _bounds(image.shape)
+    x = image.astype(np.float64).ravel()
+    if settings.outer_iterations is not None:
+        for _ in range(settings.outer_iterations):
+            x, _, _ = fmin_l_bfgs_b(
+                evaluator.loss, x, fprime=evaluator.grads, bounds=bounds, maxfun=settings.maxfun or 20
+            )
+    else:
+        budget_end = evaluator.passes + settings.iterations
+        for _ in range(MAX_RESTARTS):
+            remaining = budget_end - evaluator.passes
+            if remaining <= 0:
+                break
+            # A line-search failure ends a run before its budget; restarting from there spends the rest.
+            x, _, _ = fmin_l_bfgs_b(
+                evaluator.loss, x, fprime=evaluator.grads, bounds=bounds, maxfun=remaining,
+                maxiter=remaining, factr=LBFGS_FACTR, pgtol=LBFGS_PGTOL,
+            )
+    return x.reshape(image.shape).astype(np.float32)
+
+
+OPTIMIZERS = {
+    "lbfgs": minimize_lbfgs,  # scipy on the host: the articles' optimiser
+    "lbfgs-device": minimize_lbfgs_device,
+    "gd": minimize_gradient_descent,
+    "adam": minimize_adam,
+}
+
+
+def minimize(evaluator: Evaluator, image: np.ndarray, settings: Settings):
+    """Run the configured optimiser from `image` (network input, (1, H, W, 3)); returns the last iterate."""
+    return OPTIMIZERS[settings.optimizer](evaluator, image, settings)

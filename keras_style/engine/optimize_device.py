@@ -1,0 +1,198 @@
+"""Optimisers whose whole step runs on the device as one compiled call: gradient descent, Adam and L-BFGS.
+
+Each step computes the loss and gradient and updates the image inside one tf.function (jax.jit on JAX); the image
+never goes to the host during the loop. Only the four loss terms come back per step, for the progress bar and the
+history. The image the Monitor keeps as the best is a reference to an immutable device tensor, fetched only when a
+snapshot or the result needs it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from keras_style.engine.evaluator import CompiledFunction, Evaluator, value_and_grad
+from keras_style.files.images import pixel_bounds
+
+if TYPE_CHECKING:  # settings imports this module for its choices
+    from keras_style.config.settings import Settings
+
+# Without --learning-rate, gd picks the constant rate that moves pixels this far on average at its first step:
+# raw gradients span orders of magnitude with the loss weights and image size, so no fixed default fits all.
+GD_FIRST_STEP_PIXELS = 5.0
+# Adam's steps are about lr pixel levels whatever the loss scale; 10 is anishathalye/neural-style's default.
+ADAM_LEARNING_RATE = 10.0
+# Curvature pairs the device L-BFGS keeps (scipy's default m); a pair whose s.y is not above torch's threshold is
+# skipped (it would break the positive definiteness of the approximation).
+LBFGS_HISTORY = 10
+LBFGS_MIN_CURVATURE = 1e-10
+
+
+def _bounds():
+    from keras import ops
+
+    low, high = pixel_bounds()
+    return ops.convert_to_tensor(low, "float32"), ops.convert_to_tensor(high, "float32")
+
+
+def _gd_step(loss_function: Callable) -> Callable:
+    from keras import ops
+
+    gradient_of = value_and_grad(loss_function)
+    low, high = _bounds()
+
+    def step(image, fixed, rate):
+        """x <- clip(x - rate * grad); rate < 0 asks for the rate that moves pixels GD_FIRST_STEP_PIXELS on average."""
+        terms, gradient = gradient_of(image, fixed)
+        first_rate = GD_FIRST_STEP_PIXELS / ops.maximum(ops.mean(ops.abs(gradient)), 1e-30)
+        rate = ops.where(rate < 0, first_rate, rate)
+        return terms, ops.clip(image - rate * gradient, low, high), rate
+
+    return step
+
+
+def minimize_gradient_descent(evaluator: Evaluator, image: np.ndarray, settings: Settings):
+    """Article 004: x <- x - lr * grad, with an optional step decay (the Keras 3 example), clipped to pixel range."""
+    from keras import ops
+
+    step = evaluator.compiled_step("gd", lambda: _gd_step(evaluator.loss_function_for_steps()))
+    x = ops.convert_to_tensor(image, "float32")
+    base_rate = settings.learning_rate
+    for index in range(settings.iterations):
+        # The decayed rate is computed in float64 on the host and passed as a tensor (no retrace per value).
+        rate = -1.0 if base_rate is None else base_rate * settings.lr_decay ** (index // settings.lr_decay_steps)
+        terms, new_x, used_rate = evaluator.call(step, x, evaluator.fixed, ops.convert_to_tensor(rate, "float32"))
+        if base_rate is None:
+            base_rate = float(ops.convert_to_numpy(used_rate))  # read once, at the first step
+        evaluator.observe(terms, x)
+        x = new_x
+    return x
+
+
+def minimize_adam(evaluator: Evaluator, image: np.ndarray, settings: Settings):
+    """Keras's Adam on the image (anishathalye's choice), projected back into pixel range after each step."""
+    import keras
+    from keras import ops
+
+    low, high = _bounds()
+    optimizer = keras.optimizers.Adam(
+        learning_rate=keras.optimizers.schedules.ExponentialDecay(
+            settings.learning_rate or ADAM_LEARNING_RATE, settings.lr_decay_steps, settings.lr_decay, staircase=True
+        )
+    )
+    gradient_of = value_and_grad(evaluator.loss_function_for_steps())
+    if keras.backend.backend() == "jax":
+        # JAX: Keras's stateless Adam, with the optimiser's state passed in and out of the compiled step.
+        variable = keras.Variable(image, dtype="float32", name="generated")
+        optimizer.build([variable])
+        state = [v.value for v in optimizer.variables]
+
+        def jax_step(current, state, fixed):
+            terms, gradient = gradient_of(current, fixed)
+            (updated,), state = optimizer.stateless_apply(state, [gradient], [current])
+            return terms, ops.clip(updated, low, high), state
+
+        step = CompiledFunction(jax_step, evaluator.jit_compile)
+        x = variable.value
+        for _ in range(settings.iterations):
+            terms, new_x, state = evaluator.call(step, x, state, evaluator.fixed)
+            evaluator.observe(terms, x)
+            x = new_x
+        return x
+
+    # TensorFlow: the image is a variable that the compiled step reads, updates and projects in place.
+    variable = keras.Variable(image, dtype="float32", name="generated")
+    optimizer.build([variable])
+
+    def tf_step(fixed):
+        current = ops.convert_to_tensor(variable.value)  # the image this step evaluates, kept by the Monitor
+        terms, gradient = gradient_of(current, fixed)
+        optimizer.apply_gradients([(gradient, variable)])
+        variable.assign(ops.clip(variable.value, low, high))
+        return terms, current
+
+    step = CompiledFunction(tf_step, evaluator.jit_compile)
+    for _ in range(settings.iterations):
+        terms, current = evaluator.call(step, evaluator.fixed)
+        evaluator.observe(terms, current)
+    return ops.convert_to_tensor(variable.value)
+
+
+def _lbfgs_step(loss_function: Callable) -> Callable:
+    """One projected L-BFGS iteration with one loss-and-gradient evaluation: the direction by the two-loop
+    recursion, a step of `scale` times it clipped to the pixel bounds, the curvature history updated. A step that
+    raises the loss is not taken and the next one is halved, in place of a line search that would cost several
+    evaluations; each accepted step doubles the scale back towards 1."""
+    from keras import ops
+
+    gradient_of = value_and_grad(loss_function)
+    low, high = _bounds()
+
+    def dot(a, b):
+        return ops.sum(a * b)
+
+    def step(x, loss, gradient, s_history, y_history, rho, scale, fixed):
+        # Two-loop recursion over the history, newest pair last; empty slots have rho = 0 and change nothing.
+        q = gradient
+        alphas = []
+        for i in reversed(range(LBFGS_HISTORY)):
+            alpha = rho[i] * dot(s_history[i], q)
+            q = q - alpha * y_history[i]
+            alphas.append(alpha)
+        alphas.reverse()
+        newest_y = y_history[LBFGS_HISTORY - 1]
+        has_history = rho[LBFGS_HISTORY - 1] > 0
+        gamma = ops.where(has_history, dot(s_history[LBFGS_HISTORY - 1], newest_y)
+                          / ops.maximum(dot(newest_y, newest_y), 1e-30), 1.0)
+        r = gamma * q
+        for i in range(LBFGS_HISTORY):
+            beta = rho[i] * dot(y_history[i], r)
+            r = r + s_history[i] * (alphas[i] - beta)
+        # Without history, a gradient step that moves pixels GD_FIRST_STEP_PIXELS levels on average, as gd's first
+        # step does (torch's min(1, 1/|g|_1) barely moves the image at style transfer's gradient scale).
+        first_scale = GD_FIRST_STEP_PIXELS / ops.maximum(ops.mean(ops.abs(gradient)), 1e-30)
+        direction = ops.where(has_history, -r, -first_scale * gradient)
+        trial = ops.clip(x + scale * direction, low, high)
+        terms, trial_gradient = gradient_of(trial, fixed)
+        trial_loss = terms[0]
+        s = (trial - x)[None]
+        y = (trial_gradient - gradient)[None]
+        curvature = dot(s, y)
+        keep = curvature > LBFGS_MIN_CURVATURE  # a rejected step's pair still describes the curvature
+        s_history = ops.where(keep, ops.concatenate([s_history[1:], s], axis=0), s_history)
+        y_history = ops.where(keep, ops.concatenate([y_history[1:], y], axis=0), y_history)
+        newest_rho = ops.reshape(1.0 / ops.maximum(curvature, 1e-30), (1,))
+        rho = ops.where(keep, ops.concatenate([rho[1:], newest_rho], axis=0), rho)
+        accept = ops.logical_and(ops.isfinite(trial_loss), trial_loss <= loss)
+        x = ops.where(accept, trial, x)
+        loss = ops.where(accept, trial_loss, loss)
+        gradient = ops.where(accept, trial_gradient, gradient)
+        scale = ops.where(accept, ops.minimum(1.0, 2.0 * scale), 0.5 * scale)
+        return terms, trial, x, loss, gradient, s_history, y_history, rho, scale
+
+    return step
+
+
+def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, settings: Settings):
+    """L-BFGS with the whole iteration on the device: one evaluation per iteration, no line search (the unit step of
+    jcjohnson/neural-style's and torch's L-BFGS, halved after a step that raised the loss), pixel bounds kept by
+    projection. The first step is a gradient step of gd's size."""
+    from keras import ops
+
+    step = evaluator.compiled_step("lbfgs", lambda: _lbfgs_step(evaluator.loss_function_for_steps()))
+    x = ops.convert_to_tensor(image, "float32")
+    terms, gradient = evaluator.call(evaluator.value_and_grad_step, x, evaluator.fixed)
+    evaluator.observe(terms, x)
+    loss = terms[0]
+    # History of the last LBFGS_HISTORY steps s and gradient changes y, each of the image's shape, newest last.
+    s_history = ops.zeros((LBFGS_HISTORY, *x.shape), "float32")
+    y_history = ops.zeros((LBFGS_HISTORY, *x.shape), "float32")
+    rho = ops.zeros((LBFGS_HISTORY,), "float32")
+    scale = ops.convert_to_tensor(1.0, "float32")
+    for _ in range(settings.iterations - 1):
+        terms, trial, x, loss, gradient, s_history, y_history, rho, scale = evaluator.call(
+            step, x, loss, gradient, s_history, y_history, rho, scale, evaluator.fixed
+        )
+        evaluator.observe(terms, trial)
+    return x

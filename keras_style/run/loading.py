@@ -1,0 +1,122 @@
+"""Loading and sizing the inputs of a run: the content, the style and the starting image, each loaded once."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+
+from keras_style.config.settings import Settings
+from keras_style.errors import UserError
+from keras_style.files.colors import luminance_only, match_color_statistics
+from keras_style.files.images import ImageSource, initial_image, load_image, resize, style_size, target_size, to_array
+from keras_style.run.tiling import check_tile_size, tile_size_for
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The content and the style images as loaded, before any resizing (loaded once, sized once per scale)."""
+
+    content: Image.Image
+    styles: tuple[Image.Image, ...]
+    content_mask: Image.Image | None = None
+    style_masks: tuple[Image.Image, ...] = ()
+
+
+class SizedImages(NamedTuple):
+    """Content, styles (each at its own size and aspect ratio) and starting image at one scale, as RGB float
+    arrays (H, W, 3) in 0..255."""
+
+    content: np.ndarray
+    styles: tuple[np.ndarray, ...]
+    start: np.ndarray
+    # (H, W) weights in 0..1: one region per style mask (times the content mask), or the content mask alone
+    masks: tuple[np.ndarray, ...] = ()
+    tile: int | None = None  # --tile-size: this scale is optimised in tiles of this size (tiling.py); None: whole
+
+    @property
+    def style(self) -> np.ndarray:
+        """The first (or only) style."""
+        return self.styles[0]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a run starts from: the inputs as loaded, and their images at the output size (checked: big enough,
+    and within the memory estimate)."""
+
+    inputs: Inputs
+    final: SizedImages
+
+
+def load_inputs(content: ImageSource, style: ImageSource | Sequence[ImageSource],
+                settings: Settings | None = None) -> Inputs:
+    """Load the content and one style, or several given as a list or tuple, and the masks the settings name."""
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not styles:
+        raise UserError("no style image given")
+    content_mask = style_masks = None
+    if settings is not None:
+        settings.check_masks(len(styles))
+        if settings.content_mask is not None:
+            content_mask = load_image(settings.content_mask, "content mask")
+        style_masks = tuple(load_image(mask, "style mask") for mask in settings.style_masks or ())
+    return Inputs(load_image(content, "content image"), tuple(load_image(each, "style image") for each in styles),
+                  content_mask, style_masks or ())
+
+
+def mask_weights(image: Image.Image, width: int, height: int) -> np.ndarray:
+    """A mask image as (height, width) weights in 0..1: its grey level, resized to the output."""
+    grey = image.convert("L").resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(grey, dtype=np.float32) / 255.0
+
+
+def _regions(inputs: Inputs, width: int, height: int) -> tuple[np.ndarray, ...]:
+    content = mask_weights(inputs.content_mask, width, height) if inputs.content_mask is not None else None
+    if inputs.style_masks:
+        masks = [mask_weights(mask, width, height) for mask in inputs.style_masks]
+        return tuple(mask * content if content is not None else mask for mask in masks)
+    return (content,) if content is not None else ()
+
+
+def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) -> SizedImages:
+    """Content, styles and initial image at `size` (default settings.size), recoloured as --preserve-colors says
+    (histogram: each style gets the content's colour statistics; luminance-only: all become grey). The memory
+    estimate is checked before any large array exists."""
+    content_image = inputs.content
+    width, height = target_size(content_image.width, content_image.height, size or settings.size, settings.resize)
+    # the memory guard: the whole image, or tiles (--tile-size); nothing large exists yet
+    masked = inputs.content_mask is not None or bool(inputs.style_masks)
+    tile = tile_size_for(settings, width, height, len(inputs.styles), masked=masked)
+    content_rgb = to_array(resize(content_image, width, height, "content image"))
+    recolor = match_color_statistics if settings.preserve_colors == "histogram" else lambda style, _content: style
+
+    def sized_style(style_image: Image.Image) -> np.ndarray:
+        if settings.mode == "concat":
+            style_width, style_height = width, height  # the articles stretch the style to the content's size
+        else:  # each style keeps its own aspect ratio
+            style_width, style_height = style_size(style_image, (width, height), settings.style_scale)
+        return recolor(to_array(resize(style_image, style_width, style_height, "style image")), content_rgb)
+
+    styles_rgb = tuple(sized_style(style_image) for style_image in inputs.styles)
+    rng = np.random.default_rng(settings.seed)
+    start_rgb = initial_image(
+        settings.init, content_rgb,
+        lambda: recolor(to_array(resize(inputs.styles[0], width, height, "style image")), content_rgb), rng
+    )
+    if settings.preserve_colors == "luminance-only":  # the network sees grey images; transfer adds colour back
+        grey_styles = tuple(luminance_only(content_rgb, style_rgb, start_rgb)[1] for style_rgb in styles_rgb)
+        grey_content, _, grey_start = luminance_only(content_rgb, styles_rgb[0], start_rgb)
+        return SizedImages(grey_content, grey_styles, grey_start, _regions(inputs, width, height), tile)
+    return SizedImages(content_rgb, styles_rgb, start_rgb, _regions(inputs, width, height), tile)
+
+
+def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], settings: Settings) -> Prepared:
+    """Load the inputs and size them for the output: every input problem surfaces here, before TensorFlow loads."""
+    inputs = load_inputs(content, style, settings)
+    settings.blend_weights(len(inputs.styles))  # the number of weights matches the styles; concat has one style
+    check_tile_size(settings, *target_size(inputs.content.width, inputs.content.height, settings.size,
+                                           settings.resize))
+    return Prepared(inputs, sized_images(inputs, settings))

@@ -1,0 +1,97 @@
+"""How much memory a run needs, estimated from the layer shapes before anything is allocated.
+
+Calibrated on the CPU benchmark (benchmarks/RESULTS.md): peak RSS grows by about 3x the forward activations of
+the layers a run uses (the forward values kept for the backward pass, the gradients, and the allocator's slack).
+"""
+from __future__ import annotations
+
+import os
+
+from keras_style.config.layers import CONVS_PER_BLOCK
+from keras_style.config.settings import Settings
+from keras_style.errors import UserError
+
+BYTES_PER_FLOAT = 4
+ACTIVATION_FACTOR = 3.0  # measured: 3.6 KB per pixel for VGG19 to block5_conv1 against 1.3 KB of activations
+RUNTIME_BYTES = 900 * 2**20  # TensorFlow, Keras and the model's weights
+LBFGS_HISTORY = 10  # scipy's default m: 2 * m float64 vectors of the image's size
+MEMORY_LIMIT_VARIABLE = "KERAS_STYLE_MEMORY_LIMIT_MB"
+# A whole 2048 px VGG19 L-BFGS run peaked 3 % above the unmargined estimate (RESULTS.md): keep the guard above it.
+SAFETY_MARGIN = 1.1
+
+
+def activation_floats_per_pixel(network: str, deepest: str) -> float:
+    """Floats that every conv and pool output up to `deepest` holds per input pixel."""
+    floats = 0.0
+    for block, count in enumerate(CONVS_PER_BLOCK[network], start=1):
+        channels = min(64 * 2 ** (block - 1), 512)
+        area = 4.0 ** (block - 1)
+        for conv in range(1, count + 1):
+            floats += channels / area
+            if f"block{block}_conv{conv}" == deepest:
+                return floats
+        floats += channels / (area * 4)  # the pooling output
+    return floats
+
+
+def _network_bytes(settings: Settings, pixels: int, factor: float = ACTIVATION_FACTOR) -> float:
+    batch = 3 if settings.mode == "concat" else 1
+    activations = activation_floats_per_pixel(settings.network, settings.deepest_layer) * BYTES_PER_FLOAT
+    return factor * activations * pixels * batch
+
+
+def _optimiser_bytes(settings: Settings, pixels: int) -> float:
+    return (2 * LBFGS_HISTORY + 4) * 3 * pixels * 8 if settings.optimizer == "lbfgs" else 4 * 3 * pixels * 4
+
+
+def estimate_bytes(settings: Settings, width: int, height: int) -> float:
+    """Peak memory of a run at width x height: runtime + activations (x3 images on the concat path) + optimiser."""
+    pixels = width * height
+    return SAFETY_MARGIN * (RUNTIME_BYTES + _network_bytes(settings, pixels) + _optimiser_bytes(settings, pixels))
+
+
+# A tiled run keeps whole-image arrays (the content, the start and the canvas as float32 RGB, their preprocessed
+# copies, the uint8 pictures, the float64 total-variation terms of the final loss) and one per style image: its
+# peak RSS grew by 176 to 220 bytes per output pixel (15 to 18 float32 RGB copies) from 1024 to 4096 px
+# (benchmarks/RESULTS.md, tiles of 512).
+IMAGE_COPIES = 18
+
+
+def tiled_estimate_bytes(settings: Settings, width: int, height: int, tile: int, styles: int, context: int,
+                         align: int) -> float:
+    """Peak memory of a tiled run (tiling.py): one tile's optimisation with `context` px of canvas around it, plus
+    the whole-image arrays, which are small beside activations."""
+    window_pixels = min(tile + align + 2 * context, width) * min(tile + align + 2 * context, height)
+    images = (IMAGE_COPIES + styles) * 3 * BYTES_PER_FLOAT * width * height
+    return SAFETY_MARGIN * (RUNTIME_BYTES + _network_bytes(settings, window_pixels)
+                            + _optimiser_bytes(settings, window_pixels) + images)
+
+
+def available_bytes() -> float | None:
+    """Memory this run may use: $KERAS_STYLE_MEMORY_LIMIT_MB, else the system's available memory (Linux)."""
+    limit = os.environ.get(MEMORY_LIMIT_VARIABLE)
+    if limit:
+        return float(limit) * 2**20
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(settings: Settings, width: int, height: int) -> None:
+    """Refuse, before allocating, a size whose estimate exceeds the memory available."""
+    needed = estimate_bytes(settings, width, height)
+    available = available_bytes()
+    if available is not None and needed > available:
+        raise UserError(
+            f"{width}x{height} px with {settings.network} ({settings.mode} path) needs about {needed / 2**30:.1f} GB "
+            f"but {available / 2**30:.1f} GB is available; use a smaller --size"
+            + (" or --mode cached" if settings.mode == "concat" else "")
+        )

@@ -1,0 +1,196 @@
+"""Watches each evaluation: the loss history, the best image so far and stop requests, and reports a Progress
+event to the caller's callbacks. Drawing (a progress bar, snapshots, a web page) is the callbacks' business."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from keras_style.errors import Converged, Interrupted, UserError
+
+TERMS = ("total", "content", "style", "tv")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a run reports after each evaluation (immutable: a callback may keep it)."""
+
+    evaluation: int  # 1-based, counted over every scale
+    total: int  # the evaluation budget
+    scale: int  # index of the scale in the plan, 0-based
+    size: tuple[int, int]  # (width, height) of this scale
+    terms: dict[str, float]  # total, content, style, tv
+    style_layers: dict[str, float]  # each style layer's weighted loss (they sum to terms["style"])
+    content_layers: dict[str, float]  # each content layer's loss (they sum to terms["content"])
+    elapsed: float  # seconds since the optimisation started
+    best_image: Callable[[], np.ndarray] = field(repr=False, compare=False)  # uint8 RGB, fetched on request
+
+
+# A callback gets each Progress; a true return value asks the run to stop (it keeps the best image so far).
+Callback = Callable[[Progress], bool | None]
+Callbacks = Callback | Sequence[Callback] | None
+
+
+def as_callbacks(callback: Callbacks) -> tuple[Callback, ...]:
+    if callback is None:
+        return ()
+    return (callback,) if callable(callback) else tuple(callback)
+
+
+class Monitor:
+    """An Evaluator observer: history, the best image (copied only when it improves, a device tensor kept by
+    reference) and stop requests; after each evaluation it reports a Progress to the callbacks."""
+
+    def __init__(self, total: int, callback: Callbacks = None, min_improvement: float | None = None,
+                 patience: int = 50) -> None:
+        self.total = total
+        self.min_improvement = min_improvement
+        self.patience = patience
+        self._scale_best: list[float] = []  # the best loss after each evaluation of the current scale
+        self.callbacks = as_callbacks(callback)
+        self.history: list[np.ndarray] = []
+        self.best_loss = np.inf
+        self.best_terms: np.ndarray | None = None
+        self._best_image = None  # a host copy, or a reference to an immutable device tensor
+        self.first_evaluation_at: float | None = None  # time.perf_counter() of the first evaluation's end
+        self.started = time.perf_counter()
+        self.stop_requested = False
+        self.scale = 0
+        self.size: tuple[int, int] = (0, 0)
+        self.style_layers: tuple[str, ...] = ()
+        self.content_layers: tuple[str, ...] = ()
+        self.loss_weights: dict[str, float] = {}
+        self.non_finite = 0  # evaluations whose loss was not finite (the best image is always a finite one)
+        # A tiled scale: the whole canvas with the current tile's best image blended in (for previews)
+        self._compose: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @property
+    def evaluations(self) -> int:
+        return len(self.history)
+
+    @property
+    def best_image(self) -> np.ndarray | None:
+        """The best image so far as network input, fetched from the device only when asked for."""
+        if self._best_image is not None and not isinstance(self._best_image, np.ndarray):
+            self._best_image = np.array(self._best_image, dtype=np.float32)
+        return self._best_image
+
+    def best_rgb(self) -> np.ndarray:
+        """The best image so far as uint8 RGB (H, W, 3); during a tiled scale, the whole canvas with the current
+        tile's best image blended in."""
+        from keras_style.files.images import deprocess
+
+        best = self.best_image
+        return deprocess(best if self._compose is None or best is None else self._compose(best))
+
+    def start_scale(self, index: int, size: tuple[int, int], style_layers: Sequence[str],
+                    loss_weights: dict[str, float], content_layers: Sequence[str] = ()) -> None:
+        """A (new) scale begins: losses at a finer size are not comparable with the coarser ones."""
+        self.scale, self.size, self.style_layers = index, tuple(size), tuple(style_layers)
+        self.content_layers = tuple(content_layers)
+        self.loss_weights = dict(loss_weights)
+        self._scale_best = []
+        self.best_loss = np.inf
+        self.best_terms = None
+        self._best_image = None
+
+    def start_tile(self, compose: Callable[[np.ndarray], np.ndarray]) -> None:
+        """A tile of a tiled scale begins: its losses are not comparable with another tile's, so the best image and
+        the early-stop window start again; `compose(best tile)` gives the whole canvas for previews."""
+        self._scale_best = []
+        self.best_loss = np.inf
+        self.best_terms = None
+        self._best_image = None
+        self._compose = compose
+
+    def finish_tiles(self, canvas: np.ndarray, terms: np.ndarray) -> None:
+        """A tiled scale ends: its canvas is the best image, with the whole image's terms estimated from the
+        tiles (tiling.estimated_terms)."""
+        self._compose = None
+        self._best_image = canvas
+        self.best_terms = terms
+        self.best_loss = float(terms[0])
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+    def __call__(self, terms: np.ndarray, image) -> None:
+        if self.first_evaluation_at is None:
+            self.first_evaluation_at = time.perf_counter()
+        self.history.append(terms)
+        if not np.isfinite(terms[0]):
+            self.non_finite += 1
+            if self.evaluations == 1:
+                raise UserError(non_finite_message(terms, self.loss_weights))
+        if np.isfinite(terms[0]) and terms[0] < self.best_loss:
+            self.best_loss = float(terms[0])
+            self.best_terms = terms
+            if not isinstance(image, np.ndarray):
+                self._best_image = image  # device steps hand over a fresh tensor that nothing changes: no copy
+            elif isinstance(self._best_image, np.ndarray):
+                np.copyto(self._best_image, image)  # scipy reuses its buffer: copy into ours
+            else:
+                self._best_image = np.array(image, dtype=np.float32, copy=True)
+        self._scale_best.append(self.best_loss)
+        if self.callbacks:
+            split = len(TERMS) + len(self.style_layers)
+            event = Progress(
+                evaluation=self.evaluations, total=self.total, scale=self.scale, size=self.size,
+                terms={name: float(value) for name, value in zip(TERMS, terms)},
+                style_layers={name: float(value) for name, value in zip(self.style_layers, terms[len(TERMS):split])},
+                content_layers={name: float(value) for name, value in zip(self.content_layers, terms[split:])},
+                elapsed=time.perf_counter() - self.started, best_image=self.best_rgb,
+            )
+            for callback in self.callbacks:
+                if callback(event):
+                    self.stop_requested = True
+        if self.stop_requested:
+            if self.evaluations == 1:
+                # The first evaluation is of the starting image: a stop asked for by then (Ctrl-C during start-up)
+                # leaves nothing worth keeping, rather than the unstylized picture.
+                self._best_image = None
+            raise Interrupted()
+        if self.converged():
+            raise Converged()
+
+    def converged(self) -> bool:
+        """--min-improvement: has this scale's best loss fallen by less than that fraction over --patience
+        evaluations? (The best so far, not the last loss: L-BFGS's line search tries worse points on its way.)"""
+        if self.min_improvement is None or len(self._scale_best) <= self.patience:
+            return False
+        before, now = self._scale_best[-self.patience - 1], self._scale_best[-1]
+        return bool(np.isfinite(before)) and before - now < self.min_improvement * abs(before)
+
+    def layer_losses(self) -> dict[str, dict[str, dict[str, float]]]:
+        """The best evaluation's loss per content and style layer (and tv), each with its share of the weighted
+        total, as jcjohnson/neural-style prints them."""
+        terms = self.best_terms
+        total = float(terms[0])
+        split = len(TERMS) + len(self.style_layers)
+        weights = self.loss_weights
+
+        def entry(value: float, weight: float) -> dict[str, float]:
+            return {"loss": float(value), "share": float(weight * value / total) if total else 0.0}
+
+        return {
+            "content": {name: entry(value, weights.get("content", 1.0))
+                        for name, value in zip(self.content_layers, terms[split:])},
+            "style": {name: entry(value, weights.get("style", 1.0))
+                      for name, value in zip(self.style_layers, terms[len(TERMS):split])},
+            "tv": {"image": entry(terms[3], weights.get("tv", 0.0))},
+        }
+
+
+def non_finite_message(terms: np.ndarray, loss_weights: dict[str, float]) -> str:
+    """Why the first evaluation's loss is not finite: the term whose weighted value overflows, and what to change."""
+    for name, value in zip(TERMS[1:], terms[1:len(TERMS)]):
+        weight = loss_weights.get(name, 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            weighted = np.float32(value) * np.float32(weight)
+        if not np.isfinite(weighted):
+            return (f"the loss is not finite at the first evaluation: the {name} loss ({float(value):.3g}) times "
+                    f"--{name}-weight ({weight:g}) overflows float32; lower --{name}-weight")
+    return (f"the loss is not finite at the first evaluation ({float(terms[0])}); the loss weights are too large for "
+            "float32 together: lower --style-weight or --content-weight")

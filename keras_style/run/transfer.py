@@ -1,0 +1,221 @@
+"""The whole run from Python: images in, stylized uint8 image out (`keras_style.stylize`)."""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from keras_style.config.settings import Settings
+from keras_style.errors import Converged, Interrupted
+from keras_style.files.colors import CHROMINANCE_MODES, keep_content_colors
+from keras_style.files.images import ImageSource, deprocess, preprocess, resize, to_array
+from keras_style.run.loading import Prepared, SizedImages, prepare, sized_images
+from keras_style.run.monitor import TERMS, Callbacks, Monitor
+from keras_style.run.plan import checked_plan, scale_plan, scale_settings, upsampled
+from keras_style.run.tiling import run_tiled_scale, tiled_evaluations
+
+
+@dataclass
+class StyleResult:
+    """The image and everything the sidecar JSON reports about how it was made."""
+
+    image: np.ndarray
+    settings: Settings
+    weights_file: str | None
+    sizes: dict[str, list[int]]
+    evaluations: int
+    seconds: float
+    losses: dict[str, dict[str, float]]
+    history: np.ndarray = field(repr=False)
+    traces: int = 0
+    interrupted: bool = False
+    non_finite_evaluations: int = 0  # evaluations whose loss overflowed; the image is the best finite one
+    # why the run ended: budget, converged (--min-improvement), interrupted, or stalled (the optimiser could go no
+    # further before the budget: L-BFGS's line search failed, restarts included)
+    stopped: str = "budget"
+    # the best evaluation's loss per content and style layer (and tv), with each one's share of the weighted total
+    layer_losses: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    scales: list[dict[str, Any]] = field(default_factory=list)
+    # The precision and XLA the run used and why (compute.choose_compute), and where its start-up time went.
+    compute: dict[str, Any] = field(default_factory=dict)
+    startup: dict[str, float] = field(default_factory=dict)
+    # the evaluations the run was allowed: the settings' budget, or with tiles each tile's share summed (0: unknown)
+    evaluation_budget: int = 0
+
+    @property
+    def seconds_per_evaluation(self) -> float:
+        return self.seconds / max(1, self.evaluations)
+
+
+def _terms_dict(terms: np.ndarray) -> dict[str, float]:
+    return {name: float(value) for name, value in zip(TERMS, terms)}
+
+
+def _build_model(settings: Settings) -> tuple[Any, dict[str, float]]:
+    """The feature model, and the seconds spent importing the backend and building it (with its weights)."""
+    from keras_style.engine.network import feature_model_for, import_backend
+
+    startup = {"import_seconds": import_backend()}  # TensorFlow loads here unless the caller loaded it already
+    started = time.perf_counter()
+    if settings.seed is not None:
+        import keras
+
+        keras.utils.set_random_seed(settings.seed)
+    model = feature_model_for(settings)
+    startup["model_seconds"] = time.perf_counter() - started
+    return model, startup
+
+
+def _run_scale(model, settings: Settings, images: SizedImages, monitor: Monitor, record: dict[str, Any]) -> None:
+    """Optimise one scale from images.start; fills its record (evaluations, seconds, compute, start-up) even when
+    the run is stopped."""
+    from keras_style.engine.evaluator import Evaluator
+    from keras_style.engine.optimize import minimize
+
+    started = time.perf_counter()
+    styles = [preprocess(style) for style in images.styles]
+    evaluator = Evaluator(model, settings, preprocess(images.content), styles, observer=monitor, masks=images.masks)
+    optimising = time.perf_counter()
+    record.update(compute=evaluator.compute.as_dict(), targets_seconds=optimising - started,
+                  optimisation_started=optimising)
+    try:
+        minimize(evaluator, preprocess(images.start), settings)
+        # a continuous run that ends short: scipy's line search gave up, restarts included (the articles' restart
+        # loop ends each restart by scipy's own tolerances, as they do)
+        if settings.outer_iterations is None and evaluator.passes < settings.evaluation_budget:
+            record["stopped"] = "stalled"
+    except Converged:  # ends this scale; a coarse scale hands over to the next
+        record["stopped"] = "converged"
+    finally:
+        record.update(evaluations=evaluator.passes, seconds=round(time.perf_counter() - optimising, 3),
+                      traces=evaluator.traces)
+
+
+def stylize_result(
+    content: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
+    *,
+    callback: Callbacks = None,
+    prepared: Prepared | None = None,
+    plan: list[tuple[int, int]] | None = None,
+    started_at: float | None = None,
+    **options: Any,
+) -> StyleResult:
+    """Paint `content` in the style of `style` (one image, or a list of them blended by style_blend_weights). Options
+    are the command line's, e.g. network='vgg16'.
+
+    `callback` (one or several) gets a monitor.Progress after each evaluation; one that returns True stops the
+    run, which then keeps the best image so far (result.interrupted is True). `prepared` passes inputs the caller
+    already loaded and sized (loading.prepare), so nothing is read twice. Raises UserError for bad input, and
+    Interrupted when stopped before any evaluation. With scales > 1 the run goes coarse to fine (plan.scale_plan);
+    `plan`, a list of (size, evaluations) ending at the output size, replaces that schedule (for benchmarks).
+    `started_at` (a time.perf_counter() value, default now) is where result.startup's
+    before_first_evaluation_seconds counts from: the command line passes its process's start.
+    """
+    started_at = time.perf_counter() if started_at is None else started_at
+    settings = options.pop("settings", None) or Settings.from_options(**options)
+    prepared = prepared or prepare(content, style, settings)
+    plan = scale_plan(settings) if plan is None else checked_plan(plan, settings)
+    final_pixels = prepared.final.content.shape[0] * prepared.final.content.shape[1]
+    scale_images = [sized_images(prepared.inputs, settings, size) for size, _ in plan[:-1]] + [prepared.final]
+    model, startup = _build_model(settings)
+    total = sum(_scale_evaluations(images, evaluations) for images, (_, evaluations) in zip(scale_images, plan))
+    monitor = Monitor(total, callback, settings.min_improvement, settings.patience)
+    records: list[dict[str, Any]] = []
+    interrupted = False
+    try:
+        for index, ((size, evaluations), images) in enumerate(zip(plan, scale_images)):
+            if index > 0:  # each scale starts from the previous one's best image, upsampled
+                images = images._replace(start=upsampled(monitor.best_rgb(), images.content))
+            pixel_ratio = final_pixels / (images.content.shape[0] * images.content.shape[1])
+            run_settings = scale_settings(settings, size, evaluations, pixel_ratio, several=len(plan) > 1)
+            weights = {"content": run_settings.content_weight, "style": run_settings.style_weight,
+                       "tv": run_settings.tv_weight}
+            monitor.start_scale(index, (images.content.shape[1], images.content.shape[0]), settings.style_layers,
+                                weights, settings.content_layers)
+            records.append({"size": [images.content.shape[1], images.content.shape[0]]})
+            if images.tile is None:
+                _run_scale(model, run_settings, images, monitor, records[-1])
+            else:
+                run_tiled_scale(model, run_settings, images, monitor, records[-1], images.tile)
+    except Interrupted:
+        interrupted = True
+    if monitor.best_image is None:
+        raise Interrupted()
+    first = records[0]
+    startup["targets_seconds"] = first["targets_seconds"]
+    startup["before_first_evaluation_seconds"] = first["optimisation_started"] - started_at
+    if monitor.first_evaluation_at is not None:  # tracing (and XLA compilation) happen in the first evaluation
+        startup["first_evaluation_seconds"] = monitor.first_evaluation_at - first["optimisation_started"]
+    history = np.array(monitor.history, dtype=np.float64)
+    output_size = [monitor.best_image.shape[2], monitor.best_image.shape[1]]
+    style_shape = prepared.final.style.shape
+    styles_sizes = [[style.shape[1], style.shape[0]] for style in prepared.final.styles]
+    return StyleResult(
+        image=_content_kept(_original_colors(deprocess(monitor.best_image), prepared, settings), prepared),
+        settings=settings,
+        weights_file=_weights_file(settings),
+        sizes={"content": output_size, "style": [style_shape[1], style_shape[0]], "styles": styles_sizes,
+               "output": output_size},
+        evaluations=monitor.evaluations,
+        seconds=time.perf_counter() - first["optimisation_started"] + first["targets_seconds"],
+        losses={"initial": _terms_dict(history[0]), "final": _terms_dict(monitor.best_terms)},
+        history=history[:, : len(TERMS)],
+        traces=sum(record.get("traces", 0) for record in records),
+        interrupted=interrupted,
+        non_finite_evaluations=monitor.non_finite,
+        stopped="interrupted" if interrupted else records[-1].get("stopped", "budget"),
+        layer_losses=monitor.layer_losses(),
+        scales=[_scale_record(record) for record in records],
+        compute=records[-1].get("compute", {}),
+        startup={name: round(seconds, 3) for name, seconds in startup.items()},
+        evaluation_budget=total,
+    )
+
+
+def _original_colors(image: np.ndarray, prepared: Prepared, settings: Settings) -> np.ndarray:
+    """--preserve-colors luminance and luminance-only: the result's luminance with the content's chrominance. The
+    content is taken at the result's size (an interrupted multi-scale run ends at a coarser one)."""
+    if settings.preserve_colors not in CHROMINANCE_MODES:
+        return image
+    height, width = image.shape[:2]
+    return keep_content_colors(image, to_array(resize(prepared.inputs.content, width, height, "content image")))
+
+
+def _content_kept(image: np.ndarray, prepared: Prepared) -> np.ndarray:
+    """--content-mask: the result where the mask is white, the content where it is black, in proportion between
+    (the style's receptive fields reach a little past a region's edge; the black part keeps the photograph)."""
+    if prepared.inputs.content_mask is None:
+        return image
+    from keras_style.run.loading import mask_weights
+
+    height, width = image.shape[:2]
+    weight = mask_weights(prepared.inputs.content_mask, width, height)[:, :, None]
+    content = to_array(resize(prepared.inputs.content, width, height, "content image"))
+    return np.clip(weight * image + (1.0 - weight) * content, 0, 255).round().astype(np.uint8)
+
+
+def _scale_evaluations(images: SizedImages, evaluations: int) -> int:
+    """A scale's share of the progress bar: its evaluations, or each tile's (tiling.py)."""
+    if images.tile is None:
+        return evaluations
+    height, width = images.content.shape[:2]
+    return tiled_evaluations(width, height, images.tile, evaluations)
+
+
+def _scale_record(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: record[key] for key in ("size", "evaluations", "seconds", "compute", "tiles") if key in record}
+
+
+def _weights_file(settings: Settings) -> str | None:
+    from keras_style.engine.network import weights_description
+
+    return weights_description(settings.network, settings.weights)
+
+
+def stylize(content: ImageSource, style: ImageSource | Sequence[ImageSource], **options: Any) -> np.ndarray:
+    """`stylize_result(...).image`: the stylized picture as a (H, W, 3) uint8 RGB array."""
+    return stylize_result(content, style, **options).image
