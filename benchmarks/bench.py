@@ -103,7 +103,7 @@ def device_peak_mb():
     """Peak accelerator memory of this process, or None on a CPU."""
     import keras
 
-    from keras_style.engine.network import device_type
+    from keras_style.engine.backend import device_type
 
     if device_type() != "gpu":
         return None
@@ -144,7 +144,7 @@ def _compiled_products(size: int):
 def machine_peak(size: int = 4096, repeats: int = 5) -> dict:
     """The device's own float32 rate on a large matmul and a large 3x3 convolution, whichever is faster: the
     ceiling for this convolution-heavy work on this device."""
-    from keras_style.engine.network import device_type
+    from keras_style.engine.backend import device_type
 
     if device_type() == "gpu":
         size = max(size, 8192)

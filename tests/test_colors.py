@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 import keras_style
+from keras_style.config.choices import PRESERVE_COLORS
 from keras_style.config.settings import Settings
 from keras_style.errors import UserError
 from keras_style.files.colors import (
-    PRESERVE_COLORS,
     keep_content_colors,
     luminance,
     luminance_only,

@@ -126,8 +126,7 @@ def test_every_setting_is_declared_once_and_reaches_the_parser():
 
 
 def test_a_declared_choice_is_what_validation_accepts():
-    from keras_style.engine.network import POOLINGS
-    from keras_style.engine.optimize import OPTIMIZERS
+    from keras_style.config.choices import OPTIMIZERS, POOLINGS
 
     assert Settings.from_options(pooling=POOLINGS[-1]).pooling == POOLINGS[-1]
     for optimizer in OPTIMIZERS:

@@ -32,9 +32,9 @@ from keras_style.apps.cli import (
     settings_options,
 )
 from keras_style.apps.jobs import Job, expand, finished, job_inputs, manifest_jobs, pair_jobs
+from keras_style.config.choices import INITS
 from keras_style.config.settings import GROUPS, Settings, declared_settings
 from keras_style.errors import UserError, first_line
-from keras_style.files.images import INITS
 from keras_style.files.outputs import FORMATS
 from keras_style.version import __version__
 

@@ -175,22 +175,6 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def import_backend_quietly() -> None:
-    """Load TensorFlow with stderr closed: on CPUs where oneDNN's custom operations are on it writes log lines to
-    stderr before its log level applies, which would break the one-line messages this command promises."""
-    from keras_style.engine.network import import_backend
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import_backend()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
     if args.list_presets:
@@ -212,6 +196,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     prepared = prepare(content, styles, settings)  # every input problem surfaces before TensorFlow loads
 
     stop = StopOnSignal().install()
+    from keras_style.engine.backend import import_backend_quietly
+
     import_backend_quietly()
     from keras_style.run.transfer import stylize_result
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from PIL import Image
 
+from keras_style.config.choices import INITS
 from keras_style.config.settings import Settings, declared_settings, flag
 from keras_style.errors import UserError, first_line
-from keras_style.files.images import INITS
 from keras_style.files.outputs import FORMATS, sidecar_path
 
 # What a folder given as CONTENT or --styles contributes: its image files, not its subfolders.

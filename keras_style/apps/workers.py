@@ -97,7 +97,7 @@ def configure_threads(threads: int) -> int:
 
 
 def import_backend_quietly() -> None:
-    from keras_style.apps.cli import import_backend_quietly
+    from keras_style.engine.backend import import_backend_quietly
 
     import_backend_quietly()
 

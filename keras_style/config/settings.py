@@ -6,16 +6,19 @@ import os
 from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any
 
+from keras_style.config.choices import (
+    INITS,
+    MODES,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    POOLINGS,
+    PRECISIONS,
+    PRESERVE_COLORS,
+    RESIZE_MODES,
+)
 from keras_style.config.layers import CONVS_PER_BLOCK, resolve_layers, valid_layers
 from keras_style.config.presets import DEFAULT_PRESET, PAPER_STYLE_LAYERS, PRESETS
-from keras_style.engine.backend import PRECISIONS
-from keras_style.engine.evaluator import MODES
-from keras_style.engine.losses import NORMALIZATIONS
-from keras_style.engine.network import POOLINGS
-from keras_style.engine.optimize import OPTIMIZERS
 from keras_style.errors import UserError
-from keras_style.files.colors import PRESERVE_COLORS
-from keras_style.files.images import INITS, RESIZE_MODES
 
 NETWORKS = tuple(CONVS_PER_BLOCK)
 
@@ -115,7 +118,7 @@ class Settings:
         None, "random seed: the same seed, machine and thread counts (OPENBLAS_NUM_THREADS for scipy) give a "
         "byte-identical output", "optimisation", show_default=False)
     mode: str = setting("cached", "cached: targets computed once (fast); concat: [content, style, generated] "
-                        "through VGG at every evaluation, as the articles do", "optimisation", choices=MODES)
+                        "through VGG at every evaluation, as the articles do", "optimisation", choices=tuple(MODES))
     scales: int = setting(
         1, "multi-scale: optimise at --size/sqrt(2)^(N-1) first, upsample, continue up to --size; the coarser sizes "
         "share 60%% of the evaluations (each twice the next finer one's), the final size 40%%", "optimisation",

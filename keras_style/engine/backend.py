@@ -1,6 +1,10 @@
-"""How the network computes on this device: precision (float32 or bfloat16) and XLA, chosen together.
+"""The one backend boundary: importing TensorFlow (quietly), the device it computes on, the precision and XLA chosen
+for it, and the compiled steps (a bounded cache, shared by every Evaluator of a process).
 
-The rule comes from measurements (benchmarks/RESULTS.md, "Precision and XLA per device"):
+This is the only engine module that does not import TensorFlow at its top: the command line imports it to load
+TensorFlow with stderr closed, after every input problem has been reported.
+
+The precision/XLA rule comes from measurements (benchmarks/RESULTS.md, "Precision and XLA per device"):
 - bfloat16 pays where the device has bf16 units: a GPU of compute capability 8.0 or newer (Ampere, Hopper), or a
   CPU with AMX or AVX512-BF16, where TensorFlow's oneDNN convolutions ran 10-15x faster than in float32;
 - XLA's CPU compiler does not use those bf16 units (bfloat16 with XLA was 12x slower per evaluation than without),
@@ -13,9 +17,15 @@ Losses and Gram matrices stay float32 whatever the network computes in.
 from __future__ import annotations
 
 import functools
+import importlib
+import os
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-PRECISIONS = ("auto", "float32", "mixed")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 BF16_GPU_CAPABILITY = (8, 0)
 # float32 XLA on a CPU: the share of each evaluation it saves (9-22 % on the AMD EPYC, RESULTS.md; the low end, so
@@ -76,23 +86,13 @@ def read_cpu(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
 @functools.lru_cache(maxsize=1)
 def detect_device() -> Device:
     """The device Keras will compute on. Imports the backend (call it once the network is about to be built)."""
-    import keras
+    import_backend()
+    import tensorflow as tf
 
-    if keras.backend.backend() == "jax":
-        import jax
-
-        gpus = [device for device in jax.devices() if device.platform == "gpu"]
-        if gpus:
-            capability = getattr(gpus[0], "compute_capability", None)
-            parsed = tuple(int(part) for part in str(capability).split(".")[:2]) if capability else None
-            return Device("gpu", getattr(gpus[0], "device_kind", "gpu"), gpu_capability=parsed)
-    else:
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            details = tf.config.experimental.get_device_details(gpus[0])
-            return Device("gpu", details.get("device_name", "gpu"), gpu_capability=details.get("compute_capability"))
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return Device("gpu", details.get("device_name", "gpu"), gpu_capability=details.get("compute_capability"))
     name, flags = read_cpu()
     return Device("cpu", name, cpu_flags=flags)
 
@@ -134,3 +134,101 @@ def choose_compute(
     else:
         reasons.append(f"XLA {'on' if xla else 'off'} as asked")
     return Compute(precision, bool(xla), "; ".join(reasons))
+
+
+def resolved_precision(precision: str) -> str:
+    """'auto' becomes this device's choice; 'float32' and 'mixed' stay."""
+    return precision if precision != "auto" else choose_compute(detect_device(), precision).precision
+
+
+def device_type() -> str:
+    """'gpu' when TensorFlow sees an accelerator, else 'cpu'."""
+    return detect_device().kind
+
+
+def mixed_policy() -> str:
+    """16-bit compute with float32 variables. bfloat16, not float16: the raw style gradients (up to ~1e9 per
+    pixel) overflow float16's range, while bfloat16 keeps float32's exponent (tensor cores and AMX take it)."""
+    return "mixed_bfloat16"
+
+
+_backend_import_seconds: float | None = None
+
+
+def import_backend() -> float:
+    """Import Keras and TensorFlow; the seconds the first import took in this process."""
+    global _backend_import_seconds
+    if _backend_import_seconds is None:
+        started = time.perf_counter()
+        importlib.import_module("keras")
+        _backend_import_seconds = time.perf_counter() - started
+    return _backend_import_seconds
+
+
+def import_backend_quietly() -> None:
+    """Load TensorFlow with stderr closed: on CPUs where oneDNN's custom operations are on it writes log lines to
+    stderr before its log level applies, which would break the one-line messages the apps promise."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import_backend()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class CompiledFunction:
+    """A tf.function (XLA-compiled or not) with a count of its traces (one per new input shape)."""
+
+    def __init__(self, function: Callable, jit_compile: bool) -> None:
+        import tensorflow as tf
+
+        self.traces = 0
+
+        def traced(*args):
+            self.traces += 1  # Python side effect: runs only when TensorFlow traces, not on each call
+            return function(*args)
+
+        self._call = tf.function(traced, jit_compile=jit_compile)
+
+    def __call__(self, *args):
+        return self._call(*args)
+
+
+# Compiled steps kept per process, least recently used first out: each holds its traces (one per image shape), and
+# a long-lived server or batch worker sees many layer lists and sizes. Enough for a multi-scale run's steps
+# (value and gradient, features, an optimiser's step) times its scales, and the judges.
+COMPILED_CACHE_SIZE = 32
+_COMPILED: OrderedDict[tuple, tuple[Any, CompiledFunction]] = OrderedDict()
+
+
+def compiled(model: Any, key: tuple, jit_compile: bool, build: Callable[[], Callable]) -> CompiledFunction:
+    """The process-wide compiled function for (model, key, jit_compile), built by `build()` on first use. The model
+    is kept in the entry so its id is never reused while the entry lives."""
+    full_key = (id(model), key, bool(jit_compile))
+    entry = _COMPILED.get(full_key)
+    if entry is None:
+        entry = (model, CompiledFunction(build(), jit_compile))
+        _COMPILED[full_key] = entry
+        while len(_COMPILED) > COMPILED_CACHE_SIZE:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(full_key)
+    return entry[1]
+
+
+def value_and_grad(function: Callable) -> Callable:
+    """`function(image, *rest) -> (total, terms)` as an uncompiled `(image, *rest) -> (terms, d total / d image)`,
+    for use inside a compiled step."""
+    import tensorflow as tf
+
+    def with_gradient(image, *rest):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            total, terms = function(image, *rest)
+        return terms, tape.gradient(total, image)
+
+    return with_gradient

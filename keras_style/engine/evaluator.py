@@ -25,8 +25,6 @@ from keras_style.errors import UserError
 if TYPE_CHECKING:  # settings imports this module for its choices
     from keras_style.config.settings import Settings
 
-# The two evaluation paths (Evaluator): the targets computed once, or the articles' 3-image batch every time.
-MODES = ("cached", "concat")
 # Called after each network pass with the loss terms (the four, then one per style layer and one per content layer)
 # and the image that produced them (a numpy array, or a device tensor that nothing modifies afterwards).
 Observer = Callable[[np.ndarray, Any], None]

@@ -6,8 +6,6 @@ keras is imported inside each function: the functions run only while a step is t
 from __future__ import annotations
 
 TV_EXPONENT = 1.25
-# Gram loss scales (style_scale): the paper's 1/(4 N^2 M^2) per layer, or the Keras example's N=3, M=input pixels.
-NORMALIZATIONS = ("paper", "keras-example")
 
 
 def content_loss(generated, target):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import functools
-import importlib
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from keras_style.config.choices import POOLINGS
 from keras_style.config.layers import layer_depth, valid_layers
+from keras_style.engine.backend import mixed_policy, resolved_precision
 from keras_style.errors import UserError, first_line
 from keras_style.files.weights import download_failed_message, keras_cache_file, resolve_weights
 
@@ -15,42 +15,6 @@ if TYPE_CHECKING:  # keras loads lazily, when a model is built
     import keras
 
     from keras_style.config.settings import Settings
-
-POOLINGS = ("max", "avg")
-_backend_import_seconds: float | None = None
-
-
-def import_backend() -> float:
-    """Import Keras and its backend (TensorFlow loads here); the seconds the first import took in this process."""
-    global _backend_import_seconds
-    if _backend_import_seconds is None:
-        started = time.perf_counter()
-        importlib.import_module("keras")
-
-        _backend_import_seconds = time.perf_counter() - started
-    return _backend_import_seconds
-
-
-def device_type() -> str:
-    """'gpu' when the Keras backend sees an accelerator, else 'cpu'."""
-    from keras_style.engine.backend import detect_device
-
-    return detect_device().kind
-
-
-def mixed_policy() -> str:
-    """16-bit compute with float32 variables. bfloat16, not float16: the raw style gradients (up to ~1e9 per
-    pixel) overflow float16's range, while bfloat16 keeps float32's exponent (tensor cores and AMX take it)."""
-    return "mixed_bfloat16"
-
-
-def resolved_precision(precision: str) -> str:
-    """'auto' becomes this device's choice (compute.choose_compute); 'float32' and 'mixed' stay."""
-    if precision != "auto":
-        return precision
-    from keras_style.engine.backend import choose_compute, detect_device
-
-    return choose_compute(detect_device(), precision).precision
 
 
 def load_vgg(network: str, weights: str | None):

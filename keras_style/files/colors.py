@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-PRESERVE_COLORS = ("none", "luminance", "luminance-only", "histogram")
-# The modes that give the finished image the content's chrominance.
-CHROMINANCE_MODES = ("luminance", "luminance-only")
-
 # Regularises a near-singular colour covariance (a greyscale or flat style) in (0..255)^2 units.
 COVARIANCE_EPSILON = 1e-2
 # skimage's YCbCr is ITU-R BT.601 in studio range: Y from 16 (black) to 235 (white).

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from keras_style.config.choices import RESIZE_MODES
 from keras_style.errors import UserError, first_line
 
 ImageSource = str | os.PathLike | Image.Image | np.ndarray
@@ -17,7 +18,6 @@ ImageSource = str | os.PathLike | Image.Image | np.ndarray
 MIN_SIDE = 32
 # The ImageNet channel means that caffe-style preprocessing subtracts, in BGR order.
 IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
-RESIZE_MODES = ("longest", "height", "square")
 
 
 def _flatten_alpha(image: Image.Image) -> Image.Image:
@@ -177,7 +177,6 @@ def pixel_bounds() -> tuple[np.ndarray, np.ndarray]:
     return -IMAGENET_MEAN_BGR, 255.0 - IMAGENET_MEAN_BGR
 
 
-INITS = ("content", "noise", "white", "style")
 
 
 def initial_image(

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from keras_style.config.choices import CHROMINANCE_MODES
 from keras_style.config.settings import Settings
 from keras_style.errors import Converged, Interrupted
-from keras_style.files.colors import CHROMINANCE_MODES, keep_content_colors
+from keras_style.files.colors import keep_content_colors
 from keras_style.files.images import ImageSource, deprocess, preprocess, resize, to_array
 from keras_style.run.loading import Prepared, SizedImages, prepare, sized_images
 from keras_style.run.monitor import TERMS, Callbacks, Monitor
@@ -56,7 +57,8 @@ def _terms_dict(terms: np.ndarray) -> dict[str, float]:
 
 def _build_model(settings: Settings) -> tuple[Any, dict[str, float]]:
     """The feature model, and the seconds spent importing the backend and building it (with its weights)."""
-    from keras_style.engine.network import feature_model_for, import_backend
+    from keras_style.engine.backend import import_backend
+    from keras_style.engine.network import feature_model_for
 
     startup = {"import_seconds": import_backend()}  # TensorFlow loads here unless the caller loaded it already
     started = time.perf_counter()

@@ -29,10 +29,10 @@ from keras_style.apps.web.runs import (
     preset_values,
     run_settings,
 )
+from keras_style.config.choices import PRESERVE_COLORS
 from keras_style.config.presets import DEFAULT_PRESET, PRESETS
 from keras_style.config.settings import NETWORKS
 from keras_style.errors import UserError, first_line
-from keras_style.files.colors import PRESERVE_COLORS
 from keras_style.run.loading import prepare
 from keras_style.run.monitor import TERMS
 

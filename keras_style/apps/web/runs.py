@@ -249,7 +249,7 @@ class Run:
             if "keras" not in sys.modules:
                 # The first run loads TensorFlow, with stderr closed as the command line does: its start-up chatter
                 # would fill the server's log. Runs take turns, so no other run's message is lost meanwhile.
-                from keras_style.apps.cli import import_backend_quietly
+                from keras_style.engine.backend import import_backend_quietly
 
                 import_backend_quietly()
             result = stylize_result(content, style, settings=settings, prepared=prepared, callback=self.on_progress)

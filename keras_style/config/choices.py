@@ -1,0 +1,33 @@
+"""The choices of the settings that name one of several ways to do a step, declared once: Settings validates against
+them, --help and the README list them, and the layer that implements a choice maps each name to its code."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+POOLINGS = ("max", "avg")
+RESIZE_MODES = ("longest", "height", "square")
+INITS = ("content", "noise", "white", "style")
+PRESERVE_COLORS = ("none", "luminance", "luminance-only", "histogram")
+# the --preserve-colors modes that put the content's chrominance back after the run
+CHROMINANCE_MODES = ("luminance", "luminance-only")
+# Gram loss scales: the paper's 1/(4 N^2 M^2) per layer, or the Keras example's N=3, M=input pixels.
+NORMALIZATIONS = ("paper", "keras-example")
+OPTIMIZERS = ("lbfgs", "lbfgs-device", "gd", "adam")
+PRECISIONS = ("auto", "float32", "mixed")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """What a --mode means outside the engine (the engine's target provider is picked by name in run/assemble.py)."""
+
+    images_per_evaluation: int  # images through the network per evaluation (the memory estimate)
+    style_fit: str  # "stretch": the style is resized to the content's size; "own-aspect": it keeps its aspect ratio
+    whole_images_only: bool  # no tiles, masks, several styles or --style-scale: the batch holds one of each image
+
+
+MODES = {
+    # the targets computed once; only the generated image goes through the network at each evaluation
+    "cached": Mode(images_per_evaluation=1, style_fit="own-aspect", whole_images_only=False),
+    # the articles' batch [content, style, generated] through the network at every evaluation
+    "concat": Mode(images_per_evaluation=3, style_fit="stretch", whole_images_only=True),
+}
