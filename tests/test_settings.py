@@ -103,7 +103,7 @@ def readme_options_table() -> str:
 
 
 def test_readme_options_table_matches_the_declarations():
-    from keras_style.apps.cli import options_table
+    from keras_style.apps.options import options_table
 
     assert readme_options_table() == options_table(), "README options table is stale: regenerate it (see its comment)"
 

@@ -22,26 +22,27 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keras_style.apps.cli import (
+from keras_style.apps.jobs import Job, expand, finished, job_inputs, manifest_jobs, pair_jobs
+from keras_style.apps.options import (
+    BATCH_PROGRAM,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    VERSION,
     OneLineParser,
-    add_setting,
+    add_settings,
     settings_options,
 )
-from keras_style.apps.jobs import Job, expand, finished, job_inputs, manifest_jobs, pair_jobs
 from keras_style.config.choices import INITS
-from keras_style.config.settings import GROUPS, Settings, declared_settings
+from keras_style.config.settings import GROUPS, Settings
 from keras_style.errors import UserError, first_line
 from keras_style.files.outputs import FORMATS
-from keras_style.version import __version__
 
 if TYPE_CHECKING:  # Ray and TensorFlow load only when jobs run
-    from keras_style.apps.workers import Pool
+    from keras_style.apps.workers import JobOutcome, Pool
 
-PROGRAM = "keras-style batch"
+PROGRAM = BATCH_PROGRAM
 EXIT_SOME_FAILED = 3  # the batch's own code; the others are the single-image command's
 REPORT_NAME = "batch.jsonl"
 SHEET_NAME = "contact_sheet.jpg"
@@ -118,12 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--shared-output", action="store_true",
                          help="the workers write the outputs themselves: DIR is the same path on every machine "
                               "(a shared file system); default: this process writes them")
-    groups = {name: parser.add_argument_group(name) for name in GROUPS}
-    for declared in declared_settings():
-        add_setting(groups[declared.metadata["option"].group], declared)
+    add_settings({name: parser.add_argument_group(name) for name in GROUPS})
     out = parser.add_argument_group("output")
     out.add_argument("--quiet", action="store_true", help="no progress bar or summary (failures are still printed)")
-    out.add_argument("--version", action="version", version=f"keras-style {__version__}")
+    out.add_argument("--version", action="version", version=VERSION)
     return parser
 
 
@@ -210,8 +209,6 @@ def run_jobs(jobs: Sequence[Job], done: dict[int, dict[str, Any]], pool: Pool, r
     """Run every job not in `done` on `pool`, writing each output as it arrives, and put a report row per job in
     `rows` (filled as jobs settle, so an interrupted caller still has the finished ones). A job's frame successor
     (--sequence) is sent when it settles, starting from its result."""
-    from keras_style.files.outputs import save_result
-
     todo = [job for job in jobs if job.index not in done]
     waiting = {job.previous: job for job in todo if job.previous is not None and job.previous not in done}
     ready = deque(job for job in todo if job.previous is None or job.previous in done)
@@ -254,23 +251,27 @@ def run_jobs(jobs: Sequence[Job], done: dict[int, dict[str, Any]], pool: Pool, r
             break
         outcome = pool.next_outcome()
         job = jobs[outcome.index]
-        if not outcome.ok:
-            settle(job, report_row(job, "failed", seconds=outcome.seconds, error=outcome.error,
-                                   worker=outcome.worker), None)
-            continue
-        written = outcome.written
-        if written is None:
-            try:
-                written = str(save_result(outcome.image, lambda path: {**outcome.record, "output": str(path)},
-                                          job.output, True))
-            except OSError as error:
-                settle(job, report_row(job, "failed", seconds=outcome.seconds, worker=outcome.worker,
-                                       error=f"could not write {str(job.output)!r}: {error.strerror or error}"),
-                       None)
-                continue
-        image = outcome.image if outcome.image is not None else _output_image(job)
-        settle(job, report_row(job, "done", seconds=outcome.seconds, record=outcome.record, output=written,
-                               worker=outcome.worker), image)
+        settle(job, *_settled(job, outcome))
+
+
+def _settled(job: Job, outcome: JobOutcome) -> tuple[dict[str, Any], np.ndarray | None]:
+    """A job's report row from its worker's outcome, with its output written here unless the worker wrote it
+    (--shared-output), and its image for the next frame (None when it failed: that frame starts cold)."""
+    from keras_style.files.outputs import save_result
+
+    if not outcome.ok:
+        return report_row(job, "failed", seconds=outcome.seconds, error=outcome.error, worker=outcome.worker), None
+    written = outcome.written
+    if written is None:
+        try:
+            written = str(save_result(outcome.image, lambda path: {**outcome.record, "output": str(path)},
+                                      job.output, True))
+        except OSError as error:
+            return report_row(job, "failed", seconds=outcome.seconds, worker=outcome.worker,
+                              error=f"could not write {str(job.output)!r}: {error.strerror or error}"), None
+    image = outcome.image if outcome.image is not None else _output_image(job)
+    return report_row(job, "done", seconds=outcome.seconds, record=outcome.record, output=written,
+                      worker=outcome.worker), image
 
 
 def _chained(waiting: dict[int, Job]) -> list[Job]:

@@ -7,6 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
+from keras_style.apps.options import PROGRAM
 from keras_style.errors import first_line
 from keras_style.run.monitor import Progress
 
@@ -68,8 +69,6 @@ class Snapshots:
     def warn(message: str) -> None:
         """One line on stderr; tqdm.write clears the progress bar first and draws it again below the line."""
         from tqdm import tqdm
-
-        from keras_style.apps.cli import PROGRAM
 
         tqdm.write(f"{PROGRAM}: warning: {message}", file=sys.stderr)
 

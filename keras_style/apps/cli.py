@@ -8,17 +8,23 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import Field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from keras_style.config.presets import PRESETS
-from keras_style.config.settings import GROUPS, declared_settings, flag
+from keras_style.apps.options import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROGRAM,
+    VERSION,
+    OneLineParser,
+    add_settings,
+    list_presets,
+    settings_options,
+)
+from keras_style.config.settings import GROUPS
 from keras_style.errors import Interrupted, UserError, first_line
-from keras_style.version import __version__
-
-PROGRAM = "keras-style"
 
 
 def _process_started_at() -> float:
@@ -35,7 +41,6 @@ def _process_started_at() -> float:
 
 
 PROCESS_STARTED_AT = _process_started_at()
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 DESCRIPTION = """\
 Paint CONTENT in the style of STYLE with the Gatys et al. algorithm (VGG16/VGG19 in Keras 3) and write OUTPUT.
@@ -58,13 +63,6 @@ examples:
   keras-style photo.jpg painting.jpg out.png --network vgg16 --style-layers conv1_2 conv2_2 --iterations 300"""
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr, exit 2 (argparse would print the whole usage first)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser: positional files, every declared setting (config/settings.py) by group, then the output options."""
     parser = OneLineParser(
@@ -78,8 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
     groups["preset and network"].add_argument(
         "--list-presets", action="store_true", help="print the presets and what each reproduces, then exit")
-    for declared in declared_settings():
-        add_setting(groups[declared.metadata["option"].group], declared)
+    add_settings(groups)
 
     out = parser.add_argument_group("output")
     out.add_argument("--save-every", type=int, metavar="N", default=0,
@@ -89,85 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     out.add_argument("--verbose", action="store_true",
                      help="print each content and style layer's final loss and its share of the total at the end")
-    out.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    out.add_argument("--version", action="version", version=VERSION)
     return parser
-
-
-# argparse's type for each setting, from the field's annotation (the element type for lists).
-_ARGUMENT_TYPES = {"int": int, "float": float, "str": str}
-
-
-def _argument_type(declared: Field) -> Callable[[str], Any]:
-    annotation = str(declared.type)
-    if annotation.startswith("str"):  # text first (--tile-size N|auto): Settings parses the number
-        return str
-    for name in ("float", "int"):
-        if name in annotation:
-            return _ARGUMENT_TYPES[name]
-    return str
-
-
-def help_text(declared: Field) -> str:
-    """A setting's help with its default (the gatys preset's value) where one is meaningful."""
-    option = declared.metadata["option"]
-    if not option.show_default:
-        return option.help
-    default = declared.default
-    shown = " ".join(map(str, default)) if isinstance(default, tuple) else str(default)
-    return f"{option.help} (default: {shown})"
-
-
-def add_setting(group: argparse._ArgumentGroup, declared: Field) -> None:
-    """One declared setting as an argparse option; None means 'not given', so the preset's value applies."""
-    option = declared.metadata["option"]
-    kwargs: dict[str, Any] = {"dest": declared.name, "default": None, "help": help_text(declared)}
-    if option.boolean:
-        group.add_argument(flag(declared), action=argparse.BooleanOptionalAction, **kwargs)
-        return
-    kwargs["type"] = _argument_type(declared) if not option.several else str
-    if option.metavar:
-        kwargs["metavar"] = option.metavar
-    elif option.choices is not None:
-        # Settings validates the choice, with the same one-line message as from Python; argparse only shows them.
-        kwargs["metavar"] = "{" + ",".join(map(str, option.choices)) + "}"
-    if option.several:
-        kwargs["nargs"] = "+"
-    group.add_argument(flag(declared), **kwargs)
-
-
-def settings_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The options the user gave, as Settings keyword arguments (None = take the preset's)."""
-    return {declared.name: getattr(args, declared.name) for declared in declared_settings()}
-
-
-def options_table() -> str:
-    """The README's options table, from the declarations (tests/test_readme.py keeps the README in step)."""
-    rows = ["| option | default | meaning |", "| --- | --- | --- |"]
-    for declared in declared_settings():
-        option = declared.metadata["option"]
-        name = flag(declared)
-        if option.boolean:
-            name = f"{name}/--no-{name[2:]}"
-        elif option.several:
-            name = f"{name} {option.metavar or 'X'}..."
-        elif option.metavar:
-            name = f"{name} {option.metavar}"
-        elif option.choices is not None:
-            name = f"{name} {{{','.join(map(str, option.choices))}}}"
-        default = declared.default
-        shown = " ".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None else str(default))
-        meaning = option.help.replace("%%", "%").replace("|", "\\|")
-        rows.append(f"| `{name}` | {shown} | {meaning} |")
-    return "\n".join(rows)
-
-
-def list_presets() -> str:
-    lines = []
-    for preset in PRESETS.values():
-        lines.append(f"{preset.name}\n  reproduces: {preset.reproduces}")
-        if preset.differences:
-            lines.append(f"  differs: {preset.differences}")
-    return "\n".join(lines)
 
 
 def _fail(message: str, code: int) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 
 from PIL import Image
 
+from keras_style.apps.options import add_setting
 from keras_style.config.choices import INITS
 from keras_style.config.settings import Settings, declared_settings, flag
 from keras_style.errors import UserError, first_line
@@ -142,8 +143,6 @@ class _RowParser(argparse.ArgumentParser):
 
 @functools.lru_cache(maxsize=1)
 def _settings_parser() -> argparse.ArgumentParser:
-    from keras_style.apps.cli import add_setting
-
     parser = _RowParser(add_help=False)
     group = parser.add_argument_group("settings")
     for declared in declared_settings():

@@ -4,8 +4,9 @@ executes text from the page (every text it shows is HTML-escaped)."""
 from __future__ import annotations
 
 import html
+import inspect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from PIL import Image
 
 from keras_style.apps.web.runs import (
     FAILED,
+    PAGE_SETTINGS,
+    PRESET_SETTINGS,
     QUEUED,
     STARTING,
     STOPPED,
@@ -36,7 +39,7 @@ from keras_style.errors import UserError, first_line
 from keras_style.run.loading import prepare
 from keras_style.run.monitor import TERMS
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"  # the checkout's, beside keras_style/
 DEMO_PAIR = (EXAMPLES / "content.jpg", EXAMPLES / "style.jpg")  # present in a source checkout, not in a wheel
 THUMBNAIL = 320  # px: the uploads are shown this small
 PREVIEW = 768  # px: the preview's longest side at most (the download has the full size)
@@ -140,156 +143,243 @@ def thumbnail(image: Image.Image | np.ndarray, side: int = THUMBNAIL) -> Image.I
 
 
 def build_page(options: PageOptions, runs: Runs) -> gr.Blocks:
-    """The page's layout and events. Runs take turns (concurrency 1 in the queue): a second Start waits, and
-    Gradio shows its place in the queue; the quick events (checks, Stop) never wait behind a run."""
-    limits = options.limits
-    defaults = preset_values(DEFAULT_PRESET)
+    """The page: its layout (page_layout) and its events (PageEvents, wired by connect). Runs take turns (concurrency
+    1 in the queue): a second Start waits, and Gradio shows its place in the queue; the quick events (checks, Stop)
+    never wait behind a run."""
+    with gr.Blocks(title="keras-style") as page:
+        layout = page_layout(options.limits)
+        connect(page, layout, PageEvents(options, runs))
+    return page
 
-    def check(path: str | None, what: str) -> tuple[Any, str]:
+
+# --- layout -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Layout:
+    """The components the events read and write; `fields` has one per setting the page offers (runs.PAGE_SETTINGS),
+    by its name."""
+
+    content_file: gr.File
+    content_view: gr.Image
+    style_file: gr.File
+    style_view: gr.Image
+    preset: gr.Dropdown
+    fields: dict[str, gr.components.Component]
+    start: gr.Button
+    stop: gr.Button
+    message: gr.HTML
+    preview: gr.Image
+    progress: gr.HTML
+    curve: gr.HTML
+    downloads: gr.File
+
+    def settings(self, names: Sequence[str] = PAGE_SETTINGS) -> list[gr.components.Component]:
+        """The fields for `names`, in that order (by default every one, in the order stylize takes them)."""
+        return [self.fields[name] for name in names]
+
+    @property
+    def results(self) -> list[gr.components.Component]:
+        """What a run updates, in the order PageEvents.stylize yields them."""
+        return [self.preview, self.progress, self.curve, self.downloads, self.message]
+
+
+def page_layout(limits: Limits) -> Layout:
+    """The page's components, top to bottom (called inside gr.Blocks): uploads, settings, Start and Stop, the message
+    line, then the preview beside the progress, the loss curve and the downloads."""
+    gr.Markdown(
+        "# keras-style\nPaint a photograph in the style of a painting (Gatys et al., VGG in Keras 3). "
+        f"Uploads up to {limits.max_upload_mb:g} MB, results up to {limits.max_size} px. Runs take turns: "
+        "a second Start waits in the queue."
+    )
+    content_file, content_view, style_file, style_view = _uploads()
+    preset, fields = _settings(limits)
+    with gr.Row():
+        start = gr.Button("Start", variant="primary", elem_id="start")
+        stop = gr.Button("Stop", variant="stop", elem_id="stop")
+    message = gr.HTML(elem_id="message")
+    with gr.Row():
+        preview = gr.Image(label="Best image so far", interactive=False, format="jpeg", height=420, elem_id="preview")
+        with gr.Column():
+            progress = gr.HTML(elem_id="progress")
+            curve = gr.HTML(elem_id="curve")
+            downloads = gr.File(label="Download: the PNG and its JSON sidecar", file_count="multiple",
+                                interactive=False, elem_id="downloads")
+    return Layout(content_file, content_view, style_file, style_view, preset, fields, start, stop, message, preview,
+                  progress, curve, downloads)
+
+
+def _uploads() -> tuple[gr.File, gr.Image, gr.File, gr.Image]:
+    """The content and style uploads, each with its thumbnail, and the demo pair where the checkout has it."""
+    with gr.Row():
+        with gr.Column():
+            content_file = gr.File(label="Content image (the photograph)", file_types=["image"], type="filepath",
+                                   elem_id="content-upload")
+            content_view = gr.Image(label="content", interactive=False, height=180, format="jpeg",
+                                    elem_id="content-view")
+        with gr.Column():
+            style_file = gr.File(label="Style image (the painting)", file_types=["image"], type="filepath",
+                                 elem_id="style-upload")
+            style_view = gr.Image(label="style", interactive=False, height=180, format="jpeg", elem_id="style-view")
+    if all(path.is_file() for path in DEMO_PAIR):
+        gr.Examples([[str(path) for path in DEMO_PAIR]], inputs=[content_file, style_file], label="Demo pair",
+                    elem_id="demo-pair")
+    return content_file, content_view, style_file, style_view
+
+
+def _settings(limits: Limits) -> tuple[gr.Dropdown, dict[str, gr.components.Component]]:
+    """The preset, and a field for each setting the page offers (runs.PAGE_SETTINGS), showing the default preset's
+    values."""
+    defaults = preset_values(DEFAULT_PRESET)
+    fields: dict[str, gr.components.Component] = {}
+    with gr.Row():
+        preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Preset", elem_id="preset",
+                             info="named settings that reproduce the paper, an article or the Keras example")
+        fields["network"] = gr.Dropdown(list(NETWORKS), value=defaults["network"], label="Network", elem_id="network")
+        fields["preserve_colors"] = gr.Dropdown(list(PRESERVE_COLORS), value=defaults["preserve_colors"],
+                                                label="Preserve colours", elem_id="preserve-colors")
+    with gr.Row():
+        # No minimum or maximum on the fields: the run checks them and says what is wrong in the message line.
+        fields["size"] = gr.Number(min(defaults["size"], limits.max_size), label=f"Size (px, up to {limits.max_size})",
+                                   precision=0, elem_id="size")
+        fields["iterations"] = gr.Number(defaults["iterations"], label="Iterations (evaluations)", precision=0,
+                                         elem_id="iterations")
+        fields["style_weight"] = gr.Number(defaults["style_weight"], label="Style weight", elem_id="style-weight")
+        # A text field: a number field shows 0 when empty, and blank must mean a random start.
+        fields["seed"] = gr.Textbox("", label="Seed (blank: random)", placeholder="random", max_lines=1,
+                                    elem_id="seed")
+    if sorted(fields) != sorted(PAGE_SETTINGS):
+        raise RuntimeError(f"the page's fields {sorted(fields)} are not runs.PAGE_SETTINGS {sorted(PAGE_SETTINGS)}")
+    return preset, fields
+
+
+def connect(page: gr.Blocks, layout: Layout, events: PageEvents) -> None:
+    """The page's events (called inside gr.Blocks). Start, then the run in the queue (one at a time), then Start
+    again; the quick events (preset, uploads, Stop) never wait behind a run."""
+    quick = dict(concurrency_limit=None, api_visibility="undocumented")
+    layout.preset.change(events.show_preset, layout.preset, layout.settings(PRESET_SETTINGS), **quick)
+    # One listener for both uploads, always run last with both current values: picking the demo pair changes both
+    # at once, and the message must describe the final pair.
+    gr.on([layout.content_file.change, layout.style_file.change], events.check_uploads,
+          [layout.content_file, layout.style_file], [layout.content_view, layout.style_view, layout.message],
+          show_progress="hidden", trigger_mode="always_last", **quick)
+    (
+        layout.start.click(events.begin, None, [layout.start, layout.progress, layout.curve, layout.downloads,
+                                                layout.message], show_progress="hidden", **quick)
+        .then(events.stylize, [layout.content_file, layout.style_file, layout.preset, *layout.settings()],
+              layout.results, api_name="stylize", concurrency_limit=1, concurrency_id="stylize",
+              show_progress="minimal", show_progress_on=layout.progress)
+        .then(lambda: gr.Button(interactive=True), None, layout.start, show_progress="hidden", **quick)
+    )
+    layout.stop.click(events.stop, None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
+    page.unload(events.closed)
+
+
+# --- run logic --------------------------------------------------------------------------------------------------
+
+def _named_values(handler: Callable[..., Any], names: Sequence[str]) -> inspect.Signature:
+    """`handler`'s signature with its *values spelled out, one parameter per name: Gradio names the API's parameters
+    after the function's (client.predict(size=...) and the API page), and places gr.Request by its position."""
+    signature = inspect.signature(handler)
+    fixed = [parameter for parameter in signature.parameters.values() if parameter.kind != parameter.VAR_POSITIONAL]
+    named = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
+    return signature.replace(parameters=[*fixed, *named])
+
+
+class PageEvents:
+    """What the page's events do: check the uploads, show a preset's values, and start, follow and stop a run. Each
+    browser session reaches its own run only (runs.Runs)."""
+
+    def __init__(self, options: PageOptions, runs: Runs) -> None:
+        self.options = options
+        self.runs = runs
+
+    def _check(self, path: str | None, what: str) -> tuple[Any, str]:
         """An upload as a thumbnail and "", or None and the one-line reason it is refused."""
         if not path:
             return None, ""
         try:
-            return thumbnail(load_upload(path, what, options.uploads, limits)), ""
+            return thumbnail(load_upload(path, what, self.options.uploads, self.options.limits)), ""
         except UserError as error:
             return None, first_line(error)
 
-    def check_uploads(content: str | None, style: str | None) -> tuple[Any, Any, str]:
+    def check_uploads(self, content: str | None, style: str | None) -> tuple[Any, Any, str]:
         """Both thumbnails, and the message line: the first refusal among both uploads, so a good second upload does
         not hide what is wrong with the first."""
-        content_shown, content_refusal = check(content, "content image")
-        style_shown, style_refusal = check(style, "style image")
+        content_shown, content_refusal = self._check(content, "content image")
+        style_shown, style_refusal = self._check(style, "style image")
         return content_shown, style_shown, message_html(content_refusal or style_refusal, error=True)
 
-    def show_preset(preset: str) -> list[Any]:
+    def show_preset(self, preset: str) -> list[Any]:
+        """The preset's values in the fields that follow it (runs.PRESET_SETTINGS); the size within the limit."""
         try:
             values = preset_values(preset)
         except UserError:
-            return [gr.skip()] * len(preset_fields)
-        values["size"] = min(values["size"], limits.max_size)
-        return [values[name] for name in preset_fields]
+            return [gr.skip()] * len(PRESET_SETTINGS)
+        values["size"] = min(values["size"], self.options.limits.max_size)
+        return [values[name] for name in PRESET_SETTINGS]
 
-    def begin(request: gr.Request) -> tuple[Any, ...]:
+    def begin(self, request: gr.Request) -> tuple[Any, ...]:
         """Start was pressed: a fresh run for this tab, waiting for its turn; Start is off until it ends."""
-        runs.begin(_session(request))
+        self.runs.begin(_session(request))
         return gr.Button(interactive=False), progress_html(Snapshot(QUEUED)), "", None, ""
 
-    def stylize(content: str | None, style: str | None, preset: str, size: float | None, iterations: float | None,
-                style_weight: float | None, network: str, preserve_colors: str, seed: str | None,
-                request: gr.Request) -> Iterator[tuple[Any, ...]]:
+    def stylize(self, request: gr.Request, content: str | None, style: str | None, preset: str,
+                *values: Any) -> Iterator[tuple[Any, ...]]:
         """The run: check the inputs, start the worker, and send the page what changed, at most every
         UPDATE_SECONDS, until it ends. Outputs: preview, progress, curve, downloads, message."""
+        # (This docstring is the API page's description of /stylize; `values` are the fields in PAGE_SETTINGS order.)
         session = _session(request)
-        run = runs.take(session)
+        run = self.runs.take(session)
         try:
-            yield from _follow(run, content, style, preset, dict(
-                size=size, iterations=iterations, style_weight=style_weight, network=network,
-                preserve_colors=preserve_colors, seed=seed))
+            if run.stop_requested:
+                run.fail("stopped before it started", STOPPED)
+            else:
+                self._start(run, content, style, preset, dict(zip(PAGE_SETTINGS, values, strict=True)))
+            yield from _updates(run)
         finally:
             run.request_stop()  # the page went away, or the run ended: either way nothing more to compute
             run.join()
-            runs.end(session, run)
+            self.runs.end(session, run)
 
-    def _follow(run: Run, content: str | None, style: str | None, preset: str,
-                chosen: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
-        if run.stop_requested:
-            run.fail("stopped before it started", STOPPED)
-        else:
-            try:
-                content_image = load_upload(content, "content image", options.uploads, limits)
-                style_image = load_upload(style, "style image", options.uploads, limits)
-                chosen["seed"] = parse_seed(chosen["seed"])
-                settings = run_settings(preset, chosen, options.weights, limits)
-                prepared = prepare(content_image, style_image, settings)
-                check_output_size(prepared, limits)
-                run.start(content_image, style_image, settings, prepared)
-            except UserError as error:
-                run.fail(first_line(error))
-            except Exception as error:  # a bug: one line on the page, the server goes on
-                run.fail(f"internal error: {type(error).__name__}: {first_line(error)}")
-        shown_preview = None
-        while True:
-            snapshot = run.snapshot()
-            preview = gr.skip()
-            if snapshot.preview is not None and snapshot.preview is not shown_preview:
-                shown_preview = snapshot.preview
-                preview = thumbnail(shown_preview, PREVIEW)
-            files = [str(path) for path in snapshot.files] if snapshot.finished else None
-            message = message_html(snapshot.message, error=snapshot.state == FAILED)
-            yield preview, progress_html(snapshot), curve_html(snapshot.totals), files, message
-            if snapshot.finished:
-                return
-            run.wait(UPDATE_SECONDS)
+    stylize.__signature__ = _named_values(stylize, PAGE_SETTINGS)  # type: ignore[attr-defined]
 
-    def stop(request: gr.Request) -> None:
-        runs.stop(_session(request))
+    def _start(self, run: Run, content: str | None, style: str | None, preset: str, chosen: dict[str, Any]) -> None:
+        """Check the uploads and the settings and start the run's worker; a refusal (or a bug) fails the run with one
+        line for the page."""
+        limits = self.options.limits
+        try:
+            content_image = load_upload(content, "content image", self.options.uploads, limits)
+            style_image = load_upload(style, "style image", self.options.uploads, limits)
+            chosen["seed"] = parse_seed(chosen["seed"])
+            settings = run_settings(preset, chosen, self.options.weights, limits)
+            prepared = prepare(content_image, style_image, settings)
+            check_output_size(prepared, limits)
+            run.start(content_image, style_image, settings, prepared)
+        except UserError as error:
+            run.fail(first_line(error))
+        except Exception as error:  # a bug: one line on the page, the server goes on
+            run.fail(f"internal error: {type(error).__name__}: {first_line(error)}")
 
-    def closed(request: gr.Request) -> None:  # a closed tab stops its run: nobody is left to see it
-        runs.stop(_session(request))
+    def stop(self, request: gr.Request) -> None:
+        self.runs.stop(_session(request))
 
-    with gr.Blocks(title="keras-style") as page:
-        gr.Markdown(
-            "# keras-style\nPaint a photograph in the style of a painting (Gatys et al., VGG in Keras 3). "
-            f"Uploads up to {limits.max_upload_mb:g} MB, results up to {limits.max_size} px. Runs take turns: "
-            "a second Start waits in the queue."
-        )
-        with gr.Row():
-            with gr.Column():
-                content_file = gr.File(label="Content image (the photograph)", file_types=["image"],
-                                       type="filepath", elem_id="content-upload")
-                content_view = gr.Image(label="content", interactive=False, height=180, format="jpeg",
-                                        elem_id="content-view")
-            with gr.Column():
-                style_file = gr.File(label="Style image (the painting)", file_types=["image"], type="filepath",
-                                     elem_id="style-upload")
-                style_view = gr.Image(label="style", interactive=False, height=180, format="jpeg",
-                                      elem_id="style-view")
-        if all(path.is_file() for path in DEMO_PAIR):
-            gr.Examples([[str(path) for path in DEMO_PAIR]], inputs=[content_file, style_file], label="Demo pair",
-                        elem_id="demo-pair")
-        with gr.Row():
-            preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Preset", elem_id="preset",
-                                 info="named settings that reproduce the paper, an article or the Keras example")
-            network = gr.Dropdown(list(NETWORKS), value=defaults["network"], label="Network", elem_id="network")
-            preserve_colors = gr.Dropdown(list(PRESERVE_COLORS), value=defaults["preserve_colors"],
-                                          label="Preserve colours", elem_id="preserve-colors")
-        with gr.Row():
-            # No minimum or maximum on the fields: the run checks them and says what is wrong in the message line.
-            size = gr.Number(min(defaults["size"], limits.max_size), label=f"Size (px, up to {limits.max_size})",
-                             precision=0, elem_id="size")
-            iterations = gr.Number(defaults["iterations"], label="Iterations (evaluations)", precision=0,
-                                   elem_id="iterations")
-            style_weight = gr.Number(defaults["style_weight"], label="Style weight", elem_id="style-weight")
-            # A text field: a number field shows 0 when empty, and blank must mean a random start.
-            seed = gr.Textbox("", label="Seed (blank: random)", placeholder="random", max_lines=1, elem_id="seed")
-        with gr.Row():
-            start = gr.Button("Start", variant="primary", elem_id="start")
-            stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
-        message = gr.HTML(elem_id="message")
-        with gr.Row():
-            preview = gr.Image(label="Best image so far", interactive=False, format="jpeg", height=420,
-                               elem_id="preview")
-            with gr.Column():
-                progress = gr.HTML(elem_id="progress")
-                curve = gr.HTML(elem_id="curve")
-                downloads = gr.File(label="Download: the PNG and its JSON sidecar", file_count="multiple",
-                                    interactive=False, elem_id="downloads")
+    def closed(self, request: gr.Request) -> None:  # a closed tab stops its run: nobody is left to see it
+        self.runs.stop(_session(request))
 
-        preset_fields = ["size", "iterations", "style_weight", "network", "preserve_colors"]
-        quick = dict(concurrency_limit=None, api_visibility="undocumented")
-        preset.change(show_preset, preset, [size, iterations, style_weight, network, preserve_colors], **quick)
-        # One listener for both uploads, always run last with both current values: picking the demo pair changes both
-        # at once, and the message must describe the final pair.
-        gr.on([content_file.change, style_file.change], check_uploads, [content_file, style_file],
-              [content_view, style_view, message], show_progress="hidden", trigger_mode="always_last", **quick)
-        (
-            start.click(begin, None, [start, progress, curve, downloads, message], show_progress="hidden", **quick)
-            .then(stylize, [content_file, style_file, preset, size, iterations, style_weight, network,
-                            preserve_colors, seed],
-                  [preview, progress, curve, downloads, message], api_name="stylize", concurrency_limit=1,
-                  concurrency_id="stylize", show_progress="minimal", show_progress_on=progress)
-            .then(lambda: gr.Button(interactive=True), None, start, show_progress="hidden", **quick)
-        )
-        stop_button.click(stop, None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
-        page.unload(closed)
-    return page
+
+def _updates(run: Run) -> Iterator[tuple[Any, ...]]:
+    """What the page shows of `run` (preview, progress, curve, downloads, message) each time it reports something
+    new, at most every UPDATE_SECONDS, until it has finished."""
+    shown_preview = None
+    while True:
+        snapshot = run.snapshot()
+        preview = gr.skip()
+        if snapshot.preview is not None and snapshot.preview is not shown_preview:
+            shown_preview = snapshot.preview
+            preview = thumbnail(shown_preview, PREVIEW)
+        files = [str(path) for path in snapshot.files] if snapshot.finished else None
+        message = message_html(snapshot.message, error=snapshot.state == FAILED)
+        yield preview, progress_html(snapshot), curve_html(snapshot.totals), files, message
+        if snapshot.finished:
+            return
+        run.wait(UPDATE_SECONDS)

@@ -19,14 +19,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from keras_style.apps.options import SERVE_PROGRAM
 from keras_style.config.settings import Settings
 from keras_style.errors import Interrupted, UserError, first_line
 from keras_style.files.images import load_image
 from keras_style.run.loading import Prepared
 from keras_style.run.monitor import Progress
 
-# The settings the page offers (besides the preset): the ones a person adjusts most.
+# The settings the page offers (besides the preset): the ones a person adjusts most. This is the page's one list of
+# them: page.py has a field for each, and the stylize API takes them in this order after content, style and preset.
 PAGE_SETTINGS = ("size", "iterations", "style_weight", "network", "preserve_colors", "seed")
+# The fields that show a preset's values when it is picked: all but the seed, whose blank means a random start.
+PRESET_SETTINGS = tuple(name for name in PAGE_SETTINGS if name != "seed")
 RESULT_NAME = "stylized.png"
 MEGABYTE = 1024 * 1024
 # The best image is fetched for the preview at most this often: at large sizes a fetch costs a device copy, and each
@@ -263,7 +267,7 @@ class Run:
             self._finish(FAILED, "out of memory: try a smaller size")
         except Exception as error:  # the page shows one line; the server goes on serving
             message = f"internal error: {type(error).__name__}: {first_line(error)}"
-            print(f"keras-style serve: {message}", file=sys.stderr)
+            print(f"{SERVE_PROGRAM}: {message}", file=sys.stderr)
             self._finish(FAILED, message)
         else:
             files = (output, sidecar_path(output))

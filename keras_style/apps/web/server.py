@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keras_style.apps.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OneLineParser
+from keras_style.apps.options import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SERVE_PROGRAM, OneLineParser
 from keras_style.apps.web.runs import MEGABYTE, Limits
 from keras_style.errors import UserError, first_line
 
-PROGRAM = "keras-style serve"
+PROGRAM = SERVE_PROGRAM
 INSTALL = 'pip install "keras-style[web]"'
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
 

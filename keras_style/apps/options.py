@@ -1,0 +1,114 @@
+"""What the commands share: their names, their exit codes, their one-line usage errors, and every declared setting
+(config/settings.py) as a command-line option.
+
+The single-image command (cli.py), `keras-style batch` (batch.py, and jobs.py for a manifest's rows) and
+`keras-style serve` (web/server.py) build their parsers from these pieces; no module imports the command line
+itself. Importing this needs neither TensorFlow nor Gradio.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import Field
+from typing import Any
+
+from keras_style.config.presets import PRESETS
+from keras_style.config.settings import declared_settings, flag
+from keras_style.version import __version__
+
+PROGRAM = "keras-style"
+BATCH_PROGRAM = f"{PROGRAM} batch"
+SERVE_PROGRAM = f"{PROGRAM} serve"
+VERSION = f"{PROGRAM} {__version__}"  # what --version prints, whichever command
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit 2 (argparse would print the whole usage first)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# argparse's type for each setting, from the field's annotation (the element type for lists).
+_ARGUMENT_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _argument_type(declared: Field) -> Callable[[str], Any]:
+    annotation = str(declared.type)
+    if annotation.startswith("str"):  # text first (--tile-size N|auto): Settings parses the number
+        return str
+    for name in ("float", "int"):
+        if name in annotation:
+            return _ARGUMENT_TYPES[name]
+    return str
+
+
+def help_text(declared: Field) -> str:
+    """A setting's help with its default (the gatys preset's value) where one is meaningful."""
+    option = declared.metadata["option"]
+    if not option.show_default:
+        return option.help
+    default = declared.default
+    shown = " ".join(map(str, default)) if isinstance(default, tuple) else str(default)
+    return f"{option.help} (default: {shown})"
+
+
+def add_setting(group: argparse._ArgumentGroup, declared: Field) -> None:
+    """One declared setting as an argparse option; None means 'not given', so the preset's value applies."""
+    option = declared.metadata["option"]
+    kwargs: dict[str, Any] = {"dest": declared.name, "default": None, "help": help_text(declared)}
+    if option.boolean:
+        group.add_argument(flag(declared), action=argparse.BooleanOptionalAction, **kwargs)
+        return
+    kwargs["type"] = _argument_type(declared) if not option.several else str
+    if option.metavar:
+        kwargs["metavar"] = option.metavar
+    elif option.choices is not None:
+        # Settings validates the choice, with the same one-line message as from Python; argparse only shows them.
+        kwargs["metavar"] = "{" + ",".join(map(str, option.choices)) + "}"
+    if option.several:
+        kwargs["nargs"] = "+"
+    group.add_argument(flag(declared), **kwargs)
+
+
+def add_settings(groups: dict[str, argparse._ArgumentGroup]) -> None:
+    """Every declared setting, each in its group's section of the help (`groups`: by GROUPS name)."""
+    for declared in declared_settings():
+        add_setting(groups[declared.metadata["option"].group], declared)
+
+
+def settings_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options the user gave, as Settings keyword arguments (None = take the preset's)."""
+    return {declared.name: getattr(args, declared.name) for declared in declared_settings()}
+
+
+def options_table() -> str:
+    """The README's options table, from the declarations (tests/test_settings.py keeps the README in step)."""
+    rows = ["| option | default | meaning |", "| --- | --- | --- |"]
+    for declared in declared_settings():
+        option = declared.metadata["option"]
+        name = flag(declared)
+        if option.boolean:
+            name = f"{name}/--no-{name[2:]}"
+        elif option.several:
+            name = f"{name} {option.metavar or 'X'}..."
+        elif option.metavar:
+            name = f"{name} {option.metavar}"
+        elif option.choices is not None:
+            name = f"{name} {{{','.join(map(str, option.choices))}}}"
+        default = declared.default
+        shown = " ".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None else str(default))
+        meaning = option.help.replace("%%", "%").replace("|", "\\|")
+        rows.append(f"| `{name}` | {shown} | {meaning} |")
+    return "\n".join(rows)
+
+
+def list_presets() -> str:
+    """`--list-presets`: each preset, what it reproduces and how it differs."""
+    lines = []
+    for preset in PRESETS.values():
+        lines.append(f"{preset.name}\n  reproduces: {preset.reproduces}")
+        if preset.differences:
+            lines.append(f"  differs: {preset.differences}")
+    return "\n".join(lines)
