@@ -83,7 +83,7 @@ def main() -> int:
         args.scales, args.multi_evaluations = len(plan), sum(count for _, count in plan)
 
     from keras_style.config.settings import Settings
-    from keras_style.engine.network import feature_model_for
+    from keras_style.run.assemble import feature_model_for
     from keras_style.run.loading import prepare
 
     settings = Settings.from_options(size=args.size)

@@ -40,8 +40,8 @@ def main() -> int:
 
     from keras_style.config.settings import Settings
     from keras_style.engine import losses
-    from keras_style.engine.network import feature_model_for
     from keras_style.files.images import preprocess
+    from keras_style.run.assemble import feature_model_for
     from keras_style.run.judge import JUDGES
     from keras_style.run.loading import prepare
 

@@ -15,6 +15,9 @@ __all__ = ["stylize", "stylize_result", "Settings", "UserError", "Interrupted", 
 def __getattr__(name: str) -> Any:
     # Lazy re-exports keep `import keras_style` free of TensorFlow.
     if name in ("stylize", "stylize_result", "StyleResult"):
+        from keras_style.engine.backend import import_backend
+
+        import_backend()  # timed here: the run's modules import TensorFlow at their top
         from keras_style.run import transfer
 
         return getattr(transfer, name)

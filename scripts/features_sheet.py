@@ -154,22 +154,21 @@ def tiles_sheet(target: Path, size: int, iterations: int, tile_size: int) -> Non
     from PIL import ImageDraw
 
     from keras_style.config.settings import Settings
-    from keras_style.engine.evaluator import Evaluator
-    from keras_style.engine.network import feature_model_for
     from keras_style.files.images import preprocess
+    from keras_style.run.assemble import evaluator_for, feature_model_for
     from keras_style.run.loading import prepare
     from keras_style.run.tiling import tile_passes
 
     common = dict(size=size, iterations=iterations, seed=0)
     settings = Settings.from_options(precision="float32", **common)
     prepared = prepare(CONTENT, STYLE, settings)
-    judge = Evaluator(feature_model_for(settings), settings, preprocess(prepared.final.content),
+    judge = evaluator_for(feature_model_for(settings), settings, preprocess(prepared.final.content),
                       [preprocess(style) for style in prepared.final.styles])
     with tempfile.TemporaryDirectory() as folder:
         panels, labels = [CONTENT], ["content"]
         for tile in ("off", tile_size):
             result = keras_style.stylize_result(CONTENT, STYLE, tile_size=tile, **common)
-            judged = float(judge.terms(preprocess(result.image.astype(np.float32)))[0])
+            judged = float(judge.terms_at(preprocess(result.image.astype(np.float32)))[0])
             print(f"--tile-size {tile}: {result.evaluations} evaluations in {result.seconds:.1f} s, judged loss "
                   f"{judged:.4g}")
             panels.append(Path(folder) / f"tile-{tile}.png")

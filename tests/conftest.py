@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from keras_style.config.settings import Settings
-from keras_style.engine.network import feature_model_for
 from keras_style.files.images import preprocess
+from keras_style.run.assemble import feature_model_for
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent

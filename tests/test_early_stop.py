@@ -70,6 +70,6 @@ def test_a_run_that_ends_before_its_budget_says_it_stalled(monkeypatch):
             evaluator.loss(image.astype(np.float64).ravel())
         return image
 
-    monkeypatch.setitem(optimize.OPTIMIZERS, "lbfgs", gives_up_after_two)
+    monkeypatch.setitem(optimize.MINIMIZERS, "lbfgs", gives_up_after_two)
     result = keras_style.stylize_result(CONTENT, STYLE, size=48, iterations=5, weights="none", precision="float32")
     assert result.evaluations == 2 and result.stopped == "stalled"

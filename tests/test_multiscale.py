@@ -4,7 +4,8 @@ import pytest
 import keras_style
 from keras_style.apps import cli
 from keras_style.config.settings import Settings
-from keras_style.run.plan import balanced_for_scale, scale_plan
+from keras_style.run.assemble import loss_spec, optimizer_spec
+from keras_style.run.plan import scale_plan, scale_specs
 
 from .conftest import CONTENT, STYLE
 
@@ -41,9 +42,13 @@ def test_coarse_scales_weigh_content_and_tv_as_the_final_size_does():
     # multiplies the content and TV weights by 4 and leaves the style weight alone
     settings = Settings.from_options(size=512, content_weight=2.0, style_weight=1e3, tv_weight=0.5,
                                      outer_iterations=10, maxfun=20)
-    coarse = balanced_for_scale(settings, 4.0)
-    assert (coarse.content_weight, coarse.style_weight, coarse.tv_weight) == (8.0, 1e3, 2.0)
-    assert coarse.outer_iterations is None and coarse.maxfun is None  # one continuous L-BFGS run per scale
+    coarse_loss, coarse_optimizer = scale_specs(loss_spec(settings), optimizer_spec(settings), 70, 4.0, several=True)
+    assert [coarse_loss.weight(name) for name in ("content", "style", "tv")] == [8.0, 1e3, 2.0]
+    # one continuous L-BFGS run of the scale's share per scale
+    assert coarse_optimizer.outer_iterations is None and coarse_optimizer.maxfun is None
+    assert coarse_optimizer.evaluation_budget == 70
+    # a single scale runs the settings as they are (the articles' restart loop kept)
+    assert scale_specs(loss_spec(settings), optimizer_spec(settings), 200, 1.0, several=False)[1].outer_iterations == 10
 
 
 def test_multiscale_from_the_command_line(tmp_path, restore_signals):

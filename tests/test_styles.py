@@ -6,9 +6,8 @@ import pytest
 from PIL import Image
 
 from keras_style.config.settings import Settings
-from keras_style.engine.evaluator import Evaluator
-from keras_style.engine.network import feature_model_for
 from keras_style.files.images import preprocess
+from keras_style.run.assemble import evaluator_for, feature_model_for
 from keras_style.run.loading import prepare
 
 from .conftest import CONTENT, STYLE, make_picture
@@ -24,9 +23,9 @@ def second_style(tmp_path_factory):
 
 def targets(settings, styles):
     images = prepare(CONTENT, styles, settings).final
-    evaluator = Evaluator(feature_model_for(settings), settings, preprocess(images.content),
+    evaluator = evaluator_for(feature_model_for(settings), settings, preprocess(images.content),
                           [preprocess(style) for style in images.styles])
-    return [np.asarray(target) for target in evaluator.fixed["style_targets"]]
+    return [np.asarray(target) for target in evaluator.tensors_of("style")["targets"][0]]
 
 
 def test_two_styles_at_weights_1_0_give_the_targets_of_that_style_alone(real_weights, second_style):

@@ -6,10 +6,12 @@ from keras import ops
 
 import keras_style
 from keras_style.config.settings import Settings
-from keras_style.engine.evaluator import Evaluator, TileTargets, feature_step_for
+from keras_style.engine.evaluator import Evaluator
+from keras_style.engine.targets import TileTargets, feature_step_for
 from keras_style.errors import UserError
 from keras_style.files.images import preprocess
-from keras_style.run import tiling
+from keras_style.run import memory, plan, tiling
+from keras_style.run.assemble import evaluator_for, loss_spec
 from keras_style.run.memory import MEMORY_LIMIT_VARIABLE, estimate_bytes, tiled_estimate_bytes
 
 from .conftest import CONTENT, STYLE, build, make_picture
@@ -20,10 +22,10 @@ RANDOM = dict(weights="none", precision="float32", seed=0)
 def seam_zones(tiles, width, height, tile_size):
     """Where the last tile written blends across a vertical seam (its column weights < 1), and where across a
     horizontal one."""
-    overlap = tiling.blend_overlap(tile_size)
+    overlap = plan.blend_overlap(tile_size)
     vertical, horizontal = np.zeros((height, width), bool), np.zeros((height, width), bool)
     for tile in tiles:
-        weights = tiling.blend_weights(tile, width, height, overlap)[:, :, 0]
+        weights = plan.blend_weights(tile, width, height, overlap)[:, :, 0]
         # a tile's weights are the product of a row ramp and a column ramp: read each along the tile's middle
         vertical[tile.top:tile.bottom, tile.left:tile.right] = (weights[tile.height // 2] < 1)[None, :]
         horizontal[tile.top:tile.bottom, tile.left:tile.right] = (weights[:, tile.width // 2] < 1)[:, None]
@@ -33,14 +35,14 @@ def seam_zones(tiles, width, height, tile_size):
 @pytest.mark.parametrize("width, height, tile",
                          [(4096, 3072, 512), (1000, 700, 256), (700, 1000, 256), (96, 72, 64), (300, 64, 64)])
 def test_each_pass_covers_the_image_and_the_next_one_moves_every_seam(width, height, tile):
-    passes = tiling.tile_passes(width, height, tile)
-    assert len(passes) == tiling.TILE_PASSES == 2
+    passes = plan.tile_passes(width, height, tile)
+    assert len(passes) == plan.TILE_PASSES == 2
     for tiles in passes:
         covered = np.zeros((height, width), dtype=int)
         for each in tiles:
-            assert each.top % tiling.ALIGN == 0 and each.left % tiling.ALIGN == 0  # features line up
-            assert min(tile, height) <= each.height < max(tile, height) + tiling.ALIGN
-            assert min(tile, width) <= each.width < max(tile, width) + tiling.ALIGN
+            assert each.top % plan.ALIGN == 0 and each.left % plan.ALIGN == 0  # features line up
+            assert min(tile, height) <= each.height < max(tile, height) + plan.ALIGN
+            assert min(tile, width) <= each.width < max(tile, width) + plan.ALIGN
             covered[each.top:each.bottom, each.left:each.right] += 1
         assert covered.min() >= 1
     (vertical, horizontal), (vertical_next, horizontal_next) = (seam_zones(tiles, width, height, tile)
@@ -50,45 +52,46 @@ def test_each_pass_covers_the_image_and_the_next_one_moves_every_seam(width, hei
 
 
 def test_blend_weights_ramp_towards_inner_edges_only():
-    weights = tiling.blend_weights(tiling.Tile(0, 48, 64, 64), 160, 64, overlap=16)[:, :, 0]
+    weights = plan.blend_weights(plan.Tile(0, 48, 64, 64), 160, 64, overlap=16)[:, :, 0]
     assert weights.shape == (64, 64)
     assert np.all(weights[:, 16:48] == 1.0)  # inside, and along the image's top and bottom borders
     assert weights[10, 0] < 0.05 and weights[10, -1] < 0.05  # both side edges have neighbours
     assert np.all(np.diff(weights[10, :16]) > 0) and np.all(np.diff(weights[10, -16:]) < 0)
-    border = tiling.blend_weights(tiling.Tile(0, 0, 64, 64), 64, 64, overlap=16)
+    border = plan.blend_weights(plan.Tile(0, 0, 64, 64), 64, 64, overlap=16)
     assert np.all(border == 1.0)  # a tile that is the whole image keeps its result
 
 
 def test_block_by_block_targets_and_terms_equal_an_untiled_evaluation():
     settings, content, style, model = build(size=(176, 144), style_size=(160, 112))
-    evaluator = Evaluator(model, settings, content, style)
+    evaluator = evaluator_for(model, settings, content, style)
     step = feature_step_for(model, False)
     layers = settings.feature_layers
     targets = tiling.style_targets(step, [style], [1.0], layers, settings.style_layers, 64, 144, 176)
-    for mine, reference in zip(targets, evaluator.fixed["style_targets"]):
+    for mine, reference in zip(targets, evaluator.tensors_of("style")["targets"][0]):
         np.testing.assert_allclose(ops.convert_to_numpy(mine), ops.convert_to_numpy(reference), rtol=2e-4, atol=1e-2)
     canvas = preprocess(make_picture(176, 144, seed=5, kind="style").astype(np.float32))
-    terms, _ = tiling.whole_terms(step, canvas, content, settings, targets, 64)
-    np.testing.assert_allclose(terms, evaluator.terms(canvas), rtol=2e-4)
+    terms, _ = tiling.whole_terms(step, canvas, content, loss_spec(settings), targets, 64)
+    np.testing.assert_allclose(terms, evaluator.terms_at(canvas), rtol=2e-4)
 
 
 def test_a_tile_has_the_whole_images_loss_and_a_gradient_only_on_its_pixels():
     settings, content, style, model = build(size=(96, 80))
-    whole = Evaluator(model, settings, content, style)
+    whole = evaluator_for(model, settings, content, style)
     step = feature_step_for(model, False)
     layers = settings.feature_layers
     canvas = preprocess(make_picture(96, 80, seed=7, kind="style").astype(np.float32))
-    targets = [ops.convert_to_numpy(target) for target in whole.fixed["style_targets"]]
-    region = tiling.Tile(16, 32, 48, 48)  # the window is the whole image: its context reaches every border
+    targets = [ops.convert_to_numpy(target) for target in whole.tensors_of("style")["targets"][0]]
+    region = plan.Tile(16, 32, 48, 48)  # the window is the whole image: its context reaches every border
     grams, _ = tiling.image_grams(step, canvas, layers, settings.style_layers, 64)
     part = tiling._tile_grams(step, canvas, layers, settings.style_layers, region)
-    tile_targets = TileTargets(
+    source = TileTargets(
+        loss_spec(settings), content.shape,
         content=[feature for layer, feature in zip(layers, step(ops.convert_to_tensor(content)))
                  if layer in settings.content_layers],
         style=[target - (all_ - mine) for target, all_, mine in zip(targets, grams, part)],
         crop=(region.top, region.left, region.height, region.width), image_size=(80, 96))
-    tile = Evaluator(model, settings, content, content, targets=tile_targets)
-    np.testing.assert_allclose(tile.terms(canvas), whole.terms(canvas), rtol=2e-4)
+    tile = Evaluator(model, source, whole.compute, content.shape)
+    np.testing.assert_allclose(tile.terms_at(canvas), whole.terms_at(canvas), rtol=2e-4)
     terms, gradient = tile.evaluate(canvas)
     outside = np.ones(gradient.shape, dtype=bool)
     outside[:, 16:64, 32:80] = False
@@ -97,21 +100,21 @@ def test_a_tile_has_the_whole_images_loss_and_a_gradient_only_on_its_pixels():
 
 def test_memory_depends_on_the_tile_and_auto_tiles_only_what_does_not_fit(monkeypatch):
     settings = Settings.from_options()
-    tiled = {size: tiled_estimate_bytes(settings, size, size * 3 // 4, 512, 1, tiling.TILE_CONTEXT, tiling.ALIGN)
+    tiled = {size: tiled_estimate_bytes(settings, size, size * 3 // 4, 512, 1, plan.TILE_CONTEXT, plan.ALIGN)
              for size in (1024, 4096)}
     untiled = {size: estimate_bytes(settings, size, size * 3 // 4) for size in (1024, 4096)}
     assert untiled[4096] > 12 * untiled[1024] * 0.9 and untiled[4096] > 40 * 2**30  # refused on a 24 GB machine
     assert tiled[4096] - tiled[1024] < 3 * 2**30 and tiled[4096] < 7 * 2**30  # only the image arrays grow
     monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, "3000")
-    assert tiling.tile_size_for(settings, 256, 192) is None  # fits whole: not tiled
-    assert tiling.tile_size_for(settings, 2048, 1536) in tiling.AUTO_TILE_SIZES
-    assert tiling.tile_size_for(Settings.from_options(tile_size=256), 2048, 1536) == 256
+    assert memory.tile_size_for(settings, 256, 192) is None  # fits whole: not tiled
+    assert memory.tile_size_for(settings, 2048, 1536) in memory.AUTO_TILE_SIZES
+    assert memory.tile_size_for(Settings.from_options(tile_size=256), 2048, 1536) == 256
     with pytest.raises(UserError, match="needs about .* GB but 2.9 GB is available; use a smaller --size or --tile"):
-        tiling.tile_size_for(Settings.from_options(tile_size="off"), 2048, 1536)
+        memory.tile_size_for(Settings.from_options(tile_size="off"), 2048, 1536)
     with pytest.raises(UserError, match="tiled"):
-        tiling.tile_size_for(settings, 20000, 15000)  # even the whole-image arrays do not fit
+        memory.tile_size_for(settings, 20000, 15000)  # even the whole-image arrays do not fit
     with pytest.raises(UserError, match="masks cannot be combined with tiling"):
-        tiling.tile_size_for(Settings.from_options(tile_size=64), 128, 96, masked=True)
+        memory.tile_size_for(Settings.from_options(tile_size=64), 128, 96, masked=True)
 
 
 def test_a_tiled_run_reports_each_tiles_evaluations_and_stops_with_the_canvas():
@@ -129,19 +132,21 @@ def test_a_tiled_run_reports_each_tiles_evaluations_and_stops_with_the_canvas():
     assert stopped.evaluations == 5
 
 
-def test_tiled_and_untiled_runs_end_within_five_percent(real_weights):
+def test_a_tiled_run_ends_at_most_five_percent_above_an_untiled_one(real_weights):
     """96 px in 64-px tiles (5 tiles over two passes) against the whole image, judged by one float32 evaluator."""
     options = dict(size=96, iterations=30, seed=0)
     judge_settings = Settings.from_options(precision="float32", **options)
-    from keras_style.engine.network import feature_model_for
+    from keras_style.run.assemble import feature_model_for
     from keras_style.run.loading import prepare
 
     prepared = prepare(CONTENT, STYLE, judge_settings)
-    judge = Evaluator(feature_model_for(judge_settings), judge_settings, preprocess(prepared.final.content),
+    judge = evaluator_for(feature_model_for(judge_settings), judge_settings, preprocess(prepared.final.content),
                       [preprocess(style) for style in prepared.final.styles])
     judged = {}
     for tile_size in ("off", 64):
         result = keras_style.stylize_result(CONTENT, STYLE, tile_size=tile_size, **options)
-        judged[tile_size] = float(judge.terms(preprocess(result.image.astype(np.float32)))[0])
+        judged[tile_size] = float(judge.terms_at(preprocess(result.image.astype(np.float32)))[0])
     assert result.scales[-1]["tiles"]["tile_size"] == 64
-    assert abs(judged[64] - judged["off"]) <= 0.05 * judged["off"], judged
+    # tiling costs no quality: the tiled result is at most 5 % above the untiled one (it may end lower: on a 2-core
+    # AMD EPYC in float32 it ended 9 % lower, with bfloat16 on an Intel Xeon within 5 % either way)
+    assert judged[64] <= 1.05 * judged["off"], judged

@@ -22,6 +22,7 @@ import numpy as np
 
 from keras_style.apps.jobs import FILE_SETTINGS, Job
 from keras_style.config.settings import Settings
+from keras_style.engine.backend import import_backend_quietly, set_threads
 from keras_style.errors import UserError, first_line
 
 # Passed to every actor: where the weights are (when that folder exists on the worker's machine) and TensorFlow's
@@ -82,24 +83,7 @@ def configure_threads(threads: int) -> int:
         os.environ.update({name: value for name, value in thread_environment(threads).items()
                            if name.startswith("TF_")})
     import_backend_quietly()
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return threads
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # "cannot be modified after initialization"
-        return tf.config.threading.get_intra_op_parallelism_threads() or local_cores()
-    return threads
-
-
-def import_backend_quietly() -> None:
-    from keras_style.engine.backend import import_backend_quietly
-
-    import_backend_quietly()
+    return set_threads(threads) or local_cores()
 
 
 def _vgg_builds() -> int:
@@ -120,7 +104,7 @@ class JobRunner:
         self.host = socket.gethostname()
         if settings is not None:
             import_backend_quietly()
-            from keras_style.engine.network import feature_model_for
+            from keras_style.run.assemble import feature_model_for
 
             try:
                 feature_model_for(settings)

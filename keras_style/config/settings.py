@@ -169,8 +169,6 @@ class Settings:
         _positive_int("scales", self.scales)
         _positive_int("patience", self.patience)
         tile_size = _tile_size(self.tile_size)
-        if isinstance(tile_size, int) and self.mode == "concat":
-            raise UserError("--tile-size needs --mode cached: the concat path computes its targets from whole images")
         if self.min_improvement is not None:
             _positive("min-improvement", self.min_improvement)
         if self.outer_iterations is not None:
@@ -196,15 +194,23 @@ class Settings:
         blend_weights = _weights("style-blend-weights", self.style_blend_weights)
         if blend_weights is not None and not sum(blend_weights) > 0:
             raise UserError("--style-blend-weights are all zero; at least one style must count")
-        if self.mode == "concat" and self.style_scale != 1.0:
-            raise UserError("--style-scale needs --mode cached: the concat path resizes the style to the content")
         style_masks = None if self.style_masks is None else tuple(str(mask) for mask in _as_list(self.style_masks))
-        if (self.content_mask is not None or style_masks) and self.mode == "concat":
-            raise UserError("masks need --mode cached: the concat path has no per-region style targets")
+        if MODES[self.mode].whole_images_only:
+            self._check_whole_images(tile_size, bool(self.content_mask is not None or style_masks))
         return replace(
             self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights,
             style_blend_weights=blend_weights, style_masks=style_masks, tile_size=tile_size,
         )
+
+    def _check_whole_images(self, tile_size: int | str, masked: bool) -> None:
+        """A mode whose batch holds one whole content and style image (concat) has no tiles, masks or style scale."""
+        mode = f"--mode {self.mode}"
+        if isinstance(tile_size, int):
+            raise UserError(f"--tile-size needs --mode cached: {mode} computes its targets from whole images")
+        if self.style_scale != 1.0:
+            raise UserError(f"--style-scale needs --mode cached: {mode} resizes the style to the content")
+        if masked:
+            raise UserError(f"masks need --mode cached: {mode} has no per-region style targets")
 
     def check_masks(self, styles: int) -> None:
         """One style mask per style image (UserError otherwise)."""
@@ -214,8 +220,8 @@ class Settings:
     def blend_weights(self, styles: int) -> tuple[float, ...]:
         """Each style's share of the style targets (normalised to sum to 1); equal unless given. Raises UserError
         when the number of weights is not the number of styles, or several styles meet the concat path."""
-        if styles > 1 and self.mode == "concat":
-            raise UserError("several styles need --mode cached: the concat path has room for one style image")
+        if styles > 1 and MODES[self.mode].whole_images_only:
+            raise UserError(f"several styles need --mode cached: --mode {self.mode} has room for one style image")
         weights = self.style_blend_weights or (1.0,) * styles
         if len(weights) != styles:
             raise UserError(f"--style-blend-weights has {len(weights)} values for {styles} style images")

@@ -180,6 +180,20 @@ def import_backend_quietly() -> None:
         os.close(saved)
 
 
+def set_threads(threads: int) -> int:
+    """TensorFlow's intra- and inter-op thread pools; where TensorFlow already runs them (they cannot change any
+    more), the intra-op threads in force (0: TensorFlow's default)."""
+    import_backend()
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # "cannot be modified after initialization"
+        return tf.config.threading.get_intra_op_parallelism_threads()
+    return threads
+
+
 class CompiledFunction:
     """A tf.function (XLA-compiled or not) with a count of its traces (one per new input shape)."""
 

@@ -1,24 +1,27 @@
-"""The loss terms of Gatys et al. as small pure functions on tensors (keras.ops, so any backend traces them).
-
-keras is imported inside each function: the functions run only while a step is traced, and importing this module
-(for NORMALIZATIONS, say) must not load TensorFlow.
-"""
+"""The loss functions of Gatys et al. as small pure functions on tensors (keras.ops); terms.py builds the loss terms
+of a run from them."""
 from __future__ import annotations
+
+import functools
+import operator
+
+from keras import ops
 
 TV_EXPONENT = 1.25
 
 
+def summed(values):
+    """The sum of a non-empty sequence of tensors, added left to right (one value is returned as it is)."""
+    return functools.reduce(operator.add, values)
+
+
 def content_loss(generated, target):
     """Sum over positions and channels of the squared feature difference."""
-    from keras import ops
-
     return ops.sum(ops.square(generated - target))
 
 
 def gram_matrix(features):
     """G[k, m] = sum over positions of F[k] * F[m], for features (H, W, C) or (1, H, W, C)."""
-    from keras import ops
-
     channels = ops.shape(features)[-1]
     flat = ops.reshape(features, (-1, channels))
     return ops.matmul(ops.transpose(flat), flat)
@@ -46,15 +49,11 @@ def style_scale(normalization: str, channels: int, positions: int, input_positio
 
 def style_loss(gram_generated, gram_target, scale: float):
     """Scaled squared distance between two Gram matrices."""
-    from keras import ops
-
     return scale * ops.sum(ops.square(gram_generated - gram_target))
 
 
 def total_variation_loss(image):
     """sum(((x[i,j]-x[i+1,j])^2 + (x[i,j]-x[i,j+1])^2)^1.25), per channel, as in articles 001-003."""
-    from keras import ops
-
     down = ops.square(image[:, :-1, :-1, :] - image[:, 1:, :-1, :])
     right = ops.square(image[:, :-1, :-1, :] - image[:, :-1, 1:, :])
     return ops.sum(ops.power(down + right, TV_EXPONENT))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+
+import keras
 
 from keras_style.config.choices import POOLINGS
 from keras_style.config.layers import layer_depth, valid_layers
@@ -11,16 +12,9 @@ from keras_style.engine.backend import mixed_policy, resolved_precision
 from keras_style.errors import UserError, first_line
 from keras_style.files.weights import download_failed_message, keras_cache_file, resolve_weights
 
-if TYPE_CHECKING:  # keras loads lazily, when a model is built
-    import keras
-
-    from keras_style.config.settings import Settings
-
 
 def load_vgg(network: str, weights: str | None):
     """keras.applications VGG16/VGG19 without the classifier, accepting any image size."""
-    import keras
-
     constructor = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}[network]
     try:
         return constructor(include_top=False, weights=weights, input_shape=(None, None, 3))
@@ -34,8 +28,6 @@ def load_vgg(network: str, weights: str | None):
 
 @functools.lru_cache(maxsize=8)
 def _feature_model(network: str, weights: str | None, pooling: str, layers: tuple[str, ...], precision: str):
-    import keras
-
     if pooling not in POOLINGS:
         raise UserError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
     previous_policy = keras.config.dtype_policy()
@@ -56,15 +48,11 @@ def _vgg(network: str, weights: str | None, precision: str):
     """The whole VGG with its weights, loaded once per process: feature models for other layer lists or poolings
     share its layers (built under the dtype policy `_feature_model` sets for `precision`)."""
     if weights is None:
-        import keras
-
         keras.utils.set_random_seed(RANDOM_WEIGHTS_SEED)
     return load_vgg(network, weights)
 
 
 def _build_feature_model(vgg, network: str, pooling: str, layers: tuple[str, ...]):
-    import keras
-
     deepest = max(layer_depth(name, network) for name in layers)
     last_needed = valid_layers(network)[deepest]
     inputs = keras.Input(shape=(None, None, 3), name="image")
@@ -102,8 +90,3 @@ def weights_description(network: str, weights: str) -> str | None:
         return f"imagenet via Keras download ({keras_cache_file(network)})"
     return resolved
 
-
-def feature_model_for(settings: Settings) -> keras.Model:
-    """The feature model a Settings asks for: its network, weights, pooling, layers and precision."""
-    return feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers,
-                         settings.precision)

@@ -2,16 +2,13 @@
 device loops of optimize_device (gradient descent, Adam, L-BFGS)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
+from scipy.optimize import fmin_l_bfgs_b
 
 from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.optimize_device import minimize_adam, minimize_gradient_descent, minimize_lbfgs_device
+from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import pixel_bounds
-
-if TYPE_CHECKING:  # settings imports this module for its choices
-    from keras_style.config.settings import Settings
 
 # L-BFGS-B's default tolerances stop early on the huge raw losses of style transfer; the budget decides instead.
 LBFGS_FACTR = 0.0
@@ -25,20 +22,18 @@ def _bounds(shape: tuple[int, ...]) -> np.ndarray:
     return np.stack([np.broadcast_to(low, shape).ravel(), np.broadcast_to(high, shape).ravel()], axis=1)
 
 
-def minimize_lbfgs(evaluator: Evaluator, image: np.ndarray, settings: Settings) -> np.ndarray:
+def minimize_lbfgs(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec) -> np.ndarray:
     """fmin_l_bfgs_b over the image. One continuous run keeps its curvature history; with outer_iterations K it
     restarts K times with maxfun M each, as the articles do."""
-    from scipy.optimize import fmin_l_bfgs_b
-
     bounds = _bounds(image.shape)
     x = image.astype(np.float64).ravel()
-    if settings.outer_iterations is not None:
-        for _ in range(settings.outer_iterations):
+    if spec.outer_iterations is not None:
+        for _ in range(spec.outer_iterations):
             x, _, _ = fmin_l_bfgs_b(
-                evaluator.loss, x, fprime=evaluator.grads, bounds=bounds, maxfun=settings.maxfun or 20
+                evaluator.loss, x, fprime=evaluator.grads, bounds=bounds, maxfun=spec.maxfun or 20
             )
     else:
-        budget_end = evaluator.passes + settings.iterations
+        budget_end = evaluator.passes + spec.iterations
         for _ in range(MAX_RESTARTS):
             remaining = budget_end - evaluator.passes
             if remaining <= 0:
@@ -51,7 +46,7 @@ def minimize_lbfgs(evaluator: Evaluator, image: np.ndarray, settings: Settings) 
     return x.reshape(image.shape).astype(np.float32)
 
 
-OPTIMIZERS = {
+MINIMIZERS = {
     "lbfgs": minimize_lbfgs,  # scipy on the host: the articles' optimiser
     "lbfgs-device": minimize_lbfgs_device,
     "gd": minimize_gradient_descent,
@@ -59,6 +54,6 @@ OPTIMIZERS = {
 }
 
 
-def minimize(evaluator: Evaluator, image: np.ndarray, settings: Settings):
-    """Run the configured optimiser from `image` (network input, (1, H, W, 3)); returns the last iterate."""
-    return OPTIMIZERS[settings.optimizer](evaluator, image, settings)
+def minimize(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
+    """Run the optimiser `spec` names from `image` (network input, (1, H, W, 3)); returns the last iterate."""
+    return MINIMIZERS[spec.optimizer](evaluator, image, spec)

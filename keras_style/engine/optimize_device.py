@@ -1,6 +1,6 @@
 """Optimisers whose whole step runs on the device as one compiled call: gradient descent, Adam and L-BFGS.
 
-Each step computes the loss and gradient and updates the image inside one tf.function (jax.jit on JAX); the image
+Each step computes the loss and gradient and updates the image inside one tf.function; the image
 never goes to the host during the loop. Only the four loss terms come back per step, for the progress bar and the
 history. The image the Monitor keeps as the best is a reference to an immutable device tensor, fetched only when a
 snapshot or the result needs it.
@@ -8,15 +8,15 @@ snapshot or the result needs it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+import keras
 import numpy as np
+from keras import ops
 
-from keras_style.engine.evaluator import CompiledFunction, Evaluator, value_and_grad
+from keras_style.engine.backend import CompiledFunction, value_and_grad
+from keras_style.engine.evaluator import Evaluator
+from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import pixel_bounds
-
-if TYPE_CHECKING:  # settings imports this module for its choices
-    from keras_style.config.settings import Settings
 
 # Without --learning-rate, gd picks the constant rate that moves pixels this far on average at its first step:
 # raw gradients span orders of magnitude with the loss weights and image size, so no fixed default fits all.
@@ -30,15 +30,11 @@ LBFGS_MIN_CURVATURE = 1e-10
 
 
 def _bounds():
-    from keras import ops
-
     low, high = pixel_bounds()
     return ops.convert_to_tensor(low, "float32"), ops.convert_to_tensor(high, "float32")
 
 
 def _gd_step(loss_function: Callable) -> Callable:
-    from keras import ops
-
     gradient_of = value_and_grad(loss_function)
     low, high = _bounds()
 
@@ -52,16 +48,14 @@ def _gd_step(loss_function: Callable) -> Callable:
     return step
 
 
-def minimize_gradient_descent(evaluator: Evaluator, image: np.ndarray, settings: Settings):
+def minimize_gradient_descent(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
     """Article 004: x <- x - lr * grad, with an optional step decay (the Keras 3 example), clipped to pixel range."""
-    from keras import ops
-
     step = evaluator.compiled_step("gd", lambda: _gd_step(evaluator.loss_function_for_steps()))
     x = ops.convert_to_tensor(image, "float32")
-    base_rate = settings.learning_rate
-    for index in range(settings.iterations):
+    base_rate = spec.learning_rate
+    for index in range(spec.iterations):
         # The decayed rate is computed in float64 on the host and passed as a tensor (no retrace per value).
-        rate = -1.0 if base_rate is None else base_rate * settings.lr_decay ** (index // settings.lr_decay_steps)
+        rate = -1.0 if base_rate is None else base_rate * spec.lr_decay ** (index // spec.lr_decay_steps)
         terms, new_x, used_rate = evaluator.call(step, x, evaluator.fixed, ops.convert_to_tensor(rate, "float32"))
         if base_rate is None:
             base_rate = float(ops.convert_to_numpy(used_rate))  # read once, at the first step
@@ -70,50 +64,28 @@ def minimize_gradient_descent(evaluator: Evaluator, image: np.ndarray, settings:
     return x
 
 
-def minimize_adam(evaluator: Evaluator, image: np.ndarray, settings: Settings):
+def minimize_adam(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
     """Keras's Adam on the image (anishathalye's choice), projected back into pixel range after each step."""
-    import keras
-    from keras import ops
-
     low, high = _bounds()
     optimizer = keras.optimizers.Adam(
         learning_rate=keras.optimizers.schedules.ExponentialDecay(
-            settings.learning_rate or ADAM_LEARNING_RATE, settings.lr_decay_steps, settings.lr_decay, staircase=True
+            spec.learning_rate or ADAM_LEARNING_RATE, spec.lr_decay_steps, spec.lr_decay, staircase=True
         )
     )
     gradient_of = value_and_grad(evaluator.loss_function_for_steps())
-    if keras.backend.backend() == "jax":
-        # JAX: Keras's stateless Adam, with the optimiser's state passed in and out of the compiled step.
-        variable = keras.Variable(image, dtype="float32", name="generated")
-        optimizer.build([variable])
-        state = [v.value for v in optimizer.variables]
-
-        def jax_step(current, state, fixed):
-            terms, gradient = gradient_of(current, fixed)
-            (updated,), state = optimizer.stateless_apply(state, [gradient], [current])
-            return terms, ops.clip(updated, low, high), state
-
-        step = CompiledFunction(jax_step, evaluator.jit_compile)
-        x = variable.value
-        for _ in range(settings.iterations):
-            terms, new_x, state = evaluator.call(step, x, state, evaluator.fixed)
-            evaluator.observe(terms, x)
-            x = new_x
-        return x
-
-    # TensorFlow: the image is a variable that the compiled step reads, updates and projects in place.
+    # The image is a variable that the compiled step reads, updates and projects in place.
     variable = keras.Variable(image, dtype="float32", name="generated")
     optimizer.build([variable])
 
-    def tf_step(fixed):
+    def step_once(fixed):
         current = ops.convert_to_tensor(variable.value)  # the image this step evaluates, kept by the Monitor
         terms, gradient = gradient_of(current, fixed)
         optimizer.apply_gradients([(gradient, variable)])
         variable.assign(ops.clip(variable.value, low, high))
         return terms, current
 
-    step = CompiledFunction(tf_step, evaluator.jit_compile)
-    for _ in range(settings.iterations):
+    step = CompiledFunction(step_once, evaluator.jit_compile)
+    for _ in range(spec.iterations):
         terms, current = evaluator.call(step, evaluator.fixed)
         evaluator.observe(terms, current)
     return ops.convert_to_tensor(variable.value)
@@ -124,8 +96,6 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
     recursion, a step of `scale` times it clipped to the pixel bounds, the curvature history updated. A step that
     raises the loss is not taken and the next one is halved, in place of a line search that would cost several
     evaluations; each accepted step doubles the scale back towards 1."""
-    from keras import ops
-
     gradient_of = value_and_grad(loss_function)
     low, high = _bounds()
 
@@ -174,12 +144,10 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
     return step
 
 
-def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, settings: Settings):
+def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
     """L-BFGS with the whole iteration on the device: one evaluation per iteration, no line search (the unit step of
     jcjohnson/neural-style's and torch's L-BFGS, halved after a step that raised the loss), pixel bounds kept by
     projection. The first step is a gradient step of gd's size."""
-    from keras import ops
-
     step = evaluator.compiled_step("lbfgs", lambda: _lbfgs_step(evaluator.loss_function_for_steps()))
     x = ops.convert_to_tensor(image, "float32")
     terms, gradient = evaluator.call(evaluator.value_and_grad_step, x, evaluator.fixed)
@@ -190,7 +158,7 @@ def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, settings: Set
     y_history = ops.zeros((LBFGS_HISTORY, *x.shape), "float32")
     rho = ops.zeros((LBFGS_HISTORY,), "float32")
     scale = ops.convert_to_tensor(1.0, "float32")
-    for _ in range(settings.iterations - 1):
+    for _ in range(spec.iterations - 1):
         terms, trial, x, loss, gradient, s_history, y_history, rho, scale = evaluator.call(
             step, x, loss, gradient, s_history, y_history, rho, scale, evaluator.fixed
         )

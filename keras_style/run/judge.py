@@ -31,8 +31,7 @@ def judge(image: np.ndarray, content: ImageSource, style: ImageSource, name: str
     so the judge sees every candidate exactly as a cached-mode run of that size would.
     """
     from keras_style.config.settings import Settings
-    from keras_style.engine.evaluator import Evaluator
-    from keras_style.engine.network import feature_model_for
+    from keras_style.run.assemble import evaluator_for, feature_model_for
 
     # float32 and no XLA whatever the device: one ruler for every run, and no compilation for a single pass
     settings = Settings.from_options(weights=weights, mode="cached", precision="float32", jit_compile=False,
@@ -42,6 +41,6 @@ def judge(image: np.ndarray, content: ImageSource, style: ImageSource, name: str
     style_image = load_image(style, "style image")
     style_rgb = to_array(resize(style_image, *style_size(style_image, (width, height), 1.0), "style image"))
     model = feature_model_for(settings)
-    evaluator = Evaluator(model, settings, preprocess(content_rgb), preprocess(style_rgb))
-    terms = evaluator.terms(preprocess(np.asarray(image, dtype=np.float32)))
+    evaluator = evaluator_for(model, settings, preprocess(content_rgb), preprocess(style_rgb))
+    terms = evaluator.terms_at(preprocess(np.asarray(image, dtype=np.float32)))
     return {term: float(value) for term, value in zip(TERMS, terms)}

@@ -8,11 +8,12 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
+from keras_style.config.choices import MODES
 from keras_style.config.settings import Settings
 from keras_style.errors import UserError
 from keras_style.files.colors import luminance_only, match_color_statistics
 from keras_style.files.images import ImageSource, initial_image, load_image, resize, style_size, target_size, to_array
-from keras_style.run.tiling import check_tile_size, tile_size_for
+from keras_style.run.memory import check_tile_size, tile_size_for
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,19 @@ def _regions(inputs: Inputs, width: int, height: int) -> tuple[np.ndarray, ...]:
     return (content,) if content is not None else ()
 
 
+def output_size(inputs: Inputs, settings: Settings, size: int | None = None) -> tuple[int, int]:
+    """(width, height) of the output at `size` (default settings.size), as --resize says."""
+    return target_size(inputs.content.width, inputs.content.height, size or settings.size, settings.resize)
+
+
 def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) -> SizedImages:
     """Content, styles and initial image at `size` (default settings.size), recoloured as --preserve-colors says
     (histogram: each style gets the content's colour statistics; luminance-only: all become grey). The memory
     estimate is checked before any large array exists."""
     content_image = inputs.content
-    width, height = target_size(content_image.width, content_image.height, size or settings.size, settings.resize)
+    width, height = output_size(inputs, settings, size)
+    if size is None:  # the output: a tile size in pixels must fit in it
+        check_tile_size(settings, width, height)
     # the memory guard: the whole image, or tiles (--tile-size); nothing large exists yet
     masked = inputs.content_mask is not None or bool(inputs.style_masks)
     tile = tile_size_for(settings, width, height, len(inputs.styles), masked=masked)
@@ -94,7 +102,7 @@ def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) ->
     recolor = match_color_statistics if settings.preserve_colors == "histogram" else lambda style, _content: style
 
     def sized_style(style_image: Image.Image) -> np.ndarray:
-        if settings.mode == "concat":
+        if MODES[settings.mode].style_fit == "stretch":
             style_width, style_height = width, height  # the articles stretch the style to the content's size
         else:  # each style keeps its own aspect ratio
             style_width, style_height = style_size(style_image, (width, height), settings.style_scale)
@@ -117,6 +125,4 @@ def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], se
     """Load the inputs and size them for the output: every input problem surfaces here, before TensorFlow loads."""
     inputs = load_inputs(content, style, settings)
     settings.blend_weights(len(inputs.styles))  # the number of weights matches the styles; concat has one style
-    check_tile_size(settings, *target_size(inputs.content.width, inputs.content.height, settings.size,
-                                           settings.resize))
     return Prepared(inputs, sized_images(inputs, settings))

@@ -1,4 +1,5 @@
-"""How much memory a run needs, estimated from the layer shapes before anything is allocated.
+"""How much memory a run needs, estimated from the layer shapes before anything is allocated, and the guard that
+refuses a size that does not fit or picks the tile size that does (--tile-size).
 
 Calibrated on the CPU benchmark (benchmarks/RESULTS.md): peak RSS grows by about 3x the forward activations of
 the layers a run uses (the forward values kept for the backward pass, the gradients, and the allocator's slack).
@@ -7,9 +8,11 @@ from __future__ import annotations
 
 import os
 
+from keras_style.config.choices import MODES
 from keras_style.config.layers import CONVS_PER_BLOCK
-from keras_style.config.settings import Settings
+from keras_style.config.settings import MIN_TILE_SIZE, Settings
 from keras_style.errors import UserError
+from keras_style.run.plan import ALIGN, TILE_CONTEXT
 
 BYTES_PER_FLOAT = 4
 ACTIVATION_FACTOR = 3.0  # measured: 3.6 KB per pixel for VGG19 to block5_conv1 against 1.3 KB of activations
@@ -35,7 +38,7 @@ def activation_floats_per_pixel(network: str, deepest: str) -> float:
 
 
 def _network_bytes(settings: Settings, pixels: int, factor: float = ACTIVATION_FACTOR) -> float:
-    batch = 3 if settings.mode == "concat" else 1
+    batch = MODES[settings.mode].images_per_evaluation
     activations = activation_floats_per_pixel(settings.network, settings.deepest_layer) * BYTES_PER_FLOAT
     return factor * activations * pixels * batch
 
@@ -86,12 +89,57 @@ def available_bytes() -> float | None:
 
 
 def check_memory(settings: Settings, width: int, height: int) -> None:
-    """Refuse, before allocating, a size whose estimate exceeds the memory available."""
-    needed = estimate_bytes(settings, width, height)
+    """Refuse, before allocating, a size whose estimate exceeds the memory available (the whole image at once)."""
+    _check_fits(estimate_bytes(settings, width, height), available_bytes(), settings, width, height, tiled=False)
+
+
+# --tile-size auto: the largest of these whose tiled run fits in the memory available.
+AUTO_TILE_SIZES = (1024, 768, 512, 384, 256, 192, 128, MIN_TILE_SIZE)
+
+
+def tile_size_for(settings: Settings, width: int, height: int, styles: int = 1, masked: bool = False) -> int | None:
+    """The tile size a scale of width x height runs with (None: the whole image at once); UserError when even the
+    smallest tile would not fit in the memory available, or when masks meet tiling (their regions are not tiled)."""
     available = available_bytes()
-    if available is not None and needed > available:
-        raise UserError(
-            f"{width}x{height} px with {settings.network} ({settings.mode} path) needs about {needed / 2**30:.1f} GB "
-            f"but {available / 2**30:.1f} GB is available; use a smaller --size"
-            + (" or --mode cached" if settings.mode == "concat" else "")
-        )
+
+    def tiled(size: int) -> float:
+        return tiled_estimate_bytes(settings, width, height, size, styles, TILE_CONTEXT, ALIGN)
+
+    tile = settings.tile_size
+    if tile == "off" or MODES[settings.mode].whole_images_only:
+        check_memory(settings, width, height)
+        return None
+    if tile == "auto":
+        if available is None or estimate_bytes(settings, width, height) <= available:
+            return None
+        tile = next((size for size in AUTO_TILE_SIZES if size < max(width, height) and tiled(size) <= available),
+                    MIN_TILE_SIZE)
+    if max(width, height) <= tile:
+        return None  # a scale that fits in one tile
+    if masked:
+        raise UserError("masks cannot be combined with tiling (their regions are not split into tiles): use "
+                        "--tile-size off and a smaller --size")
+    _check_fits(tiled(tile), available, settings, width, height, tiled=True)
+    return tile
+
+
+def _check_fits(needed: float, available: float | None, settings: Settings, width: int, height: int,
+                tiled: bool) -> None:
+    if available is None or needed <= available:
+        return
+    advice = "use a smaller --size"
+    if MODES[settings.mode].whole_images_only:
+        advice += " or --mode cached (which can also tile)"
+    elif not tiled:
+        advice += " or --tile-size auto"
+    raise UserError(
+        f"{width}x{height} px with {settings.network} ({settings.mode} path{', tiled' if tiled else ''}) needs about "
+        f"{needed / 2**30:.1f} GB but {available / 2**30:.1f} GB is available; {advice}"
+    )
+
+
+def check_tile_size(settings: Settings, width: int, height: int) -> None:
+    """A tile size given in pixels must not exceed the output's longest side (UserError)."""
+    if isinstance(settings.tile_size, int) and settings.tile_size > max(width, height):
+        raise UserError(f"--tile-size {settings.tile_size} is larger than the {width}x{height} px output; give at most "
+                        f"{max(width, height)}, or auto")

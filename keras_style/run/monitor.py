@@ -10,7 +10,10 @@ import numpy as np
 
 from keras_style.errors import Converged, Interrupted, UserError
 
+# The terms every run reports (engine/terms.py: CORE_TERMS), after the total; a run may add other registered terms.
 TERMS = ("total", "content", "style", "tv")
+# (term name, its per-layer names), in the order the Evaluator stacks them (Evaluator.layout)
+Layout = Sequence[tuple[str, Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class Progress:
     total: int  # the evaluation budget
     scale: int  # index of the scale in the plan, 0-based
     size: tuple[int, int]  # (width, height) of this scale
-    terms: dict[str, float]  # total, content, style, tv
+    terms: dict[str, float]  # total, content, style, tv (and any other term the run has)
     style_layers: dict[str, float]  # each style layer's weighted loss (they sum to terms["style"])
     content_layers: dict[str, float]  # each content layer's loss (they sum to terms["content"])
     elapsed: float  # seconds since the optimisation started
@@ -59,8 +62,7 @@ class Monitor:
         self.stop_requested = False
         self.scale = 0
         self.size: tuple[int, int] = (0, 0)
-        self.style_layers: tuple[str, ...] = ()
-        self.content_layers: tuple[str, ...] = ()
+        self.layout: list[tuple[str, tuple[str, ...]]] = [(name, ()) for name in TERMS[1:]]
         self.loss_weights: dict[str, float] = {}
         self.non_finite = 0  # evaluations whose loss was not finite (the best image is always a finite one)
         # A tiled scale: the whole canvas with the current tile's best image blended in (for previews)
@@ -85,11 +87,11 @@ class Monitor:
         best = self.best_image
         return deprocess(best if self._compose is None or best is None else self._compose(best))
 
-    def start_scale(self, index: int, size: tuple[int, int], style_layers: Sequence[str],
-                    loss_weights: dict[str, float], content_layers: Sequence[str] = ()) -> None:
-        """A (new) scale begins: losses at a finer size are not comparable with the coarser ones."""
-        self.scale, self.size, self.style_layers = index, tuple(size), tuple(style_layers)
-        self.content_layers = tuple(content_layers)
+    def start_scale(self, index: int, size: tuple[int, int], layout: Layout, loss_weights: dict[str, float]) -> None:
+        """A (new) scale begins: losses at a finer size are not comparable with the coarser ones. `layout` names the
+        terms and their layers as the evaluations stack them (empty: the core terms without layers)."""
+        self.scale, self.size = index, tuple(size)
+        self.layout = [(name, tuple(layers)) for name, layers in layout] or [(name, ()) for name in TERMS[1:]]
         self.loss_weights = dict(loss_weights)
         self._scale_best = []
         self.best_loss = np.inf
@@ -106,8 +108,8 @@ class Monitor:
         self._compose = compose
 
     def finish_tiles(self, canvas: np.ndarray, terms: np.ndarray) -> None:
-        """A tiled scale ends: its canvas is the best image, with the whole image's terms estimated from the
-        tiles (tiling.estimated_terms)."""
+        """A tiled scale ends: its canvas is the best image, with the whole image's terms (computed block by block:
+        tiling.whole_terms)."""
         self._compose = None
         self._best_image = canvas
         self.best_terms = terms
@@ -135,12 +137,10 @@ class Monitor:
                 self._best_image = np.array(image, dtype=np.float32, copy=True)
         self._scale_best.append(self.best_loss)
         if self.callbacks:
-            split = len(TERMS) + len(self.style_layers)
+            named, layers = self.split(terms)
             event = Progress(
-                evaluation=self.evaluations, total=self.total, scale=self.scale, size=self.size,
-                terms={name: float(value) for name, value in zip(TERMS, terms)},
-                style_layers={name: float(value) for name, value in zip(self.style_layers, terms[len(TERMS):split])},
-                content_layers={name: float(value) for name, value in zip(self.content_layers, terms[split:])},
+                evaluation=self.evaluations, total=self.total, scale=self.scale, size=self.size, terms=named,
+                style_layers=layers.get("style", {}), content_layers=layers.get("content", {}),
                 elapsed=time.perf_counter() - self.started, best_image=self.best_rgb,
             )
             for callback in self.callbacks:
@@ -163,23 +163,36 @@ class Monitor:
         before, now = self._scale_best[-self.patience - 1], self._scale_best[-1]
         return bool(np.isfinite(before)) and before - now < self.min_improvement * abs(before)
 
+    @property
+    def term_names(self) -> tuple[str, ...]:
+        """"total" and each term's name, as the stacked terms begin."""
+        return ("total", *(name for name, _ in self.layout))
+
+    def split(self, terms: np.ndarray) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+        """Stacked terms as ({total and each term: value}, {term: {layer: value}} for the terms with layers)."""
+        names = self.term_names
+        named = {name: float(value) for name, value in zip(names, terms)}
+        layers, position = {}, len(names)
+        for name, layer_names in self.layout:
+            if layer_names:
+                layers[name] = {layer: float(value) for layer, value in
+                                zip(layer_names, terms[position:position + len(layer_names)])}
+                position += len(layer_names)
+        return named, layers
+
     def layer_losses(self) -> dict[str, dict[str, dict[str, float]]]:
-        """The best evaluation's loss per content and style layer (and tv), each with its share of the weighted
-        total, as jcjohnson/neural-style prints them."""
-        terms = self.best_terms
-        total = float(terms[0])
-        split = len(TERMS) + len(self.style_layers)
-        weights = self.loss_weights
+        """The best evaluation's loss per layer of each term (a term without layers: "image"), each with its share
+        of the weighted total, as jcjohnson/neural-style prints them."""
+        named, layers = self.split(self.best_terms)
+        total = named["total"]
 
         def entry(value: float, weight: float) -> dict[str, float]:
             return {"loss": float(value), "share": float(weight * value / total) if total else 0.0}
 
         return {
-            "content": {name: entry(value, weights.get("content", 1.0))
-                        for name, value in zip(self.content_layers, terms[split:])},
-            "style": {name: entry(value, weights.get("style", 1.0))
-                      for name, value in zip(self.style_layers, terms[len(TERMS):split])},
-            "tv": {"image": entry(terms[3], weights.get("tv", 0.0))},
+            name: {layer: entry(value, self.loss_weights.get(name, 0.0))
+                   for layer, value in layers.get(name, {"image": named[name]}).items()}
+            for name, _ in self.layout
         }
 
 

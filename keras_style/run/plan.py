@@ -1,12 +1,15 @@
-"""The scale plan of a run: which sizes it optimises at, coarse to fine, and how each scale hands over to the next."""
+"""The plan of a run: which sizes it optimises at, coarse to fine, how each scale hands over to the next, and where
+a tiled scale's tiles lie (the geometry of run/tiling.py: overlapping tiles, two passes, blended seams)."""
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from keras_style.config.settings import Settings
+from keras_style.engine.spec import LossSpec, OptimizerSpec
 from keras_style.files.images import to_array
 
 SCALE_STEP = 2 ** 0.5
@@ -39,27 +42,24 @@ def checked_plan(plan: list[tuple[int, int]], settings: Settings) -> list[tuple[
     return plan
 
 
-def balanced_for_scale(settings: Settings, pixel_ratio: float) -> Settings:
-    """Settings for a coarse scale with `pixel_ratio` times fewer pixels than the final size.
+def balanced_for_scale(spec: LossSpec, pixel_ratio: float) -> LossSpec:
+    """The loss of a coarse scale with `pixel_ratio` times fewer pixels than the final size.
 
     The content and total-variation losses are sums over positions, so they shrink with the image, while the
     style loss is normalised by the positions and does not: without compensation a coarse scale would weigh style
     `pixel_ratio` times more than the final size and its result would drift from the content the final scale
-    then has to recover. One continuous L-BFGS run per scale (no restart loop).
+    then has to recover.
     """
-    return replace(
-        settings,
-        content_weight=settings.content_weight * pixel_ratio,
-        tv_weight=settings.tv_weight * pixel_ratio,
-        outer_iterations=None,
-        maxfun=None,
-    )
+    return spec.with_weights(content=spec.weight("content") * pixel_ratio, tv=spec.weight("tv") * pixel_ratio)
 
 
-def scale_settings(settings: Settings, size: int, evaluations: int, pixel_ratio: float, several: bool) -> Settings:
-    """The settings one scale of a plan runs with."""
-    scaled = replace(settings, size=size, iterations=evaluations)
-    return balanced_for_scale(scaled, pixel_ratio) if several else scaled
+def scale_specs(loss: LossSpec, optimizer: OptimizerSpec, evaluations: int, pixel_ratio: float, several: bool
+                ) -> tuple[LossSpec, OptimizerSpec]:
+    """The loss and optimiser one scale of a plan runs with: with several scales, each is one continuous L-BFGS
+    run (no restart loop) of its share of the budget, with the loss balanced for its size."""
+    if not several:
+        return loss, optimizer
+    return balanced_for_scale(loss, pixel_ratio), optimizer.with_budget(evaluations)
 
 
 def upsampled(image_rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -67,3 +67,128 @@ def upsampled(image_rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
     height, width = like.shape[:2]
     picture = Image.fromarray(np.clip(image_rgb, 0, 255).round().astype(np.uint8))
     return to_array(picture.resize((width, height), Image.Resampling.LANCZOS))
+
+
+# Tile and window edges fall on multiples of the largest stride of VGG's layers (block5: 16 px per position), so a
+# window's features line up with the whole image's.
+ALIGN = 16
+# Around a tile: the canvas there is part of the image the tile is optimised in (read, never changed), and the
+# targets over a region are computed on a window as wide, so features near a tile's edges see their real
+# surroundings up to the receptive field of block5_conv1, the deepest default layer (78 px either side). One margin
+# for both keeps the number of window shapes, each traced once, small.
+TILE_CONTEXT = 80
+TILE_PASSES = 2  # the second pass's tiles straddle the first pass's seams
+TILE_OVERLAP = 0.25  # of the tile size: where neighbouring tiles are blended
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A rectangle of the output, in pixels."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    @property
+    def bottom(self) -> int:
+        return self.top + self.height
+
+    @property
+    def right(self) -> int:
+        return self.left + self.width
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        """This tile of a network-input image (1, H, W, 3)."""
+        return image[:, self.top:self.bottom, self.left:self.right, :]
+
+    def around(self, margin: int, height: int, width: int) -> Tile:
+        """This tile grown by `margin` px on each side, within the image."""
+        top, left = max(0, self.top - margin), max(0, self.left - margin)
+        return Tile(top, left, min(height, self.bottom + margin) - top, min(width, self.right + margin) - left)
+
+    def within(self, outer: Tile) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of this tile inside `outer`."""
+        return self.top - outer.top, self.left - outer.left, self.height, self.width
+
+
+def _aligned(value: float) -> int:
+    return int(value) // ALIGN * ALIGN
+
+
+def _base_starts(length: int, tile: int) -> list[int]:
+    """Evenly spread starts of tiles covering 0..length with at least TILE_OVERLAP of overlap (aligned)."""
+    if length <= tile:
+        return [0]
+    stride = tile * (1 - TILE_OVERLAP)
+    count = math.ceil((length - tile) / stride) + 1
+    return sorted({_aligned(index * (length - tile) / (count - 1)) for index in range(count)})
+
+
+def _shifted_starts(starts: list[int], length: int, tile: int) -> list[int]:
+    """The other pass's starts: the two edge tiles and one tile between each pair of the base grid's."""
+    if len(starts) == 1:
+        return starts
+    middles = [_aligned((first + second) / 2) for first, second in zip(starts, starts[1:])]
+    return sorted({starts[0], *middles, starts[-1]})
+
+
+def _spans(starts: list[int], length: int, tile: int) -> list[tuple[int, int]]:
+    """(start, size) per tile; the last one reaches the edge (up to ALIGN - 1 px more than the tile size)."""
+    return [(start, (length if start == starts[-1] else min(start + tile, length)) - start) for start in starts]
+
+
+def tile_passes(width: int, height: int, tile: int) -> list[list[Tile]]:
+    """The tiles of each pass in the order they are optimised. Every other pass is shifted: between each pair of the
+    base grid's tiles lies one of its tiles, so the base grid's seams fall inside them. Its tiles at the image's
+    edges, which coincide with the base grid's, go first, and the tiles in between last, so that they have the last
+    word over the base grid's seams."""
+    rows, columns = _base_starts(height, tile), _base_starts(width, tile)
+    passes = []
+    for index in range(TILE_PASSES):
+        row_starts, column_starts = rows, columns
+        if index % 2:
+            row_starts, column_starts = _shifted_starts(rows, height, tile), _shifted_starts(columns, width, tile)
+        tiles = [
+            Tile(top, left, tile_height, tile_width)
+            for top, tile_height in _spans(row_starts, height, tile)
+            for left, tile_width in _spans(column_starts, width, tile)
+        ]
+        if index % 2:
+            tiles.sort(key=lambda each: (each.left not in (columns[0], columns[-1]),
+                                         each.top not in (rows[0], rows[-1])))
+        passes.append(tiles)
+    return passes
+
+
+def evaluations_per_tile(evaluations: int) -> int:
+    """Each tile gets the scale's evaluations, split over the passes: about an untiled run's work per pixel."""
+    return max(1, math.ceil(evaluations / TILE_PASSES))
+
+
+def tiled_evaluations(width: int, height: int, tile: int, evaluations: int) -> int:
+    """The evaluation budget of a tiled scale (the progress bar's length)."""
+    return sum(len(tiles) for tiles in tile_passes(width, height, tile)) * evaluations_per_tile(evaluations)
+
+
+def blend_overlap(tile_size: int) -> int:
+    """The width of the ramp over which a tile's result is blended into the canvas at an inner edge."""
+    return max(1, round(tile_size * TILE_OVERLAP))
+
+
+def blend_weights(tile: Tile, width: int, height: int, overlap: int) -> np.ndarray:
+    """(h, w, 1) weights of a tile's result in the canvas: 1 inside, ramping to 0 towards edges that have a
+    neighbour (an edge on the image's border keeps full weight)."""
+
+    def ramp(start: int, size: int, length: int) -> np.ndarray:
+        position = np.arange(size, dtype=np.float32) + 0.5
+        weight = np.ones(size, dtype=np.float32)
+        if start > 0:
+            weight = np.minimum(weight, position / overlap)
+        if start + size < length:
+            weight = np.minimum(weight, (size - position) / overlap)
+        return weight
+
+    rows = ramp(tile.top, tile.height, height)
+    columns = ramp(tile.left, tile.width, width)
+    return (rows[:, None] * columns[None, :])[:, :, None]

@@ -3,20 +3,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import keras
 import numpy as np
 
 from keras_style.config.choices import CHROMINANCE_MODES
 from keras_style.config.settings import Settings
-from keras_style.errors import Converged, Interrupted
+from keras_style.engine.backend import import_backend
+from keras_style.engine.network import weights_description
+from keras_style.engine.terms import layout
+from keras_style.errors import Interrupted
 from keras_style.files.colors import keep_content_colors
-from keras_style.files.images import ImageSource, deprocess, preprocess, resize, to_array
-from keras_style.run.loading import Prepared, SizedImages, prepare, sized_images
-from keras_style.run.monitor import TERMS, Callbacks, Monitor
-from keras_style.run.plan import checked_plan, scale_plan, scale_settings, upsampled
-from keras_style.run.tiling import run_tiled_scale, tiled_evaluations
+from keras_style.files.images import ImageSource, deprocess, resize, to_array
+from keras_style.run.assemble import feature_model_for, loss_spec, optimizer_spec
+from keras_style.run.loading import Prepared, mask_weights, prepare, sized_images
+from keras_style.run.monitor import Callbacks, Monitor
+from keras_style.run.plan import checked_plan, scale_plan, scale_specs, tiled_evaluations, upsampled
+from keras_style.run.scales import ScaleRun, run_whole_scale
+from keras_style.run.tiling import run_tiled_scale
 
 
 @dataclass
@@ -51,49 +57,52 @@ class StyleResult:
         return self.seconds / max(1, self.evaluations)
 
 
-def _terms_dict(terms: np.ndarray) -> dict[str, float]:
-    return {name: float(value) for name, value in zip(TERMS, terms)}
+def _terms_dict(names: Sequence[str], terms: np.ndarray) -> dict[str, float]:
+    return {name: float(value) for name, value in zip(names, terms)}
 
 
 def _build_model(settings: Settings) -> tuple[Any, dict[str, float]]:
     """The feature model, and the seconds spent importing the backend and building it (with its weights)."""
-    from keras_style.engine.backend import import_backend
-    from keras_style.engine.network import feature_model_for
-
-    startup = {"import_seconds": import_backend()}  # TensorFlow loads here unless the caller loaded it already
+    startup = {"import_seconds": import_backend()}  # the first import's seconds, whoever imported it
     started = time.perf_counter()
     if settings.seed is not None:
-        import keras
-
         keras.utils.set_random_seed(settings.seed)
     model = feature_model_for(settings)
     startup["model_seconds"] = time.perf_counter() - started
     return model, startup
 
 
-def _run_scale(model, settings: Settings, images: SizedImages, monitor: Monitor, record: dict[str, Any]) -> None:
-    """Optimise one scale from images.start; fills its record (evaluations, seconds, compute, start-up) even when
-    the run is stopped."""
-    from keras_style.engine.evaluator import Evaluator
-    from keras_style.engine.optimize import minimize
+def _scale_runs(settings: Settings, prepared: Prepared, plan: list[tuple[int, int]]) -> list[ScaleRun]:
+    """Each scale of the plan with its images (the start image of all but the first is set when it begins), its
+    balanced loss and its share of the budget."""
+    loss, optimizer = loss_spec(settings), optimizer_spec(settings)
+    scale_images = [sized_images(prepared.inputs, settings, size) for size, _ in plan[:-1]] + [prepared.final]
+    final_pixels = prepared.final.content.shape[0] * prepared.final.content.shape[1]
+    runs = []
+    for index, ((_, evaluations), images) in enumerate(zip(plan, scale_images)):
+        pixel_ratio = final_pixels / (images.content.shape[0] * images.content.shape[1])
+        scale_loss, scale_optimizer = scale_specs(loss, optimizer, evaluations, pixel_ratio, several=len(plan) > 1)
+        runs.append(ScaleRun(index, images, scale_loss, scale_optimizer))
+    return runs
 
-    started = time.perf_counter()
-    styles = [preprocess(style) for style in images.styles]
-    evaluator = Evaluator(model, settings, preprocess(images.content), styles, observer=monitor, masks=images.masks)
-    optimising = time.perf_counter()
-    record.update(compute=evaluator.compute.as_dict(), targets_seconds=optimising - started,
-                  optimisation_started=optimising)
+
+def _run_scales(model, settings: Settings, runs: list[ScaleRun], monitor: Monitor) -> tuple[list[dict], bool]:
+    """Every scale, coarse to fine, each starting from the previous one's best image upsampled; (the scales'
+    records, whether the run was interrupted)."""
+    records: list[dict[str, Any]] = []
     try:
-        minimize(evaluator, preprocess(images.start), settings)
-        # a continuous run that ends short: scipy's line search gave up, restarts included (the articles' restart
-        # loop ends each restart by scipy's own tolerances, as they do)
-        if settings.outer_iterations is None and evaluator.passes < settings.evaluation_budget:
-            record["stopped"] = "stalled"
-    except Converged:  # ends this scale; a coarse scale hands over to the next
-        record["stopped"] = "converged"
-    finally:
-        record.update(evaluations=evaluator.passes, seconds=round(time.perf_counter() - optimising, 3),
-                      traces=evaluator.traces)
+        for scale in runs:
+            if scale.index > 0:
+                scale = replace(scale, images=scale.images._replace(
+                    start=upsampled(monitor.best_rgb(), scale.images.content)))
+            height, width = scale.images.content.shape[:2]
+            monitor.start_scale(scale.index, (width, height), layout(scale.loss), dict(scale.loss.weights))
+            records.append({"size": [width, height]})
+            runner = run_whole_scale if scale.images.tile is None else run_tiled_scale
+            runner(model, settings, scale, monitor, records[-1])
+    except Interrupted:
+        return records, True
+    return records, False
 
 
 def stylize_result(
@@ -121,37 +130,25 @@ def stylize_result(
     settings = options.pop("settings", None) or Settings.from_options(**options)
     prepared = prepared or prepare(content, style, settings)
     plan = scale_plan(settings) if plan is None else checked_plan(plan, settings)
-    final_pixels = prepared.final.content.shape[0] * prepared.final.content.shape[1]
-    scale_images = [sized_images(prepared.inputs, settings, size) for size, _ in plan[:-1]] + [prepared.final]
+    runs = _scale_runs(settings, prepared, plan)
     model, startup = _build_model(settings)
-    total = sum(_scale_evaluations(images, evaluations) for images, (_, evaluations) in zip(scale_images, plan))
+    total = sum(_scale_evaluations(scale) for scale in runs)
     monitor = Monitor(total, callback, settings.min_improvement, settings.patience)
-    records: list[dict[str, Any]] = []
-    interrupted = False
-    try:
-        for index, ((size, evaluations), images) in enumerate(zip(plan, scale_images)):
-            if index > 0:  # each scale starts from the previous one's best image, upsampled
-                images = images._replace(start=upsampled(monitor.best_rgb(), images.content))
-            pixel_ratio = final_pixels / (images.content.shape[0] * images.content.shape[1])
-            run_settings = scale_settings(settings, size, evaluations, pixel_ratio, several=len(plan) > 1)
-            weights = {"content": run_settings.content_weight, "style": run_settings.style_weight,
-                       "tv": run_settings.tv_weight}
-            monitor.start_scale(index, (images.content.shape[1], images.content.shape[0]), settings.style_layers,
-                                weights, settings.content_layers)
-            records.append({"size": [images.content.shape[1], images.content.shape[0]]})
-            if images.tile is None:
-                _run_scale(model, run_settings, images, monitor, records[-1])
-            else:
-                run_tiled_scale(model, run_settings, images, monitor, records[-1], images.tile)
-    except Interrupted:
-        interrupted = True
+    records, interrupted = _run_scales(model, settings, runs, monitor)
     if monitor.best_image is None:
         raise Interrupted()
+    return _result(settings, prepared, monitor, records, interrupted, startup, started_at, total)
+
+
+def _result(settings: Settings, prepared: Prepared, monitor: Monitor, records: list[dict], interrupted: bool,
+            startup: dict[str, float], started_at: float, total: int) -> StyleResult:
+    """The StyleResult of a finished (or interrupted) run."""
     first = records[0]
     startup["targets_seconds"] = first["targets_seconds"]
     startup["before_first_evaluation_seconds"] = first["optimisation_started"] - started_at
     if monitor.first_evaluation_at is not None:  # tracing (and XLA compilation) happen in the first evaluation
         startup["first_evaluation_seconds"] = monitor.first_evaluation_at - first["optimisation_started"]
+    names = monitor.term_names
     history = np.array(monitor.history, dtype=np.float64)
     output_size = [monitor.best_image.shape[2], monitor.best_image.shape[1]]
     style_shape = prepared.final.style.shape
@@ -159,13 +156,13 @@ def stylize_result(
     return StyleResult(
         image=_content_kept(_original_colors(deprocess(monitor.best_image), prepared, settings), prepared),
         settings=settings,
-        weights_file=_weights_file(settings),
+        weights_file=weights_description(settings.network, settings.weights),
         sizes={"content": output_size, "style": [style_shape[1], style_shape[0]], "styles": styles_sizes,
                "output": output_size},
         evaluations=monitor.evaluations,
         seconds=time.perf_counter() - first["optimisation_started"] + first["targets_seconds"],
-        losses={"initial": _terms_dict(history[0]), "final": _terms_dict(monitor.best_terms)},
-        history=history[:, : len(TERMS)],
+        losses={"initial": _terms_dict(names, history[0]), "final": _terms_dict(names, monitor.best_terms)},
+        history=history[:, : len(names)],
         traces=sum(record.get("traces", 0) for record in records),
         interrupted=interrupted,
         non_finite_evaluations=monitor.non_finite,
@@ -192,30 +189,23 @@ def _content_kept(image: np.ndarray, prepared: Prepared) -> np.ndarray:
     (the style's receptive fields reach a little past a region's edge; the black part keeps the photograph)."""
     if prepared.inputs.content_mask is None:
         return image
-    from keras_style.run.loading import mask_weights
-
     height, width = image.shape[:2]
     weight = mask_weights(prepared.inputs.content_mask, width, height)[:, :, None]
     content = to_array(resize(prepared.inputs.content, width, height, "content image"))
     return np.clip(weight * image + (1.0 - weight) * content, 0, 255).round().astype(np.uint8)
 
 
-def _scale_evaluations(images: SizedImages, evaluations: int) -> int:
+def _scale_evaluations(scale: ScaleRun) -> int:
     """A scale's share of the progress bar: its evaluations, or each tile's (tiling.py)."""
-    if images.tile is None:
+    evaluations = scale.optimizer.evaluation_budget
+    if scale.images.tile is None:
         return evaluations
-    height, width = images.content.shape[:2]
-    return tiled_evaluations(width, height, images.tile, evaluations)
+    height, width = scale.images.content.shape[:2]
+    return tiled_evaluations(width, height, scale.images.tile, evaluations)
 
 
 def _scale_record(record: dict[str, Any]) -> dict[str, Any]:
     return {key: record[key] for key in ("size", "evaluations", "seconds", "compute", "tiles") if key in record}
-
-
-def _weights_file(settings: Settings) -> str | None:
-    from keras_style.engine.network import weights_description
-
-    return weights_description(settings.network, settings.weights)
 
 
 def stylize(content: ImageSource, style: ImageSource | Sequence[ImageSource], **options: Any) -> np.ndarray:

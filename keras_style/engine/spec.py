@@ -1,0 +1,52 @@
+"""The engine's narrow, typed inputs: what the loss is made of and how to optimise. run/assemble.py builds them from
+the Settings; nothing in the engine reads the Settings themselves."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Layers, per-layer weights, the Gram normalisation and each term's weight (terms.py)."""
+
+    content_layers: tuple[str, ...]
+    style_layers: tuple[str, ...]
+    layer_weights: tuple[float, ...]
+    normalization: str
+    weights: tuple[tuple[str, float], ...]  # (term name, weight)
+
+    @property
+    def feature_layers(self) -> tuple[str, ...]:
+        """Content and style layers without repeats, in the order the feature model returns them."""
+        return tuple(dict.fromkeys(self.content_layers + self.style_layers))
+
+    def weight(self, name: str) -> float:
+        return dict(self.weights).get(name, 0.0)
+
+    def with_weights(self, **weights: float) -> LossSpec:
+        """The same spec with some terms' weights replaced (a coarse scale's balance)."""
+        return replace(self, weights=tuple((name, weights.get(name, weight)) for name, weight in self.weights))
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """Which optimiser, its budget and its parameters."""
+
+    optimizer: str  # a name of config/choices.py's OPTIMIZERS
+    iterations: int  # evaluations (lbfgs) or steps (the device optimisers)
+    outer_iterations: int | None = None  # lbfgs: the articles' restart loop, maxfun evaluations each
+    maxfun: int | None = None
+    learning_rate: float | None = None
+    lr_decay: float = 1.0
+    lr_decay_steps: int = 100
+
+    @property
+    def evaluation_budget(self) -> int:
+        """Loss-and-gradient evaluations the optimiser is allowed."""
+        if self.optimizer == "lbfgs" and self.outer_iterations is not None:
+            return self.outer_iterations * (self.maxfun or 20)
+        return self.iterations
+
+    def with_budget(self, evaluations: int) -> OptimizerSpec:
+        """One continuous run of `evaluations` (a scale of a plan, a tile)."""
+        return replace(self, iterations=evaluations, outer_iterations=None, maxfun=None)

@@ -1,0 +1,163 @@
+"""Where a run's targets come from, decided once when the run is assembled (run/assemble.py):
+
+- CachedTargets: the content features and style Gram matrices are computed once; at each evaluation only the
+  generated image goes through the network;
+- ConcatBatch: the articles' batch concat([content, style, generated]) goes through the network at every
+  evaluation, and the targets are read from its first two images;
+- TileTargets: one tile of a larger image in a window of its canvas (run/tiling.py), with targets computed from the
+  whole image; only the tile's pixels get a gradient.
+
+Each builds the run's loss terms and their tensors (`fixed`: the targets, where it has them), and gives, at each
+evaluation, the generated image's features, the image the losses see, and targets for terms that own none. A
+compiled step keeps only `static()`, a copy without the tensors, so the compile cache keeps no run's targets alive.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from keras import ops
+from PIL import Image
+
+from keras_style.config.layers import feature_size, layer_stride
+from keras_style.engine.backend import CompiledFunction, compiled
+from keras_style.engine.spec import LossSpec
+from keras_style.engine.terms import LossTerm, Region, make_terms
+from keras_style.errors import UserError
+
+
+def features(model, batch) -> list:
+    """The model's outputs as a list of float32 tensors."""
+    outputs = model(batch, training=False)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    # Mixed precision computes the network in 16 bits; Gram sums need float32 to stay finite.
+    return [ops.cast(output, "float32") for output in outputs]
+
+
+def feature_step_for(model, jit_compile: bool) -> CompiledFunction:
+    """The process-wide compiled forward pass of `model` (its outputs as float32 tensors), for targets."""
+    return compiled(model, ("features",), jit_compile, lambda: lambda batch: features(model, batch))
+
+
+def by_layer(spec: LossSpec, outputs: Sequence) -> dict:
+    """The model's outputs (in spec.feature_layers order) by layer name."""
+    return dict(zip(spec.feature_layers, outputs))
+
+
+class TargetSource:
+    """What the three sources share: the terms, the tensors, and a copy without them for the compiled step."""
+
+    key: tuple = ()
+    terms: list[LossTerm]
+    fixed: dict[str, Any] | None
+
+    def static(self) -> TargetSource:
+        light = copy.copy(self)
+        light.fixed = None
+        return light
+
+    def generated(self, model, image, tensors: dict, terms: Sequence[LossTerm]) -> tuple[dict, Any, list]:
+        """(the generated image's features by layer, the image the losses see, per term: targets or None)."""
+        raise NotImplementedError
+
+
+class CachedTargets(TargetSource):
+    """Targets computed once from the content and style images (several styles blended by their shares; masks give
+    the style term one region each)."""
+
+    key = ("cached",)
+
+    def __init__(self, spec: LossSpec, feature_step: CompiledFunction, content: np.ndarray,
+                 styles: Sequence[np.ndarray], shares: Sequence[float], masks: Sequence[np.ndarray] = (),
+                 per_style_masks: bool = False) -> None:
+        self.spec = spec
+        content_features = by_layer(spec, feature_step(ops.convert_to_tensor(content, dtype="float32")))
+        styles_features = [by_layer(spec, feature_step(ops.convert_to_tensor(style, dtype="float32")))
+                           for style in styles]
+        regions = style_regions(spec, masks, per_style_masks, content_features)
+        self.terms = make_terms(spec, tuple(content.shape[1:3]), regions)
+        self.fixed = {"source": {}, "terms": [
+            term.tensors(term.cached_targets(content_features, styles_features, shares)) for term in self.terms]}
+
+    def generated(self, model, image, tensors: dict, terms: Sequence[LossTerm]) -> tuple[dict, Any, list]:
+        return by_layer(self.spec, features(model, image)), image, [None] * len(terms)
+
+
+def style_regions(spec: LossSpec, masks: Sequence[np.ndarray], per_style: bool, content_features: dict
+                  ) -> list[Region]:
+    """The style term's regions: the whole image, or one per mask (an empty one dropped) with the mask at every style
+    layer's resolution and its positions-over-area ratio."""
+    regions = [(mask, index if per_style else None) for index, mask in enumerate(masks) if mask.sum() >= 1.0]
+    if masks and not regions:
+        raise UserError("the masks leave no region for the style to paint (they are black everywhere)")
+    if not regions:
+        return [Region()]
+    made = []
+    for mask, style in regions:
+        picture = Image.fromarray(mask.astype(np.float32), mode="F")
+        layer_masks, ratios = [], []
+        for layer in spec.style_layers:
+            _, height, width, _ = content_features[layer].shape
+            resized = np.asarray(picture.resize((width, height), Image.Resampling.BOX), dtype=np.float32)
+            layer_masks.append(resized[None, :, :, None])
+            # a region smaller than one position at a coarse layer counts as one position
+            ratios.append(np.float32(height * width / max(resized.sum(), 1.0)))
+        made.append(Region(tuple(layer_masks), tuple(ratios), style))
+    return made
+
+
+class ConcatBatch(TargetSource):
+    """The articles' path: [content, style, generated] through the network at every evaluation."""
+
+    key = ("concat",)
+
+    def __init__(self, spec: LossSpec, content: np.ndarray, style: np.ndarray) -> None:
+        if tuple(style.shape) != tuple(content.shape):
+            raise ValueError(f"concat mode needs style and content of one shape, got {style.shape} and {content.shape}")
+        self.spec = spec
+        self.terms = make_terms(spec, tuple(content.shape[1:3]))
+        self.fixed = {"source": {"content": ops.convert_to_tensor(content, dtype="float32"),
+                                 "style": ops.convert_to_tensor(style, dtype="float32")},
+                      "terms": [term.tensors() for term in self.terms]}
+
+    def generated(self, model, image, tensors: dict, terms: Sequence[LossTerm]) -> tuple[dict, Any, list]:
+        outputs = features(model, ops.concatenate([tensors["content"], tensors["style"], image], axis=0))
+        generated = by_layer(self.spec, [output[2:3] for output in outputs])
+        content = by_layer(self.spec, [output[0:1] for output in outputs])
+        style = by_layer(self.spec, [output[1:2] for output in outputs])
+        return generated, image, [term.targets_from(content, style) for term in terms]
+
+
+class TileTargets(TargetSource):
+    """A tile in a window of the canvas: the window is the image, only the tile's pixels change. `content` holds the
+    content image's features over the window (per content layer), `style` the Gram matrix the tile's positions must
+    supply for the whole image's to match the style targets (per style layer), `crop` where the tile lies in the
+    window, `image_size` the whole image's (height, width), which scales the style loss."""
+
+    key = ("tile",)
+
+    def __init__(self, spec: LossSpec, window_shape: tuple[int, ...], content: list, style: list,
+                 crop: tuple[int, int, int, int], image_size: tuple[int, int]) -> None:
+        self.spec = spec
+        top, left, height, width = crop
+        tile_mask = np.zeros((1, *window_shape[1:3], 1), dtype=np.float32)
+        tile_mask[:, top:top + height, left:left + width] = 1.0
+        position_masks = []
+        for layer in spec.style_layers:  # the tile's positions at each style layer (its edges are aligned)
+            stride = layer_stride(layer)
+            rows, columns = feature_size(layer, window_shape[1], window_shape[2])
+            mask = np.zeros((1, rows, columns, 1), dtype=np.float32)
+            mask[:, top // stride:(top + height) // stride, left // stride:(left + width) // stride] = 1.0
+            position_masks.append(mask)
+        self.terms = make_terms(spec, image_size, [Region(masks=tuple(position_masks))])
+        owned = {"content": list(content), "style": [list(style)]}
+        self.fixed = {"source": {"tile_mask": ops.convert_to_tensor(tile_mask)},
+                      "terms": [term.tensors(owned.get(term.name)) for term in self.terms]}
+
+    def generated(self, model, image, tensors: dict, terms: Sequence[LossTerm]) -> tuple[dict, Any, list]:
+        # the context is read, never changed: the losses see the window, the gradient reaches the tile only
+        mask = tensors["tile_mask"]
+        image = image * mask + ops.stop_gradient(image) * (1.0 - mask)
+        return by_layer(self.spec, features(model, image)), image, [None] * len(terms)

@@ -1,0 +1,241 @@
+"""The loss terms of a run: objects that own their targets and their weight, built from the functions of losses.py.
+
+A term has a name (its key in the sidecar, the progress events and --NAME-weight) and names its per-layer values.
+Everything fixed for a run lives in its `tensors` (weight, targets, scales, masks): they are passed to the compiled
+step as an argument, so one trace serves every run of the same structure (`key`). The total is the weighted sum of
+the terms, in the order of TERMS.
+
+Adding a term is one class here, registered with @term, plus its weight declared in config/settings.py as
+NAME_weight (run/assemble.py reads the weight of every registered term). Masks and tiles are what the style term is
+given (its regions), not branches of the loss.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from keras import ops
+
+from keras_style.config.layers import feature_size, layer_channels
+from keras_style.engine import losses
+from keras_style.engine.spec import LossSpec
+
+# The registered terms by name, in the order the total adds them.
+TERMS: dict[str, type[LossTerm]] = {}
+# Terms every run reports (with weight 0 too); others take part only with a weight above 0.
+CORE_TERMS = ("content", "style", "tv")
+
+
+def term(cls: type[LossTerm]) -> type[LossTerm]:
+    """Register a term class under its name."""
+    TERMS[cls.name] = cls
+    return cls
+
+
+def combine(terms: Sequence[LossTerm], weights: Sequence, per_layer: Sequence[Sequence]):
+    """(total, stacked [total, each term's value, then each term's per-layer values]) from each term's per-layer
+    values: a term's value is the sum of its layers', the total the weighted sum of the terms'."""
+    # sum() starts from 0, as the loss has always been added up: the same graph, so the same float32 rounding
+    values = [sum(layer_values) if term.layers else layer_values[0] for term, layer_values in zip(terms, per_layer)]
+    total = losses.summed([weight * value for weight, value in zip(weights, values)])
+    layered = [value for term, layer_values in zip(terms, per_layer) if term.layers for value in layer_values]
+    return total, ops.stack([total, *values, *layered])
+
+
+def scalar(value: float):
+    return ops.convert_to_tensor(np.float32(value))
+
+
+class LossTerm:
+    """A weighted loss term (see the module's docstring)."""
+
+    name: ClassVar[str]
+    regional: ClassVar[bool] = False  # takes the style regions (masks, a tile's positions) as its third argument
+
+    def __init__(self, spec: LossSpec, image_size: tuple[int, int]) -> None:
+        """`image_size` is the (height, width) of the image the loss is about (a tile's whole image)."""
+        self.spec = spec
+        self.image_size = image_size
+        self.weight = spec.weight(self.name)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The names of its per-layer values (empty: one value, the term itself)."""
+        return ()
+
+    @property
+    def key(self) -> tuple:
+        """What a trace of the loss depends on besides tensor values."""
+        return (self.name, self.layers)
+
+    def tensors(self, targets: Any = None) -> dict[str, Any]:
+        """The term's fixed tensors: its weight, and its targets (None: the target source gives them per evaluation)."""
+        fixed: dict[str, Any] = {"weight": scalar(self.weight)}
+        if targets is not None:
+            fixed["targets"] = targets
+        return fixed
+
+    def targets_from(self, content_features: dict, style_features: dict) -> Any:
+        """Targets from one content and one style image's features (layer name -> (1, h, w, C))."""
+        return None
+
+    def cached_targets(self, content_features: dict, styles_features: Sequence[dict], shares: Sequence[float],
+                       regions: Sequence = ()) -> Any:
+        """Targets computed once for a run: by default from the content and the first style."""
+        return self.targets_from(content_features, styles_features[0])
+
+    def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
+        """One loss value per layer (or [the term's value]) of the generated image's features."""
+        raise NotImplementedError
+
+
+@term
+class ContentLoss(LossTerm):
+    """The squared feature difference to the content image, per content layer."""
+
+    name = "content"
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return self.spec.content_layers
+
+    def targets_from(self, content_features: dict, style_features: dict) -> list:
+        return [content_features[layer] for layer in self.layers]
+
+    def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
+        return [losses.content_loss(features[layer], target) for layer, target in zip(self.layers, targets)]
+
+
+@dataclass(frozen=True)
+class Region:
+    """A part of the image with its own style targets: per-layer masks (None: every position) and positions-over-area
+    ratios (None: no rescaling), as numpy arrays or tensors."""
+
+    masks: tuple | None = None
+    ratios: tuple | None = None
+    style: int | None = None  # the style image whose targets it takes; None: the blend of all
+
+
+@term
+class GramStyleLoss(LossTerm):
+    """The scaled squared distance between Gram matrices, per style layer (weighted by its layer weight), summed
+    over the term's regions: the whole image, a mask's region each, or a tile's positions."""
+
+    name = "style"
+    regional = True
+
+    def __init__(self, spec: LossSpec, image_size: tuple[int, int], regions: Sequence[Region] = (Region(),)) -> None:
+        super().__init__(spec, image_size)
+        self.regions = tuple(regions)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return self.spec.style_layers
+
+    @property
+    def key(self) -> tuple:
+        return (self.name, self.layers, tuple((r.masks is not None, r.ratios is not None) for r in self.regions))
+
+    def scales(self) -> np.ndarray:
+        """Each layer's factor in front of the squared Gram distance (losses.style_scale) at the image's size."""
+        height, width = self.image_size
+        scales = []
+        for layer in self.layers:
+            rows, columns = feature_size(layer, height, width)
+            scales.append(losses.style_scale(self.spec.normalization, layer_channels(layer), rows * columns,
+                                             height * width))
+        return np.array(scales, dtype=np.float32)
+
+    def tensors(self, targets: Any = None) -> dict[str, Any]:
+        fixed = super().tensors(targets)
+        fixed["scales"] = ops.convert_to_tensor(self.scales())
+        fixed["layer_weights"] = ops.convert_to_tensor(np.array(self.spec.layer_weights, dtype=np.float32))
+        fixed["regions"] = [
+            {name: [ops.convert_to_tensor(value) for value in values]
+             for name, values in (("masks", region.masks), ("ratios", region.ratios)) if values is not None}
+            for region in self.regions
+        ]
+        return fixed
+
+    def targets_from(self, content_features: dict, style_features: dict) -> list:
+        """One region's targets: the style image's Gram matrices (the concat batch: style and image of one size)."""
+        return [[losses.gram_matrix(style_features[layer]) for layer in self.layers]]
+
+    def style_grams(self, style_features: dict, content_features: dict) -> list:
+        """One style image's Gram matrix at each layer, rescaled to the generated image's positions: Gram sums grow
+        with positions, so a style of another size asks for the same statistics (exactly 1 when the sizes match)."""
+        grams = []
+        for layer in self.layers:
+            generated_positions = content_features[layer].shape[1] * content_features[layer].shape[2]
+            style_positions = style_features[layer].shape[1] * style_features[layer].shape[2]
+            grams.append(losses.gram_matrix(style_features[layer]) * (generated_positions / style_positions))
+        return grams
+
+    def cached_targets(self, content_features: dict, styles_features: Sequence[dict], shares: Sequence[float],
+                       regions: Sequence = ()) -> list:
+        """Per region, per layer: the blend of the styles' rescaled Gram matrices, or one style's for a region that
+        names it."""
+        grams = [self.style_grams(each, content_features) for each in styles_features]
+        blended = grams[0] if len(grams) == 1 else [
+            losses.summed([share * style_grams[position] for share, style_grams in zip(shares, grams)])
+            for position in range(len(self.layers))
+        ]
+        return [blended if region.style is None else grams[region.style] for region in self.regions]
+
+    def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
+        regions = tensors["regions"]
+        if len(regions) == 1 and "masks" in regions[0] and "ratios" not in regions[0]:
+            # a tile's positions: every layer's features are cut to them first (in this order, the float32 sums
+            # round as they always have), then it is the whole image's case
+            masks = regions[0]["masks"]
+            features = {layer: features[layer] * masks[position] for position, layer in enumerate(self.layers)}
+            regions = [{}]
+        return [
+            self.layer_loss(position, lambda region, layer=layer, position=position: self._gram(
+                features[layer], region, position), tensors, targets, regions)
+            for position, layer in enumerate(self.layers)
+        ]
+
+    def layer_loss(self, position: int, gram_of: Callable[[dict], Any], tensors: dict, targets: Any,
+                   regions: Sequence[dict] | None = None):
+        """One layer's weighted loss, summed over the regions, from `gram_of(region)`: the generated image's Gram
+        matrix over a region (tiling.py gives the whole image's, accumulated block by block)."""
+        scale = tensors["scales"][position]
+        per_region = [losses.style_loss(gram_of(region), region_targets[position], scale)
+                      for region, region_targets in zip(tensors["regions"] if regions is None else regions, targets)]
+        return tensors["layer_weights"][position] * (per_region[0] if len(per_region) == 1 else sum(per_region))
+
+    @staticmethod
+    def _gram(features, region: dict, position: int):
+        """A region's Gram matrix: its positions only (mask), rescaled to the whole image's count (ratio)."""
+        if "masks" in region:
+            features = features * region["masks"][position]
+        gram = losses.gram_matrix(features)
+        return gram * region["ratios"][position] if "ratios" in region else gram
+
+
+@term
+class TotalVariationLoss(LossTerm):
+    """Smoothness: the articles' total variation of the image (not of features)."""
+
+    name = "tv"
+
+    def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
+        return [losses.total_variation_loss(image)]
+
+
+def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Sequence[Region] = (Region(),)
+               ) -> list[LossTerm]:
+    """The run's terms: the core ones, and every other registered term with a weight above 0."""
+    made = []
+    for name, cls in TERMS.items():
+        if name in CORE_TERMS or spec.weight(name) > 0:
+            made.append(cls(spec, image_size, style_regions) if cls.regional else cls(spec, image_size))
+    return made
+
+
+def layout(spec: LossSpec) -> list[tuple[str, tuple[str, ...]]]:
+    """(term name, its per-layer names) of the terms `spec` makes, in the order an Evaluator stacks their values."""
+    return [(made.name, made.layers) for made in make_terms(spec, (1, 1))]

@@ -1,0 +1,83 @@
+"""A run's engine assembled from its Settings: the loss and optimiser specs, the feature model, the precision/XLA
+choice, and the target source. This is where --mode is decided (TARGET_SOURCES), once for the whole run.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from keras_style.config.settings import Settings
+from keras_style.engine.backend import Compute, choose_compute, detect_device
+from keras_style.engine.evaluator import Evaluator, Observer
+from keras_style.engine.network import feature_model
+from keras_style.engine.spec import LossSpec, OptimizerSpec
+from keras_style.engine.targets import CachedTargets, ConcatBatch, TargetSource, feature_step_for
+from keras_style.engine.terms import TERMS
+
+
+def loss_spec(settings: Settings) -> LossSpec:
+    """The loss a Settings asks for; each registered term's weight is its NAME_weight setting (0 when undeclared)."""
+    return LossSpec(
+        content_layers=settings.content_layers, style_layers=settings.style_layers,
+        layer_weights=settings.layer_weights, normalization=settings.normalization,
+        weights=tuple((name, float(getattr(settings, f"{name}_weight", 0.0))) for name in TERMS),
+    )
+
+
+def optimizer_spec(settings: Settings) -> OptimizerSpec:
+    return OptimizerSpec(
+        optimizer=settings.optimizer, iterations=settings.iterations, outer_iterations=settings.outer_iterations,
+        maxfun=settings.maxfun, learning_rate=settings.learning_rate, lr_decay=settings.lr_decay,
+        lr_decay_steps=settings.lr_decay_steps,
+    )
+
+
+def feature_model_for(settings: Settings):
+    """The feature model a Settings asks for: its network, weights, pooling, layers and precision."""
+    return feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers,
+                         settings.precision)
+
+
+def compute_for(settings: Settings, pixels: int, evaluations: int) -> Compute:
+    """Precision and XLA for `evaluations` at `pixels` (compute.choose_compute's rule; explicit settings win)."""
+    return choose_compute(detect_device(), settings.precision, settings.jit_compile, pixels, evaluations)
+
+
+def _cached(settings: Settings, spec: LossSpec, feature_step, content: np.ndarray, styles: Sequence[np.ndarray],
+            masks: Sequence[np.ndarray]) -> TargetSource:
+    return CachedTargets(spec, feature_step, content, styles, settings.blend_weights(len(styles)), masks,
+                         per_style_masks=settings.style_masks is not None)
+
+
+def _concat(settings: Settings, spec: LossSpec, feature_step, content: np.ndarray, styles: Sequence[np.ndarray],
+            masks: Sequence[np.ndarray]) -> TargetSource:
+    settings.blend_weights(len(styles))  # one style: the batch has room for one
+    return ConcatBatch(spec, content, styles[0])
+
+
+# --mode: the one place it picks code (config/choices.py's MODES says what it means for sizes and memory).
+TARGET_SOURCES = {"cached": _cached, "concat": _concat}
+
+
+def evaluator_for(
+    model,
+    settings: Settings,
+    content: np.ndarray,
+    style: np.ndarray | Sequence[np.ndarray],
+    observer: Observer | None = None,
+    masks: Sequence[np.ndarray] = (),
+    compute: Compute | None = None,
+    spec: LossSpec | None = None,
+    evaluations: int | None = None,
+) -> Evaluator:
+    """The Evaluator of a network-input content (1, H, W, 3) and style(s) under `settings`; `spec` replaces the
+    settings' loss (a scale's balance), `evaluations` their budget for the precision/XLA choice, `compute` that
+    choice itself."""
+    styles = [style] if isinstance(style, np.ndarray) else list(style)
+    spec = spec or loss_spec(settings)
+    budget = settings.evaluation_budget if evaluations is None else evaluations
+    compute = compute or compute_for(settings, content.shape[1] * content.shape[2], budget)
+    feature_step = feature_step_for(model, compute.xla)
+    source = TARGET_SOURCES[settings.mode](settings, spec, feature_step, content, styles, masks)
+    return Evaluator(model, source, compute, content.shape, observer)

@@ -1,0 +1,50 @@
+"""One scale of a run: what it runs with (ScaleRun), and the runner for a whole image. tiling.py has the runner for
+a scale in tiles, with the same signature; transfer.py picks one per scale."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from keras_style.config.settings import Settings
+from keras_style.engine.optimize import minimize
+from keras_style.engine.spec import LossSpec, OptimizerSpec
+from keras_style.errors import Converged
+from keras_style.files.images import preprocess
+from keras_style.run.assemble import evaluator_for
+from keras_style.run.loading import SizedImages
+from keras_style.run.monitor import Monitor
+
+
+@dataclass(frozen=True)
+class ScaleRun:
+    """One scale of a plan: its images, its loss (balanced for its size) and its optimiser (its share of the budget)."""
+
+    index: int
+    images: SizedImages
+    loss: LossSpec
+    optimizer: OptimizerSpec
+
+
+def run_whole_scale(model, settings: Settings, scale: ScaleRun, monitor: Monitor, record: dict[str, Any]) -> None:
+    """Optimise one scale from its start image; fills its record (evaluations, seconds, compute, start-up) even when
+    the run is stopped."""
+    started = time.perf_counter()
+    images = scale.images
+    evaluator = evaluator_for(model, settings, preprocess(images.content),
+                              [preprocess(style) for style in images.styles], observer=monitor, masks=images.masks,
+                              spec=scale.loss, evaluations=scale.optimizer.evaluation_budget)
+    optimising = time.perf_counter()
+    record.update(compute=evaluator.compute.as_dict(), targets_seconds=optimising - started,
+                  optimisation_started=optimising)
+    try:
+        minimize(evaluator, preprocess(images.start), scale.optimizer)
+        # a continuous run that ends short: scipy's line search gave up, restarts included (the articles' restart
+        # loop ends each restart by scipy's own tolerances, as they do)
+        if scale.optimizer.outer_iterations is None and evaluator.passes < scale.optimizer.evaluation_budget:
+            record["stopped"] = "stalled"
+    except Converged:  # ends this scale; a coarse scale hands over to the next
+        record["stopped"] = "converged"
+    finally:
+        record.update(evaluations=evaluator.passes, seconds=round(time.perf_counter() - optimising, 3),
+                      traces=evaluator.traces)
