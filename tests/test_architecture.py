@@ -338,6 +338,37 @@ def doc_problems(text: str, root: Path, modules: Mapping[str, Module]) -> list[s
     return problems
 
 
+# --mode's values, and the two tables allowed to read a run's mode: what it means (config/choices.py) and which target
+# source it picks (run/assemble.py). Anywhere else, code reads a trait of MODES[mode], never the mode itself.
+MODE_VALUES = ("cached", "concat")
+MODE_TABLES = ("MODES", "TARGET_SOURCES")
+
+
+def _is_mode(node: ast.AST) -> bool:
+    """A run's --mode: `settings.mode` (or `self.mode` inside Settings); an image's `.mode` is something else."""
+    return (isinstance(node, ast.Attribute) and node.attr == "mode" and isinstance(node.value, ast.Name)
+            and node.value.id in ("settings", "self"))
+
+
+def mode_decisions(package: Path) -> list[str]:
+    """Every place that compares a mode with one of its values, or looks a mode up in another table than
+    MODE_TABLES: path:line and what it does."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(_parse(path)):
+            where = f"{path.relative_to(package.parent).as_posix()}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                literals = [side.value for side in sides if isinstance(side, ast.Constant)]
+                if any(_is_mode(side) for side in sides) or any(value in MODE_VALUES for value in literals):
+                    found.append(f"{where} compares {ast.unparse(node)}")
+            elif isinstance(node, ast.Subscript) and _is_mode(node.slice):
+                table = node.value.id if isinstance(node.value, ast.Name) else ast.unparse(node.value)
+                other = "" if table in MODE_TABLES else " (another table)"
+                found.append(f"{where} looks up {ast.unparse(node)}{other}")
+    return found
+
+
 def fail_listing(heading: str, problems: list[str]) -> None:
     if problems:
         pytest.fail(f"{heading} ({len(problems)}):\n" + "\n".join(f"  {each}" for each in problems), pytrace=False)
@@ -396,9 +427,27 @@ def test_no_function_over_60_lines():
     )
 
 
+def test_mode_is_decided_in_two_tables_only():
+    decisions = mode_decisions(PACKAGE)
+    fail_listing("Comparisons of --mode with its values, or lookups outside MODES and TARGET_SOURCES",
+                 [each for each in decisions if "compares" in each or "another table" in each])
+    tables = {each.split(" looks up ")[1].split("[")[0] for each in decisions}
+    assert tables == set(MODE_TABLES), tables  # both tables are still where the decision is made
+
+
+def test_mode_decisions_catch_a_comparison_and_another_table(tmp_path):
+    package = write_package(tmp_path, {
+        "a.py": "def f(settings):\n    if settings.mode == 'concat':\n        return OTHER[settings.mode]\n"
+                "    return MODES[settings.mode]\n",
+    })
+    found = mode_decisions(package)
+    assert any("a.py:2 compares" in each for each in found), found
+    assert any("a.py:3 looks up" in each and "another table" in each for each in found), found
+    assert any("a.py:4 looks up" in each and "another table" not in each for each in found), found
+
+
 def test_architecture_doc_names_real_modules():
-    if not ARCHITECTURE_DOC.exists():
-        pytest.skip("docs/ARCHITECTURE.md is not written yet")
+    assert ARCHITECTURE_DOC.exists(), "docs/ARCHITECTURE.md is missing"
     fail_listing(
         "Modules and names docs/ARCHITECTURE.md mentions that do not exist",
         doc_problems(ARCHITECTURE_DOC.read_text(encoding="utf-8"), ROOT, real_modules()),

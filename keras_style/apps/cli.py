@@ -152,10 +152,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def layer_table(layer_losses: dict[str, dict[str, dict[str, float]]]) -> str:
-    """Each layer's final loss and share of the weighted total, one line each (jcjohnson/neural-style's printout)."""
+    """Each term's final loss per layer and its share of the weighted total, one line each (jcjohnson/neural-style's
+    printout), in the order the run's terms are added up."""
     lines = []
-    for kind in ("content", "style", "tv"):
-        for layer, entry in layer_losses.get(kind, {}).items():
+    for kind, layers in layer_losses.items():
+        for layer, entry in layers.items():
             lines.append(f"  {kind} {layer}: loss {entry['loss']:.4g}, {entry['share']:.1%} of the total")
     return "\n".join(lines)
 

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from keras_style.errors import UserError
+from keras_style.version import __version__
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 
@@ -197,8 +198,6 @@ def versions() -> dict[str, str | None]:
             except metadata.PackageNotFoundError:
                 continue
     if found["keras_style"] is None:
-        from keras_style.version import __version__
-
         found["keras_style"] = __version__
     return found
 

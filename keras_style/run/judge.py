@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from keras_style.config.presets import JOHNSON_STYLE_LAYERS_VGG16, PAPER_STYLE_LAYERS
+from keras_style.config.settings import Settings
 from keras_style.files.images import ImageSource, load_image, preprocess, resize, style_size, to_array
+from keras_style.run.assemble import evaluator_for, feature_model_for
 from keras_style.run.monitor import TERMS
 
 JUDGES: dict[str, dict[str, Any]] = {
@@ -30,9 +32,6 @@ def judge(image: np.ndarray, content: ImageSource, style: ImageSource, name: str
     The content is resized to the image's size and the style keeps its aspect with the same longest side,
     so the judge sees every candidate exactly as a cached-mode run of that size would.
     """
-    from keras_style.config.settings import Settings
-    from keras_style.run.assemble import evaluator_for, feature_model_for
-
     # float32 and no XLA whatever the device: one ruler for every run, and no compilation for a single pass
     settings = Settings.from_options(weights=weights, mode="cached", precision="float32", jit_compile=False,
                                      **JUDGES[name])

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from keras_style.errors import Converged, Interrupted, UserError
+from keras_style.files.images import deprocess
 
 # The terms every run reports (engine/terms.py: CORE_TERMS), after the total; a run may add other registered terms.
 TERMS = ("total", "content", "style", "tv")
@@ -82,8 +83,6 @@ class Monitor:
     def best_rgb(self) -> np.ndarray:
         """The best image so far as uint8 RGB (H, W, 3); during a tiled scale, the whole canvas with the current
         tile's best image blended in."""
-        from keras_style.files.images import deprocess
-
         best = self.best_image
         return deprocess(best if self._compose is None or best is None else self._compose(best))
 
