@@ -1,6 +1,6 @@
 """Who runs a batch's jobs: one worker in this process, or a pool of Ray actors (`pip install -e ".[batch]"`).
 
-A worker gets a job's inputs as bytes (no shared file system needed), builds the network once (network.py caches
+A worker gets a job's inputs as bytes (no shared file system needed), builds the network once (engine/network.py caches
 it per process) and runs job after job; it returns the image and the sidecar's record, or the job's error as one
 line, and never raises for a bad job. The driver (keras_style.apps.batch) decides what runs when and writes the files.
 """
@@ -96,7 +96,7 @@ def _vgg_builds() -> int:
 
 class JobRunner:
     """Runs jobs one after another in this process; the network is built on the first job's settings, here, so the
-    first job does not pay for it alone, and kept for the others (network.py's per-process cache)."""
+    first job does not pay for it alone, and kept for the others (engine/network.py's per-process cache)."""
 
     def __init__(self, settings: Settings | None = None, threads: int | None = None) -> None:
         self.jobs = 0

@@ -3,7 +3,7 @@ optimisation in a worker thread, and what the page draws of it (a Snapshot).
 
 Data flows one way: the library reports each evaluation to Run.on_progress (a stylize_result callback), the run
 keeps the latest state under a lock, and the page polls Run.snapshot(). Each run has its own folder, stop flag and
-state; the only thing runs share is the cached feature model (network.py builds it once per process)."""
+state; the only thing runs share is the cached feature model (engine/network.py builds it once per process)."""
 from __future__ import annotations
 
 import os

@@ -1,0 +1,100 @@
+"""Loss terms own their targets and weights: a new term is one class plus its weight, reported by name; the total is
+the weighted sum of the terms; the compile cache is bounded."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_style.engine import backend
+from keras_style.engine.terms import CORE_TERMS, TERMS, LossTerm, layout, make_terms
+from keras_style.run.assemble import evaluator_for, loss_spec
+from keras_style.run.monitor import Monitor
+
+from .conftest import build
+
+
+class MeanActivation(LossTerm):
+    """A test term: each style layer's mean activation against the style image's."""
+
+    name = "mean_activation"
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return self.spec.style_layers
+
+    def targets_from(self, content_features: dict, style_features: dict) -> list:
+        return [ops.mean(style_features[layer], axis=(0, 1, 2)) for layer in self.layers]
+
+    def layer_losses(self, features: dict, image, tensors: dict, targets) -> list:
+        return [ops.sum(ops.square(ops.mean(features[layer], axis=(0, 1, 2)) - target))
+                for layer, target in zip(self.layers, targets)]
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    monkeypatch.setitem(TERMS, MeanActivation.name, MeanActivation)
+    return MeanActivation
+
+
+def test_the_core_terms_are_registered_in_the_order_the_total_adds_them():
+    assert tuple(TERMS)[:3] == CORE_TERMS == ("content", "style", "tv")
+
+
+@pytest.mark.parametrize("mode", ["cached", "concat"])
+def test_a_new_term_takes_part_with_its_weight_and_reports_by_name(registered, mode):
+    settings, content, style, model = build(mode=mode, tv_weight=1e-2)
+    base = loss_spec(settings)
+    assert [name for name, _ in layout(base)] == ["content", "style", "tv"]  # weight 0: not made
+    assert dict(base.weights)["mean_activation"] == 0.0  # every registered term has a weight (its NAME_weight)
+    spec = base.with_weights(mean_activation=2.5)
+    monitor = Monitor(1)
+    evaluator = evaluator_for(model, settings, content, style, observer=monitor, spec=spec)
+    assert evaluator.layout == layout(spec) == [
+        ("content", settings.content_layers), ("style", settings.style_layers), ("tv", ()),
+        ("mean_activation", settings.style_layers)]
+    x = content + np.random.default_rng(3).normal(scale=20.0, size=content.shape).astype(np.float32)
+    monitor.start_scale(0, (40, 32), evaluator.layout, dict(spec.weights))
+    terms, gradient = evaluator.evaluate(x)
+    named, layers = monitor.split(terms)
+    assert set(named) == {"total", "content", "style", "tv", "mean_activation"}
+    assert named["mean_activation"] > 0
+    assert named["mean_activation"] == pytest.approx(sum(layers["mean_activation"].values()), rel=1e-5)
+    weighted = sum(spec.weight(name) * named[name] for name in ("content", "style", "tv", "mean_activation"))
+    assert named["total"] == pytest.approx(weighted, rel=1e-5)
+    # the term changes the gradient: the same image without it
+    without = evaluator_for(model, settings, content, style).evaluate(x)[1]
+    assert not np.allclose(gradient, without)
+
+
+def test_a_term_of_weight_zero_is_not_made_but_core_terms_always_are(registered):
+    settings, _, _, _ = build(tv_weight=0.0, content_weight=0.0)
+    names = [term.name for term in make_terms(loss_spec(settings), (32, 40))]
+    assert names == ["content", "style", "tv"]
+
+
+def test_the_layer_losses_of_the_sidecar_name_every_term(registered):
+    settings, content, style, model = build()
+    spec = loss_spec(settings).with_weights(mean_activation=1.0)
+    monitor = Monitor(1)
+    evaluator = evaluator_for(model, settings, content, style, observer=monitor, spec=spec)
+    monitor.start_scale(0, (40, 32), evaluator.layout, dict(spec.weights))
+    evaluator.evaluate(content + 3.0)
+    losses = monitor.layer_losses()
+    assert list(losses) == ["content", "style", "tv", "mean_activation"]
+    assert list(losses["mean_activation"]) == list(settings.style_layers) and list(losses["tv"]) == ["image"]
+    shares = sum(entry["share"] for term in losses.values() for entry in term.values())
+    assert shares == pytest.approx(1.0, rel=1e-4)  # each layer's weighted share of the total
+
+
+def test_the_compile_cache_is_bounded_and_keeps_the_most_recent(monkeypatch):
+    monkeypatch.setattr(backend, "_COMPILED", type(backend._COMPILED)())
+    model = object()
+    first = backend.compiled(model, ("first",), False, lambda: lambda x: x)
+    for index in range(backend.COMPILED_CACHE_SIZE - 1):
+        backend.compiled(model, ("other", index), False, lambda: lambda x: x)
+    assert backend.compiled(model, ("first",), False, lambda: lambda x: x) is first  # used again: now the newest
+    backend.compiled(model, ("one more",), False, lambda: lambda x: x)
+    assert len(backend._COMPILED) == backend.COMPILED_CACHE_SIZE
+    assert backend.compiled(model, ("first",), False, lambda: lambda x: x) is first  # kept: recently used
+    assert (id(model), ("other", 0), False) not in backend._COMPILED  # the least recently used went out
