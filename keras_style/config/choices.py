@@ -12,6 +12,8 @@ PRESERVE_COLORS = ("none", "luminance", "luminance-only", "histogram")
 CHROMINANCE_MODES = ("luminance", "luminance-only")
 # Gram loss scales: the paper's 1/(4 N^2 M^2) per layer, or the Keras example's N=3, M=input pixels.
 NORMALIZATIONS = ("paper", "keras-example")
+# The style term: Gatys's squared Gram distance, or the Wasserstein-2 distance between Gaussian fits of the features.
+STYLE_LOSSES = ("gram", "w2")
 OPTIMIZERS = ("lbfgs", "lbfgs-device", "gd", "adam")
 PRECISIONS = ("auto", "float32", "mixed")
 

@@ -15,6 +15,7 @@ from keras_style.config.choices import (
     PRECISIONS,
     PRESERVE_COLORS,
     RESIZE_MODES,
+    STYLE_LOSSES,
 )
 from keras_style.config.layers import CONVS_PER_BLOCK, resolve_layers, valid_layers
 from keras_style.config.presets import DEFAULT_PRESET, PAPER_STYLE_LAYERS, PRESETS
@@ -96,6 +97,10 @@ class Settings:
     content_weight: float = setting(1.0, "weight of the content loss", "losses")
     style_weight: float = setting(1e3, "weight of the style loss", "losses")
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
+    style_loss: str = setting(
+        "gram", "style statistics: gram = Gatys et al.'s squared Gram distance; w2 = the squared Wasserstein-2 "
+        "distance between Gaussian fits (mean, covariance) of the features (crowsonkb 2023; another scale: retune "
+        "--style-weight; no masks or tiles)", "losses", choices=STYLE_LOSSES)
     normalization: str = setting("paper", "Gram loss scale: paper = 1/(4 N^2 M^2) per layer; keras-example = N=3, "
                                  "M=image pixels", "losses", choices=NORMALIZATIONS)
     optimizer: str = setting(

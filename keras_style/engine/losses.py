@@ -57,3 +57,42 @@ def total_variation_loss(image):
     down = ops.square(image[:, :-1, :-1, :] - image[:, 1:, :-1, :])
     right = ops.square(image[:, :-1, :-1, :] - image[:, :-1, 1:, :])
     return ops.sum(ops.power(down + right, TV_EXPONENT))
+
+
+# Newton-Schulz iterations for a matrix square root (each two matmuls): enough for covariances of VGG features, whose
+# square roots converge to float32 precision well before this (tests/test_w2.py).
+NEWTON_SCHULZ_ITERATIONS = 15
+# Added to a covariance's diagonal: a flat region's features have a singular covariance, whose square root has no
+# gradient at 0.
+COVARIANCE_EPSILON = 1e-3
+
+
+def mean_and_covariance(features):
+    """(mean (C,), covariance (C, C)) of features (1, H, W, C) over their positions, with COVARIANCE_EPSILON on the
+    diagonal."""
+    channels = ops.shape(features)[-1]
+    flat = ops.reshape(features, (-1, channels))
+    mean = ops.mean(flat, axis=0)
+    centred = flat - mean
+    covariance = ops.matmul(ops.transpose(centred), centred) / ops.cast(ops.shape(flat)[0], "float32")
+    return mean, covariance + COVARIANCE_EPSILON * ops.eye(channels)
+
+
+def square_root(matrix, iterations: int = NEWTON_SCHULZ_ITERATIONS):
+    """The square root of a symmetric positive definite matrix by the coupled Newton-Schulz iteration (matmuls only,
+    so its gradient is the iteration's own)."""
+    eye = ops.eye(ops.shape(matrix)[-1])
+    norm = ops.sqrt(ops.sum(ops.square(matrix)))
+    estimate, inverse = matrix / norm, eye
+    for _ in range(iterations):
+        step = 0.5 * (3.0 * eye - ops.matmul(inverse, estimate))
+        estimate, inverse = ops.matmul(estimate, step), ops.matmul(step, inverse)
+    return estimate * ops.sqrt(norm)
+
+
+def wasserstein_loss(mean, covariance, target_mean, target_covariance, target_root):
+    """The squared Wasserstein-2 distance between two Gaussians: |m - m_t|^2 + tr(C) + tr(C_t)
+    - 2 tr((C_t^1/2 C C_t^1/2)^1/2), with the target's square root C_t^1/2 computed once."""
+    cross = square_root(ops.matmul(ops.matmul(target_root, covariance), target_root))
+    return (ops.sum(ops.square(mean - target_mean)) + ops.trace(covariance) + ops.trace(target_covariance)
+            - 2.0 * ops.trace(cross))

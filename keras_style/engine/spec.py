@@ -14,6 +14,7 @@ class LossSpec:
     layer_weights: tuple[float, ...]
     normalization: str
     weights: tuple[tuple[str, float], ...]  # (term name, weight)
+    style_loss: str = "gram"  # the style term's class (terms.STYLE_LOSSES)
 
     @property
     def feature_layers(self) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from keras import ops
 from keras_style.config.layers import feature_size, layer_channels
 from keras_style.engine import losses
 from keras_style.engine.spec import LossSpec
+from keras_style.errors import UserError
 
 # The registered terms by name, in the order the total adds them.
 TERMS: dict[str, type[LossTerm]] = {}
@@ -216,6 +217,53 @@ class GramStyleLoss(LossTerm):
         return gram * region["ratios"][position] if "ratios" in region else gram
 
 
+class WassersteinStyleLoss(LossTerm):
+    """The squared Wasserstein-2 distance between Gaussian fits (mean and covariance) of the generated image's and
+    the style's features, per style layer, weighted by its layer weight (crowsonkb/style-transfer-pytorch, 2023).
+    It takes the style slot with --style-loss w2; it has no regions (masks, tiles)."""
+
+    name = "style"
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return self.spec.style_layers
+
+    def tensors(self, targets: Any = None) -> dict[str, Any]:
+        fixed = super().tensors(targets)
+        fixed["layer_weights"] = ops.convert_to_tensor(np.array(self.spec.layer_weights, dtype=np.float32))
+        return fixed
+
+    def targets_from(self, content_features: dict, style_features: dict) -> list:
+        """Per layer: (mean, covariance, covariance's square root) of the style's features."""
+        fits = [losses.mean_and_covariance(style_features[layer]) for layer in self.layers]
+        return [(mean, covariance, losses.square_root(covariance)) for mean, covariance in fits]
+
+    def cached_targets(self, content_features: dict, styles_features: Sequence[dict], shares: Sequence[float],
+                       regions: Sequence = ()) -> list:
+        """Several styles: the Gaussian fit of their mixture (each style's share of the positions)."""
+        targets = []
+        for layer in self.layers:
+            fits = [losses.mean_and_covariance(each[layer]) for each in styles_features]
+            mean = losses.summed([share * fit_mean for share, (fit_mean, _) in zip(shares, fits)])
+            second = losses.summed([share * (covariance + ops.outer(fit_mean, fit_mean))
+                                    for share, (fit_mean, covariance) in zip(shares, fits)])
+            covariance = second - ops.outer(mean, mean)
+            targets.append((mean, covariance, losses.square_root(covariance)))
+        return targets
+
+    def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
+        values = []
+        for position, (layer, (mean, covariance, root)) in enumerate(zip(self.layers, targets)):
+            generated_mean, generated_covariance = losses.mean_and_covariance(features[layer])
+            values.append(tensors["layer_weights"][position]
+                          * losses.wasserstein_loss(generated_mean, generated_covariance, mean, covariance, root))
+        return values
+
+
+# The style term's class for each --style-loss (config/choices.py's STYLE_LOSSES).
+STYLE_LOSSES: dict[str, type[LossTerm]] = {"gram": GramStyleLoss, "w2": WassersteinStyleLoss}
+
+
 @term
 class TotalVariationLoss(LossTerm):
     """Smoothness: the articles' total variation of the image (not of features)."""
@@ -231,8 +279,16 @@ def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Seque
     """The run's terms: the core ones, and every other registered term with a weight above 0."""
     made = []
     for name, cls in TERMS.items():
-        if name in CORE_TERMS or spec.weight(name) > 0:
-            made.append(cls(spec, image_size, style_regions) if cls.regional else cls(spec, image_size))
+        cls = STYLE_LOSSES[spec.style_loss] if name == "style" else cls
+        if name not in CORE_TERMS and spec.weight(name) <= 0:
+            continue
+        if cls.regional:
+            made.append(cls(spec, image_size, style_regions))
+        elif name == "style" and (len(style_regions) != 1 or style_regions[0].masks is not None):
+            raise UserError(f"--style-loss {spec.style_loss} paints the whole image: masks and tiles need "
+                            "--style-loss gram")
+        else:
+            made.append(cls(spec, image_size))
     return made
 
 

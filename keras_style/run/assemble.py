@@ -22,6 +22,7 @@ def loss_spec(settings: Settings) -> LossSpec:
         content_layers=settings.content_layers, style_layers=settings.style_layers,
         layer_weights=settings.layer_weights, normalization=settings.normalization,
         weights=tuple((name, float(getattr(settings, f"{name}_weight", 0.0))) for name in TERMS),
+        style_loss=settings.style_loss,
     )
 
 
