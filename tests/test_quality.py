@@ -61,3 +61,44 @@ def test_feature_distances_are_zero_for_the_image_itself_and_positive_otherwise(
     assert same == {"content": 0.0, "style": 0.0}
     other = feature_distances(painting[:48, :64], content, painting, "vgg16", weights="none")
     assert other["content"] > 0 and other["style"] > 0
+
+
+def test_the_quality_benchmark_runs_end_to_end_on_one_pair(tmp_path):
+    import importlib.util
+    import json
+    import shutil
+    import sys
+
+    from .conftest import ROOT
+
+    images, reference = tmp_path / "images", tmp_path / "reference"
+    images.mkdir()
+    reference.mkdir()
+    shutil.copy(ROOT / "examples" / "content.jpg", images / "town.jpg")
+    shutil.copy(ROOT / "examples" / "style.jpg", images / "the-swirls.jpg")
+    shutil.copy(ROOT / "examples" / "style2.jpg", images / "other.jpg")
+    # a stand-in reference result: the painting itself (named CONTENT_STYLE after the two files' stems)
+    Image.open(ROOT / "examples" / "style.jpg").convert("RGB").save(reference / "town_swirls.png")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("quality_benchmark", ROOT / "benchmarks" / "quality.py")
+        benchmark = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(benchmark)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    output = tmp_path / "out"
+    assert benchmark.main(["--images", str(images), "--reference", str(reference), "--size", "64", "--iterations",
+                           "3", "--weights", "none", "--row", "default=", "--row", "smooth=--tv-weight 1",
+                           "--output-dir", str(output)]) == 0
+    report = json.loads((output / "quality.json").read_text())
+    (pair,) = report["pairs"]
+    assert pair["name"] == "town_swirls" and [row["name"] for row in pair["rows"]] == ["default", "smooth"]
+    assert pair["rows"][1]["options"] == {"tv_weight": "1.0"}
+    for row in pair["rows"]:
+        assert set(row["ratios"]) == set(benchmark.MEASURES) and all(value > 0 for value in row["ratios"].values())
+        assert row["evaluations"] >= 3 and row["seconds"] > 0
+    # the reference is the painting: its colour distance to itself is ~0, so a result's colour ratio is huge
+    assert pair["reference"]["colours"] < 1.0 < row["measures"]["colours"]
+    assert "| default |" in (output / "quality.md").read_text()
+    sheet = Image.open(output / "town_swirls.jpg")
+    assert sheet.height == 64 + 20 and sheet.width > 4 * 48  # content, painting, reference, two rows
