@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 POOLINGS = ("max", "avg")
 RESIZE_MODES = ("longest", "height", "square")
-INITS = ("content", "noise", "white", "style")
+INITS = ("content", "noise", "white", "style", "mean")
 PRESERVE_COLORS = ("none", "luminance", "luminance-only", "histogram")
 # the --preserve-colors modes that put the content's chrominance back after the run
 CHROMINANCE_MODES = ("luminance", "luminance-only")

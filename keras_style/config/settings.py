@@ -118,7 +118,10 @@ class Settings:
         "levels on average, then fixed", "optimisation", show_default=False)
     lr_decay: float = setting(1.0, "multiply the gd/adam step by this every --lr-decay-steps", "optimisation")
     lr_decay_steps: int = setting(100, "steps between learning-rate decays", "optimisation")
-    init: str = setting("content", f"start image: {', '.join(INITS)}, or an image file", "optimisation")
+    init: str = setting("content", f"start image: {', '.join(INITS)} (the ImageNet mean colour with 1e-3 noise, as "
+                        "jcjohnson/neural-style starts), or an image file", "optimisation")
+    lbfgs_memory: int = setting(10, "L-BFGS history: the curvature pairs lbfgs keeps (scipy's default 10; "
+                                "jcjohnson/neural-style and neural-style-pt keep 100)", "optimisation", metavar="M")
     seed: int | None = setting(
         None, "random seed: the same seed, machine and thread counts (OPENBLAS_NUM_THREADS for scipy) give a "
         "byte-identical output", "optimisation", show_default=False)
@@ -173,6 +176,7 @@ class Settings:
         _positive_int("lr-decay-steps", self.lr_decay_steps)
         _positive_int("scales", self.scales)
         _positive_int("patience", self.patience)
+        _positive_int("lbfgs-memory", self.lbfgs_memory)
         tile_size = _tile_size(self.tile_size)
         if self.min_improvement is not None:
             _positive("min-improvement", self.min_improvement)

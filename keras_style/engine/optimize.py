@@ -30,7 +30,7 @@ def minimize_lbfgs(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec)
     if spec.outer_iterations is not None:
         for _ in range(spec.outer_iterations):
             x, _, _ = fmin_l_bfgs_b(
-                evaluator.loss, x, fprime=evaluator.grads, bounds=bounds, maxfun=spec.maxfun or 20
+                evaluator.loss, x, fprime=evaluator.grads, bounds=bounds, maxfun=spec.maxfun or 20, m=spec.lbfgs_memory
             )
     else:
         budget_end = evaluator.passes + spec.iterations
@@ -41,7 +41,7 @@ def minimize_lbfgs(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec)
             # A line-search failure ends a run before its budget; restarting from there spends the rest.
             x, _, _ = fmin_l_bfgs_b(
                 evaluator.loss, x, fprime=evaluator.grads, bounds=bounds, maxfun=remaining,
-                maxiter=remaining, factr=LBFGS_FACTR, pgtol=LBFGS_PGTOL,
+                maxiter=remaining, factr=LBFGS_FACTR, pgtol=LBFGS_PGTOL, m=spec.lbfgs_memory,
             )
     return x.reshape(image.shape).astype(np.float32)
 

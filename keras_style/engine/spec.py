@@ -40,6 +40,7 @@ class OptimizerSpec:
     learning_rate: float | None = None
     lr_decay: float = 1.0
     lr_decay_steps: int = 100
+    lbfgs_memory: int = 10  # lbfgs: the curvature pairs it keeps (scipy's m)
 
     @property
     def evaluation_budget(self) -> int:

@@ -179,13 +179,18 @@ def pixel_bounds() -> tuple[np.ndarray, np.ndarray]:
 
 
 
+# jcjohnson/neural-style's -init random: randn * 0.001 in the network's input, the mean subtracted (0..255 levels).
+MEAN_INIT_NOISE = 1e-3
+
+
 def initial_image(
     init: str,
     content: np.ndarray,
     style_at_output: Callable[[], np.ndarray],
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """The starting point in RGB 0..255 (H, W, 3): content, uniform noise, white, the style, or an image file."""
+    """The starting point in RGB 0..255 (H, W, 3): content, uniform noise, white, the style, the ImageNet mean
+    colour with noise of MEAN_INIT_NOISE levels (jcjohnson/neural-style's random start), or an image file."""
     if init == "content":
         return content.copy()
     if init == "noise":
@@ -194,5 +199,8 @@ def initial_image(
         return np.full(content.shape, 255.0, dtype=np.float32)
     if init == "style":
         return style_at_output()
+    if init == "mean":
+        mean_rgb = IMAGENET_MEAN_BGR[::-1]
+        return (mean_rgb + rng.normal(scale=MEAN_INIT_NOISE, size=content.shape)).astype(np.float32)
     height, width = content.shape[:2]
     return to_array(resize(load_image(init, "--init image"), width, height, "--init image"))

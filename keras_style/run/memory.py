@@ -17,7 +17,6 @@ from keras_style.run.plan import ALIGN, TILE_CONTEXT
 BYTES_PER_FLOAT = 4
 ACTIVATION_FACTOR = 3.0  # measured: 3.6 KB per pixel for VGG19 to block5_conv1 against 1.3 KB of activations
 RUNTIME_BYTES = 900 * 2**20  # TensorFlow, Keras and the model's weights
-LBFGS_HISTORY = 10  # scipy's default m: 2 * m float64 vectors of the image's size
 MEMORY_LIMIT_VARIABLE = "KERAS_STYLE_MEMORY_LIMIT_MB"
 # A whole 2048 px VGG19 L-BFGS run peaked 3 % above the unmargined estimate (RESULTS.md): keep the guard above it.
 SAFETY_MARGIN = 1.1
@@ -44,7 +43,8 @@ def _network_bytes(settings: Settings, pixels: int, factor: float = ACTIVATION_F
 
 
 def _optimiser_bytes(settings: Settings, pixels: int) -> float:
-    return (2 * LBFGS_HISTORY + 4) * 3 * pixels * 8 if settings.optimizer == "lbfgs" else 4 * 3 * pixels * 4
+    """scipy's L-BFGS-B keeps 2 * m float64 vectors of the image's size (m = --lbfgs-memory), and a few more."""
+    return (2 * settings.lbfgs_memory + 4) * 3 * pixels * 8 if settings.optimizer == "lbfgs" else 4 * 3 * pixels * 4
 
 
 def estimate_bytes(settings: Settings, width: int, height: int) -> float:
