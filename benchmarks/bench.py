@@ -326,10 +326,6 @@ def main() -> int:
     fork = hasattr(os, "fork") and not args.spawn and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
     if fork:
         preload()
-    peak = run_child(["--peak", "--peak-size", str(args.peak_size)], parser, fork)
-    if "error" in peak:
-        print(f"peak measurement failed: {peak['error']}", file=sys.stderr)
-        return 1
     rows = []
     for network, path, size, xla in itertools.product(args.networks, args.paths, sizes, args.xla):
         arguments = ["--worker", "--network", network, "--path", path, "--size", str(size), "--xla", xla,
@@ -341,6 +337,11 @@ def main() -> int:
         print(f"  {network} {path} {size} px XLA {xla}: {status}", file=sys.stderr, flush=True)
     if all("error" in row for row in rows):
         print(f"every configuration failed, e.g.: {rows[0]['error']}", file=sys.stderr)
+        return 1
+    # the machine's peak last, and only when some configuration ran: a run that failed throughout needs none
+    peak = run_child(["--peak", "--peak-size", str(args.peak_size)], parser, fork)
+    if "error" in peak:
+        print(f"peak measurement failed: {peak['error']}", file=sys.stderr)
         return 1
     report = {"machine": machine_description(), "peak": peak, "rows": rows, "command": " ".join(sys.argv),
               "seconds": time.perf_counter() - started}

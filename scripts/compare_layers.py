@@ -3,7 +3,8 @@
 
 Every cell uses the same content and style images, size, evaluation budget, seed and loss settings (the paper's
 normalisation, content weight 1, style weight 1e3, no tv, L-BFGS from the content, cached targets), so only the
-network and the layers differ. Each cell runs in its own fresh process, so its peak memory (RSS) is its own.
+network and the layers differ. Each cell runs in its own fresh process, so its peak memory (RSS) is its own
+(--in-process runs every cell in this process instead: quicker, but without a peak per cell).
 Every result is then scored by both fixed judges (keras_style.run.judge: vgg19-paper and vgg16-johnson), which
 measure all cells with one unchanging loss; a run's own final loss is only comparable within its own settings.
 
@@ -153,16 +154,24 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     return row
 
 
-def run_grid(cells: Sequence[Cell], log=print) -> list[dict[str, Any]]:
-    """Run every cell in its own spawned process (one at a time, so timings and peaks do not mix)."""
+def run_grid(cells: Sequence[Cell], log=print, in_process: bool = False) -> list[dict[str, Any]]:
+    """Run every cell in its own spawned process (one at a time, so timings and peaks do not mix).
+
+    With `in_process` the cells run one after another in this process: TensorFlow is imported and each network
+    loaded once, so it is quicker, but the cells share one peak memory (peak_rss_mib is left empty) and a cell's
+    wall time leaves out what an earlier cell already loaded.
+    """
     rows = []
     context = multiprocessing.get_context("spawn")
     for index, cell in enumerate(cells, start=1):
         log(f"[{index}/{len(cells)}] {cell.name} ...")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            row = pool.submit(run_cell, cell).result()
+        if in_process:
+            row = dict(run_cell(cell), peak_rss_mib=None)
+        else:
+            with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                row = pool.submit(run_cell, cell).result()
         log(f"    {row['evaluations']} evaluations, {row['seconds_per_evaluation']:.3f} s/eval, "
-            f"peak {row['peak_rss_mib']:.0f} MiB, judge vgg19-paper {row['vgg19-paper_total']:.4g}")
+            f"peak {mib(row['peak_rss_mib'])} MiB, judge vgg19-paper {row['vgg19-paper_total']:.4g}")
         rows.append(row)
     return rows
 
@@ -183,6 +192,11 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
+def mib(value: float | None) -> str:
+    """A peak in whole MiB, or 'n/a' where the cells shared a process (--in-process)."""
+    return "n/a" if value is None else f"{value:.0f}"
+
+
 def short_layer(name: str) -> str:
     """block4_conv2 -> conv4_2, for compact tables."""
     return name.replace("block", "conv").replace("_conv", "_")
@@ -201,7 +215,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         content = ", ".join(short_layer(name) for name in row["content_layers"].split())
         lines.append(
             f"| {row['layer_set']} | {row['network']} | {content} | {style} | {row['evaluations']} "
-            f"| {row['wall_seconds']:.1f} | {row['seconds_per_evaluation']:.3f} | {row['peak_rss_mib']:.0f} "
+            f"| {row['wall_seconds']:.1f} | {row['seconds_per_evaluation']:.3f} | {mib(row['peak_rss_mib'])} "
             f"| {row['own_total']:.3g} "
             + " ".join(f"| {row[f'{judge}_{term}']:.3g}" for judge in JUDGE_NAMES for term in JUDGE_TERMS)
             + " |"
@@ -278,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="'imagenet' (default): Keras's VGG16/VGG19 ImageNet weights, taken from "
                              "$KERAS_STYLE_WEIGHTS_DIR when set (both networks and both judges need them); "
                              "'none': random weights, for checking the script only")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the cells one after another in this process instead of a fresh process each: "
+                             "quicker (TensorFlow and each network load once), but no peak memory per cell "
+                             "(peak_rss_mib is left empty) and later cells' wall times skip what earlier ones loaded")
     return parser
 
 
@@ -299,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for layer_set in args.layer_sets for network in args.networks
     ]
     started = time.perf_counter()
-    rows = run_grid(cells)
+    rows = run_grid(cells, in_process=args.in_process)
     from PIL import Image
 
     for row in rows:

@@ -18,12 +18,14 @@ re-creates the committed outputs (the demo pair at the notebooks' default size a
 
     python scripts/run_notebooks.py --size 64 --iterations 4
 
-is a quick smoke run. A failing cell makes the command exit 1 after the other notebooks have run; the executed
-copy of a failed notebook shows the error.
+is a quick smoke run (add --one-kernel to run every notebook in one kernel, so that TensorFlow is imported once, and
+--no-build to run the notebooks as committed, writing nothing in notebooks/). A failing cell makes the command exit 1
+after the other notebooks have run; the executed copy of a failed notebook shows the error.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import sys
@@ -138,18 +140,93 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return parameters
 
 
-def execute(path: Path, output_dir: Path, parameters: dict[str, Any], timeout: int | None) -> float:
-    """Run one notebook into output_dir with papermill; returns seconds taken. Raises on a cell error."""
+# Run in a shared kernel before each notebook: forget the previous notebook's working directory, its figures, its
+# variables and its execution count (IPython's reset, as in a new session).
+RESET_CODE = """\
+import os as _os, sys as _sys
+_os.chdir({cwd!r})
+if "matplotlib.pyplot" in _sys.modules:
+    _sys.modules["matplotlib.pyplot"].close("all")
+get_ipython().reset(new_session=True)
+"""
+
+
+class SharedKernel:
+    """One Jupyter kernel in which several notebooks run in turn (--one-kernel): a smoke run that imports TensorFlow
+    once instead of once per notebook.
+
+    Before each notebook the kernel forgets the previous one (RESET_CODE), and a kernel that died is restarted. What
+    carries over is what a process keeps: imported modules and their caches (loaded networks, traced functions).
+    Re-create the committed outputs without it, each notebook in a fresh kernel.
+    """
+
+    def __init__(self, cwd: Path = NOTEBOOKS_DIR, kernel_name: str = "python3"):
+        from jupyter_client.manager import AsyncKernelManager
+
+        clients = self.clients = []
+
+        class Manager(AsyncKernelManager):
+            def client(self, **kwargs):  # remembered, so that each notebook's client can be closed after it
+                clients.append(super().client(**kwargs))
+                return clients[-1]
+
+        self.cwd, self.manager = cwd, Manager(kernel_name=kernel_name)
+
+    def __enter__(self) -> SharedKernel:
+        from jupyter_core.utils import run_sync
+
+        run_sync(self.manager.start_kernel)(cwd=str(self.cwd))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        from jupyter_core.utils import run_sync
+
+        self.close_clients()
+        run_sync(self.manager.shutdown_kernel)(now=True)
+
+    def close_clients(self) -> None:
+        while self.clients:
+            self.clients.pop().stop_channels()
+
+    @contextlib.contextmanager
+    def turn(self, cwd: Path):
+        """Reset the kernel for the next notebook, which runs in `cwd`; yields papermill's engine arguments."""
+        from jupyter_core.utils import run_sync
+
+        if not run_sync(self.manager.is_alive)():
+            run_sync(self.manager.restart_kernel)(now=True)
+        client = self.manager.client()
+        client.start_channels()
+        try:
+            run_sync(client.wait_for_ready)(timeout=60)
+            reply = run_sync(client.execute_interactive)(
+                RESET_CODE.format(cwd=str(cwd)), store_history=False, timeout=60, output_hook=lambda message: None,
+            )
+        finally:
+            self.close_clients()
+        if reply["content"]["status"] != "ok":
+            raise RuntimeError(f"could not reset the shared kernel: {reply['content'].get('evalue')}")
+        try:
+            yield {"km": self.manager}
+        finally:
+            self.close_clients()
+
+
+def execute(path: Path, output_dir: Path, parameters: dict[str, Any], timeout: int | None,
+            kernel: SharedKernel | None = None) -> float:
+    """Run one notebook into output_dir with papermill, in a fresh kernel or in `kernel`; returns seconds taken.
+    Raises on a cell error."""
     import nbformat
     import papermill
 
     started = time.perf_counter()
     output = output_dir / path.name
     try:
-        papermill.execute_notebook(
-            str(path), str(output), parameters=parameters, cwd=str(path.parent),
-            kernel_name="python3", progress_bar=False, execution_timeout=timeout,
-        )
+        with kernel.turn(path.parent) if kernel else contextlib.nullcontext({}) as engine_arguments:
+            papermill.execute_notebook(
+                str(path), str(output), parameters=parameters, cwd=str(path.parent),
+                kernel_name="python3", progress_bar=False, execution_timeout=timeout, **engine_arguments,
+            )
     finally:  # also for a failed run, whose copy shows the error
         if output.exists():
             executed = nbformat.read(output, as_version=4)
@@ -173,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "e.g. --only article_001 vgg16")
     parser.add_argument("--build-only", action="store_true",
                         help="write each .ipynb from its .py source (keeping its outputs) and execute nothing")
+    parser.add_argument("--no-build", action="store_true",
+                        help="execute the notebooks as they are, without building them from their sources first "
+                             "(nothing in notebooks/ is written)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                         help=f"folder for the executed notebooks (default {DEFAULT_OUTPUT_DIR.relative_to(REPO_ROOT)})")
     parser.add_argument("--weights", help="'imagenet' (default; uses $KERAS_STYLE_WEIGHTS_DIR when set), or a .h5 path")
@@ -182,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="any other notebook parameter, e.g. -p layer_sets=paper (numbers are converted)")
     parser.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: no limit)")
+    parser.add_argument("--one-kernel", action="store_true",
+                        help="run the notebooks one after another in one kernel, its variables reset in between "
+                             "(quicker smoke runs: TensorFlow is imported once); not for the committed outputs")
     parser.add_argument("--list", action="store_true", help="list the notebooks and exit")
     return parser
 
@@ -195,7 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, value in (("--size", args.size), ("--iterations", args.iterations)):
         if value is not None and value <= 0:
             raise SystemExit(f"{name} must be a positive integer, got {value}")
-    for path in paths:
+    if args.build_only and args.no_build:
+        raise SystemExit("--build-only and --no-build exclude each other")
+    for path in [] if args.no_build else paths:
         source = path.with_suffix(".py")
         print(f"{'built' if build(source) else 'up to date'}: {path.relative_to(REPO_ROOT)} from {source.name}")
     if args.build_only:
@@ -205,15 +290,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     parameters = parameters_from_args(args)
     failures = []
-    for path in paths:
-        print(f"{path.name} ...", end=" ", flush=True)
-        try:
-            seconds = execute(path, output_dir, parameters, args.timeout)
-        except Exception as error:  # papermill raises PapermillExecutionError with the failing cell
-            failures.append(path.name)
-            print(f"FAILED\n{error}", flush=True)
-            continue
-        print(f"{seconds:.0f} s -> {output_dir / path.name}", flush=True)
+    with SharedKernel() if args.one_kernel else contextlib.nullcontext() as kernel:
+        for path in paths:
+            print(f"{path.name} ...", end=" ", flush=True)
+            try:
+                seconds = execute(path, output_dir, parameters, args.timeout, kernel)
+            except Exception as error:  # papermill raises PapermillExecutionError with the failing cell
+                failures.append(path.name)
+                print(f"FAILED\n{error}", flush=True)
+                continue
+            print(f"{seconds:.0f} s -> {output_dir / path.name}", flush=True)
     if failures:
         print(f"{len(failures)} notebook(s) failed: {', '.join(failures)}", file=sys.stderr)
         return 1

@@ -1,21 +1,86 @@
 """The benchmark scripts run and report what they promise (their timings are not asserted: machines differ)."""
+import contextlib
+import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from .conftest import ROOT
 
+BENCHMARKS = ROOT / "benchmarks"
+# One tiny configuration: VGG16 at 64 px without XLA, one warm-up and one timed evaluation.
+TINY = ["--networks", "vgg16", "--sizes", "64", "--xla", "off", "--warmup", "1", "--evaluations", "1"]
+# The bench.py runs the tests below check, by name: arguments after bench.py, without --json.
+BENCH_RUNS = {
+    "table": [*TINY, "--paths", "cached", "concat", "--peak-size", "1024"],
+    "spawn": [*TINY, "--spawn", "--paths", "cached", "--peak-size", "256"],
+    # 16 px is below VGG's minimum: each forked worker fails with the library's message, the run exits 1
+    "failing": ["--networks", "vgg16", "--paths", "cached", "--sizes", "16", "--xla", "off", "--peak-size", "256"],
+}
 
-def test_bench_prints_table_and_headlines_last(tmp_path):
-    output = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--networks", "vgg16", "--paths", "cached", "concat",
-         "--sizes", "64", "--xla", "off", "--warmup", "1", "--evaluations", "1", "--peak-size", "1024",
-         "--json", str(output)],
-        capture_output=True, text=True, timeout=300,
-    )
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """Every run of BENCH_RUNS, all started at once. Each is a process of its own (with --spawn, two) that spends
+    much of its time importing TensorFlow on one core, so two cores finish them sooner together than one after
+    another. Yields a function that waits for a run by name: (its completed process, its JSON report's path)."""
+    folder = tmp_path_factory.mktemp("bench")
+    processes = {
+        name: subprocess.Popen([sys.executable, str(BENCHMARKS / "bench.py"), *arguments,
+                                "--json", str(folder / f"{name}.json")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        for name, arguments in BENCH_RUNS.items()
+    }
+    finished = {}
+
+    def wait(name: str) -> tuple[subprocess.CompletedProcess, Path]:
+        if name not in finished:
+            process = processes[name]
+            stdout, stderr = process.communicate(timeout=300)
+            finished[name] = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        return finished[name], folder / f"{name}.json"
+
+    yield wait
+    for name, process in processes.items():
+        if name not in finished:  # its test did not run or failed before waiting: stop the run and its workers
+            with contextlib.suppress(ProcessLookupError):  # already gone
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
+def test_failing_configurations_are_reported_not_crashed(bench):
+    result, _ = bench("failing")
+    assert result.returncode == 1
+    assert "vgg16 cached 16 px XLA off: UserError: content image would be" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("every configuration failed, e.g.: UserError:")
+
+
+def test_style_layers_table_sums_the_judged_style(real_weights, monkeypatch, capsys):
+    """benchmarks/style_layers.py's main(), run here (TensorFlow is already imported) while the bench.py runs
+    finish."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # the script imports its neighbour arguments.py
+    monkeypatch.delitem(sys.modules, "arguments", raising=False)  # ... which is forgotten again afterwards
+    monkeypatch.setattr(sys, "argv", ["style_layers.py", "--size", "64"])
+    spec = importlib.util.spec_from_file_location("style_layers", BENCHMARKS / "style_layers.py")
+    style_layers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(style_layers)
+    assert style_layers.main() == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    header, body = rows[0], rows[1:]
+    assert "block4_conv1" in header and [row.split(" | ")[0] for row in body] == [
+        "| photograph", "| photograph blurred", "| painting blurred", "| uniform noise"]
+    for row in body:
+        *layers, judged = [float(cell) for cell in row.strip(" |").split(" | ")[1:]]
+        assert judged == pytest.approx(sum(layers) / len(layers), rel=0.01)  # the paper's equal layer weights
+
+
+def test_bench_prints_table_and_headlines_last(bench):
+    result, output = bench("table")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert any(line.startswith("| vgg16 | cached | 64x48 | off |") for line in lines)
@@ -31,40 +96,11 @@ def test_bench_prints_table_and_headlines_last(tmp_path):
     assert concat["flops"] == 3 * cached["flops"]
 
 
-def _bench(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--peak-size", "256", *arguments],
-                          capture_output=True, text=True, timeout=300)
-
-
-def test_bench_in_fresh_interpreters_with_spawn(tmp_path):
-    output = tmp_path / "bench.json"
-    result = _bench("--spawn", "--networks", "vgg16", "--paths", "cached", "--sizes", "64", "--xla", "off",
-                    "--warmup", "1", "--evaluations", "1", "--json", str(output))
+def test_bench_in_fresh_interpreters_with_spawn(bench):
+    result, output = bench("spawn")
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(output.read_text())["rows"]
     assert row["path"] == "cached" and row["traces"] == 1 and row["peak_rss_mb"] > 100
-
-
-def test_failing_configurations_are_reported_not_crashed(tmp_path):
-    # 16 px is below VGG's minimum: each forked worker fails with the library's message, the run exits 1
-    result = _bench("--networks", "vgg16", "--paths", "cached", "--sizes", "16", "--xla", "off",
-                    "--json", str(tmp_path / "bench.json"))
-    assert result.returncode == 1
-    assert "vgg16 cached 16 px XLA off: UserError: content image would be" in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("every configuration failed, e.g.: UserError:")
-
-
-def test_style_layers_table_sums_the_judged_style(real_weights):
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "style_layers.py"), "--size", "64"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
-    header, body = rows[0], rows[1:]
-    assert "block4_conv1" in header and [row.split(" | ")[0] for row in body] == [
-        "| photograph", "| photograph blurred", "| painting blurred", "| uniform noise"]
-    for row in body:
-        *layers, judged = [float(cell) for cell in row.strip(" |").split(" | ")[1:]]
-        assert judged == pytest.approx(sum(layers) / len(layers), rel=0.01)  # the paper's equal layer weights
 
 
 def test_multiscale_plan_must_end_at_the_size():

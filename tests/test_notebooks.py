@@ -1,11 +1,18 @@
-"""The notebooks: each built from its percent-format source, their structure and committed outputs, and every one
-executed headless at a tiny size."""
+"""The notebooks: each built from its percent-format source, their structure and committed outputs, every one's code
+checked without running it, and one article of each family and the comparison executed headless at a tiny size."""
 from __future__ import annotations
 
+import ast
+import contextlib
+import csv
+import dataclasses
 import importlib.util
+import os
 import shutil
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import jupytext
 import nbformat
@@ -17,7 +24,19 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 # The notebooks' sources: every Python file in notebooks/ but the helper module they import.
 SOURCES = sorted(path for path in NOTEBOOKS_DIR.glob("*.py") if path.name != "notebook_support.py")
-ARTICLE_NOTEBOOKS = [path for path in NOTEBOOKS if path.name != "vgg16_vs_vgg19.ipynb"]
+COMPARISON_NOTEBOOK = NOTEBOOKS_DIR / "vgg16_vs_vgg19.ipynb"
+ARTICLE_NOTEBOOKS = [path for path in NOTEBOOKS if path != COMPARISON_NOTEBOOK]
+# The articles the suite executes: one per family, whose code cells are the same but for the preset, the parameters'
+# defaults and the settings printed (001-003: the Keras-backend articles with the restart loop; 000 and 004: the
+# PyTorch articles; the Keras 3 example). Every preset runs end to end in tests/test_stylize.py, and every notebook's
+# code is checked without running it (test_notebook_code_compiles_and_uses_what_exists).
+EXECUTED_ARTICLES = [NOTEBOOKS_DIR / f"{stem}.ipynb" for stem in (
+    "article_001_keras_vgg16_johnson_layers", "article_004_pytorch_vgg19_gradient_descent",
+    "keras_example_keras3_vgg19_sgd",
+)]
+# The helper functions each notebook must call.
+ARTICLE_SUPPORT = {"input_pair", "settings_table", "run_summary", "display_pictures", "plot_run_losses"}
+COMPARISON_SUPPORT = {"input_pair", "output_folder"}
 MAX_NOTEBOOK_BYTES = 1_500_000
 REQUIRED_PARAMETERS = ("content", "style", "size", "iterations", "weights")
 
@@ -128,6 +147,41 @@ def test_article_notebook_uses_its_preset_and_explains_differences(path):
     assert closing.cell_type == "markdown" and "differs" in closing.source
 
 
+def load_notebook_support():
+    spec = importlib.util.spec_from_file_location("notebook_support", NOTEBOOKS_DIR / "notebook_support.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def python_of(cell_source: str) -> str:
+    """A code cell's text without IPython's magics and shell escapes (lines starting with % or !)."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell_source.splitlines())
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_code_compiles_and_uses_what_exists(path):
+    """Without running it: every code cell compiles, every `support.NAME` exists in notebook_support.py, the notebook
+    calls the helpers it needs, and the settings an article prints under its run are Settings fields."""
+    import keras_style
+
+    support = load_notebook_support()
+    notebook = nbformat.read(path, as_version=4)
+    used, shown = set(), []
+    for index, cell in enumerate(cell for cell in notebook.cells if cell.cell_type == "code"):
+        tree = compile(python_of(cell.source), f"{path.name}, code cell {index}", "exec", ast.PyCF_ONLY_AST)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "support":
+                used.add(node.attr)
+            if isinstance(node, ast.Assign) and [getattr(target, "id", None) for target in node.targets] == ["SHOWN"]:
+                shown = ast.literal_eval(node.value)
+    assert not [name for name in used if not hasattr(support, name)], "notebook_support.py lacks them"
+    assert (COMPARISON_SUPPORT if path == COMPARISON_NOTEBOOK else ARTICLE_SUPPORT) <= used
+    if path != COMPARISON_NOTEBOOK:
+        fields = {field.name for field in dataclasses.fields(keras_style.Settings)}
+        assert shown and not set(shown) - fields
+
+
 def test_run_notebooks_selects_and_parses_parameters():
     run_notebooks = load_script("run_notebooks")
     paths = run_notebooks.notebook_paths()
@@ -148,32 +202,115 @@ def test_run_notebooks_help_names_every_option():
         [sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), "--help"], capture_output=True, text=True,
     )
     assert completed.returncode == 0
-    for option in ("--size", "--iterations", "--only", "--build-only", "--output-dir", "--weights"):
+    for option in ("--size", "--iterations", "--only", "--build-only", "--no-build", "--output-dir", "--weights",
+                   "--one-kernel"):
         assert option in completed.stdout
 
 
 TINY = {"size": 48, "iterations": 3, "seed": 0}
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_notebook_executes_without_errors(path, real_weights, tmp_path):
-    """Run the notebook headless (papermill) at 48 px with 3 evaluations; any cell error fails the test."""
+def test_shared_kernel_forgets_each_notebook(tmp_path):
+    """run_notebooks' --one-kernel, with which the articles run below, cannot hide a notebook that only works after
+    another: the next notebook starts without the previous one's variables, working directory or execution count."""
     run_notebooks = load_script("run_notebooks")
-    parameters = dict(TINY, weights="imagenet")
-    if path.name == "vgg16_vs_vgg19.ipynb":
-        parameters.update(layer_sets="paper", output_dir=str(tmp_path / "grid"))
-    run_notebooks.execute(path, tmp_path, parameters, timeout=240)
-    executed = nbformat.read(tmp_path / path.name, as_version=4)
+    (tmp_path / "elsewhere").mkdir()
+    first = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import os\nleft_behind = 1\nos.chdir({str(tmp_path / 'elsewhere')!r})")])
+    second = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import os\nassert os.getcwd() == {str(tmp_path)!r}, os.getcwd()\nleft_behind")])
+    for name, notebook in (("first.ipynb", first), ("second.ipynb", second)):
+        notebook.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(notebook, tmp_path / name)
+    with run_notebooks.SharedKernel(cwd=tmp_path) as kernel:
+        run_notebooks.execute(tmp_path / "first.ipynb", tmp_path / "elsewhere", {}, timeout=60, kernel=kernel)
+        with pytest.raises(Exception, match="NameError"):
+            run_notebooks.execute(tmp_path / "second.ipynb", tmp_path / "elsewhere", {}, timeout=60, kernel=kernel)
+    second = nbformat.read(tmp_path / "elsewhere" / "second.ipynb", as_version=4)
+    (cell,) = [cell for cell in second.cells if cell.cell_type == "code"]  # papermill put an error note above it
+    assert cell.execution_count == 1 and [output.get("ename") for output in cell.outputs] == ["NameError"]
+
+
+@pytest.fixture(scope="module")
+def comparison_run(real_weights, tmp_path_factory):
+    """scripts/run_notebooks.py running the comparison notebook as a user runs it (a fresh kernel; its grid, of one
+    cell, a fresh process per cell, compare_layers.py's default), started in the background so that it runs while the
+    articles do. Yields a function that waits for it: (the completed command, the folder of its outputs)."""
+    folder = tmp_path_factory.mktemp("comparison")
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), "--no-build", "--only", COMPARISON_NOTEBOOK.stem,
+         "--size", str(TINY["size"]), "--iterations", str(TINY["iterations"]), "--seed", str(TINY["seed"]),
+         "--weights", "imagenet", "-p", "networks=vgg16", "-p", "layer_sets=paper",
+         "-p", f"output_dir={folder / 'grid'}", "--output-dir", str(folder), "--timeout", "240"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    finished = []
+
+    def wait() -> tuple[subprocess.CompletedProcess, Path]:
+        if not finished:
+            stdout, stderr = process.communicate(timeout=300)
+            finished.append(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+        return finished[0], folder
+
+    yield wait
+    if not finished:  # the comparison's test did not run or failed before waiting: stop the run, kernel and grid
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+
+
+@pytest.fixture(scope="module")
+def executed_articles(real_weights, comparison_run, tmp_path_factory) -> dict:
+    """EXECUTED_ARTICLES run headless (papermill) at 48 px with 3 evaluations, all in one kernel (run_notebooks'
+    --one-kernel: TensorFlow is imported once, not once per notebook). Each notebook's executed copy, or the error
+    its run raised."""
+    run_notebooks = load_script("run_notebooks")
+    folder = tmp_path_factory.mktemp("notebooks")
+    executed = {}
+    with run_notebooks.SharedKernel() as kernel:
+        for path in EXECUTED_ARTICLES:
+            try:
+                run_notebooks.execute(path, folder, dict(TINY, weights="imagenet"), timeout=240, kernel=kernel)
+                executed[path.name] = nbformat.read(folder / path.name, as_version=4)
+            except Exception as error:  # this notebook's test fails with it; the others still run
+                executed[path.name] = error
+    return executed
+
+
+def stream_text(notebook) -> str:
+    return "\n".join(output.get("text", "") for output in outputs_of(notebook) if output.output_type == "stream")
+
+
+def pictures(notebook) -> list:
+    return [output for output in outputs_of(notebook) if {"image/png", "image/jpeg"} & set(output.get("data", {}))]
+
+
+@pytest.mark.parametrize("path", EXECUTED_ARTICLES, ids=lambda path: path.stem)
+def test_notebook_executes_without_errors(path, executed_articles):
+    """Any cell error fails the notebook's test; every article prints its speed and shows two figures."""
+    executed = executed_articles[path.name]
+    if isinstance(executed, Exception):
+        pytest.fail(f"{path.name} failed: {executed}")
     assert not [output for output in outputs_of(executed) if output.output_type == "error"]
-    text = "\n".join(output.get("text", "") for output in outputs_of(executed) if output.output_type == "stream")
-    images = [output for output in outputs_of(executed) if {"image/png", "image/jpeg"} & set(output.get("data", {}))]
-    if path.name == "vgg16_vs_vgg19.ipynb":
-        assert "2 runs" in text  # paper layers x (vgg16, vgg19)
-        assert (tmp_path / "grid" / "sheet.png").exists()
-        tables = [output["data"]["text/markdown"] for output in outputs_of(executed)
-                  if "text/markdown" in output.get("data", {})]
-        assert tables and "vgg19-paper" in tables[0] and "vgg16-johnson" in tables[0]
-        assert len(images) >= 2  # the sheet and the bar charts
-    else:
-        assert "seconds per evaluation:" in text
-        assert len(images) == 2  # content/style/result, and the loss curve
+    assert "seconds per evaluation:" in stream_text(executed)
+    assert len(pictures(executed)) == 2  # content/style/result, and the loss curve
+
+
+def test_comparison_notebook_executes_without_errors(comparison_run):
+    """The comparison notebook run by scripts/run_notebooks.py (see comparison_run) on a grid of one cell: every cell
+    of the notebook ran, and the grid's cell ran in a process of its own, whose peak memory the CSV reports
+    (tests/test_compare_layers.py runs a larger grid in one process)."""
+    completed, folder = comparison_run()
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    executed = nbformat.read(folder / COMPARISON_NOTEBOOK.name, as_version=4)
+    assert not [output for output in outputs_of(executed) if output.output_type == "error"]
+    assert "1 runs" in stream_text(executed)  # paper layers x vgg16
+    assert (folder / "grid" / "sheet.png").exists()
+    tables = [output["data"]["text/markdown"] for output in outputs_of(executed)
+              if "text/markdown" in output.get("data", {})]
+    assert tables and "vgg19-paper" in tables[0] and "vgg16-johnson" in tables[0]
+    assert len(pictures(executed)) >= 2  # the sheet and the bar charts
+    with open(folder / "grid" / "results.csv", newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["layer_set"], row["network"]) == ("paper", "vgg16")
+    assert float(row["peak_rss_mib"]) > 200  # the cell's own process: TensorFlow plus a VGG, a real measurement
