@@ -28,7 +28,10 @@ from keras_style.config.settings import Settings, declared_settings, flag
 
 from .conftest import ROOT, make_picture
 
-FAST = ["--size", "48", "--iterations", "3", "--seed", "0", "--weights", "none"]
+# Shallow layers: what the batch does with its jobs does not depend on them, and each job's steps are quick
+SHALLOW = dict(style_layers=["conv1_1", "conv2_1"], content_layers=["conv2_2"])
+SHALLOW_FLAGS = ["--style-layers", *SHALLOW["style_layers"], "--content-layers", *SHALLOW["content_layers"]]
+FAST = ["--size", "48", "--iterations", "3", "--seed", "0", "--weights", "none", *SHALLOW_FLAGS]
 
 
 def run_batch(*arguments) -> tuple[int, str, str]:
@@ -91,7 +94,7 @@ def test_ray_batch_writes_every_pair_then_skips_them_all(ray_batch, pictures, mo
     rows = report(out)
     assert [(Path(row["content"]).stem, Path(row["style"]).stem) for row in rows] == [
         ("first", "blobs"), ("first", "stripes"), ("second", "blobs"), ("second", "stripes")]
-    tag = settings_tag(Settings.from_options(size=48, iterations=3, seed=0, weights="none"))
+    tag = settings_tag(Settings.from_options(size=48, iterations=3, seed=0, weights="none", **SHALLOW))
     for row in rows:
         assert row["status"] == "done" and row["error"] is None and row["seconds"] > 0
         output = Path(row["output"])
@@ -173,8 +176,8 @@ def test_killed_driver_resumes_without_redoing_finished_jobs(pictures, tmp_path)
         save_picture(contents / f"frame{number}.png", 56 + 2 * number, 48, number, "content")
     out = tmp_path / "out"
     command = [sys.executable, "-m", "keras_style", "batch", str(contents), "--styles",
-               str(pictures / "styles" / "stripes.png"), "--out", str(out), "--size", "48", "--iterations", "10",
-               "--weights", "none", "--workers", "1", "--quiet"]
+               str(pictures / "styles" / "stripes.png"), "--out", str(out), "--size", "48", "--iterations", "4",
+               "--weights", "none", "--workers", "1", "--quiet", *SHALLOW_FLAGS]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     driver = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

@@ -18,6 +18,7 @@ from keras_style.config.presets import PRESETS
 from keras_style.files.outputs import FORMATS, save_image
 
 from .conftest import ROOT, make_picture, run_cli
+from .test_budgets import run_main
 
 FAST = ["--size", "48", "--iterations", "4", "--quiet"]
 SIDECAR_KEYS = {"settings", "versions", "weights_file", "sizes", "evaluations", "seconds", "losses"}
@@ -33,12 +34,13 @@ def assert_one_line_error(result, fragment: str, *unwritten: Path) -> None:
         assert not path.with_suffix(".json").exists()
 
 
-def test_success_writes_image_and_sidecar(real_weights, content_path, style_path, tmp_path):
+def test_success_writes_image_and_sidecar(real_weights, content_path, style_path, tmp_path, capsys):
     output = tmp_path / "out.png"
-    result = run_cli(content_path, style_path, output, "--size", "64", "--iterations", "6", "--network", "vgg16")
-    assert result.returncode == 0, result.stderr
-    assert "wrote" in result.stdout
-    assert "eval" in result.stderr  # the tqdm progress bar
+    status = run_main(content_path, style_path, output, "--size", "64", "--iterations", "6", "--network", "vgg16")
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    assert "wrote" in printed.out
+    assert "eval" in printed.err  # the tqdm progress bar
     picture = Image.open(output)
     assert picture.size == (64, 51) and picture.mode == "RGB"
     report = json.loads(output.with_suffix(".json").read_text())
@@ -54,10 +56,10 @@ def test_success_writes_image_and_sidecar(real_weights, content_path, style_path
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
-def test_save_every_writes_snapshots_named_by_evaluation(content_path, style_path, tmp_path):
+def test_save_every_writes_snapshots_named_by_evaluation(content_path, style_path, tmp_path, capsys):
     output = tmp_path / "run.jpg"
-    result = run_cli(content_path, style_path, output, *FAST, "--weights", "none", "--save-every", "2")
-    assert result.returncode == 0, result.stderr
+    status = run_main(content_path, style_path, output, *FAST, "--weights", "none", "--save-every", "2")
+    assert status == 0, capsys.readouterr().err
     assert (tmp_path / "run_0002.jpg").exists() and (tmp_path / "run_0004.jpg").exists()
     assert Image.open(output).format == "JPEG"
 
@@ -152,47 +154,81 @@ def test_unwritable_folder_is_refused_before_the_run(content_path, style_path, t
     assert not (tmp_path / "out.png").exists()
 
 
-def test_existing_output_needs_force(content_path, style_path, tmp_path):
+def test_existing_output_needs_force(content_path, style_path, tmp_path, capsys):
     output = tmp_path / "out.png"
     output.write_bytes(b"precious")
     assert_one_line_error(run_cli(content_path, style_path, output, *FAST, "--weights", "none"), "--force")
     assert output.read_bytes() == b"precious"
-    result = run_cli(content_path, style_path, output, *FAST, "--weights", "none", "--force")
-    assert result.returncode == 0, result.stderr
+    status = run_main(content_path, style_path, output, *FAST, "--weights", "none", "--force")
+    assert status == 0, capsys.readouterr().err
     assert Image.open(output).size == (48, 38)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_saves_the_best_image_and_exits_130(signum, content_path, style_path, tmp_path):
-    output = tmp_path / "out.png"
+SIGNALS = [signal.SIGINT, signal.SIGTERM]
+# Two shallow layers: the first evaluation comes seconds sooner (with this budget XLA compiles the step, and a
+# shallow step compiles fast); what a signal does does not depend on the layers.
+SHALLOW = ["--style-layers", "conv1_1", "--content-layers", "conv1_2"]
+
+
+@pytest.fixture(scope="module")
+def signalled_runs(content_path, style_path, tmp_path_factory):
+    """One process per signal, both started at once (their start-ups overlap), each sent its signal once its first
+    snapshot is written: {signum: (snapshot seen, exit status, stderr, OUTPUT)}."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "keras_style", str(content_path), str(style_path), str(output), "--weights", "none",
-         "--size", "48", "--iterations", "100000", "--save-every", "1", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
-    )
-    first_snapshot = tmp_path / "out_0001.png"
+    started = {}
+    for signum in SIGNALS:
+        output = tmp_path_factory.mktemp(signum.name) / "out.png"
+        started[signum] = output, subprocess.Popen(
+            [sys.executable, "-m", "keras_style", str(content_path), str(style_path), str(output), "--weights",
+             "none", "--size", "48", "--iterations", "100000", "--save-every", "1", "--quiet", *SHALLOW],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+        )
+    seen, waiting = {}, dict(started)
     deadline = time.monotonic() + 120
-    while not first_snapshot.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert first_snapshot.exists(), process.communicate()[1] if process.poll() is not None else "no evaluation"
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    try:
+        while waiting and time.monotonic() < deadline:  # each is signalled as soon as its first snapshot is written
+            for signum, (output, process) in list(waiting.items()):
+                if output.with_name("out_0001.png").exists():
+                    process.send_signal(signum)
+                    seen[signum] = True
+                    del waiting[signum]
+                elif process.poll() is not None:  # it ended before its first snapshot
+                    del waiting[signum]
+            time.sleep(0.05)
+        runs = {}
+        for signum, (output, process) in started.items():
+            if signum in waiting:
+                process.kill()
+            _, stderr = process.communicate(timeout=60)
+            runs[signum] = seen.get(signum, False), process.returncode, stderr, output
+    finally:
+        for _, process in started.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    return runs
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_signal_saves_the_best_image_and_exits_130(signum, signalled_runs):
+    seen, returncode, stderr, output = signalled_runs[signum]
+    assert seen, stderr or "no evaluation"
+    assert returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     report = json.loads(output.with_suffix(".json").read_text())
     assert report["interrupted"] is True and 1 <= report["evaluations"] < 100000
     assert Image.open(output).size == (48, 38)
 
 
-def test_same_seed_gives_byte_identical_output(real_weights, content_path, style_path, tmp_path):
-    """Two processes with one seed write the same bytes; another seed (in this process: cheaper) another image."""
+def test_same_seed_gives_byte_identical_output(real_weights, content_path, style_path, tmp_path, capsys):
+    """A fresh process and this one (its network, compiled steps and random state already used by other tests) write
+    the same bytes with one seed; another seed (in this process) another image."""
     outputs = [tmp_path / "first.png", tmp_path / "second.png"]
     options = dict(size=48, iterations=8, init="noise", network="vgg16")
-    for output in outputs:
-        result = run_cli(content_path, style_path, output, *(f"--{key}={value}" for key, value in options.items()),
-                         "--seed", "3", "--quiet")
-        assert result.returncode == 0, result.stderr
+    arguments = [*(f"--{key}={value}" for key, value in options.items()), "--seed", "3", "--quiet"]
+    result = run_cli(content_path, style_path, outputs[0], *arguments)
+    assert result.returncode == 0, result.stderr
+    assert run_main(content_path, style_path, outputs[1], *arguments) == 0, capsys.readouterr().err
     assert outputs[0].read_bytes() == outputs[1].read_bytes()
     other = keras_style.stylize(content_path, style_path, seed=4, **options)
     assert not np.array_equal(np.asarray(Image.open(outputs[0])), other)

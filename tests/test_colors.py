@@ -20,7 +20,8 @@ from keras_style.files.colors import (
 from keras_style.files.images import load_image, resize, to_array
 from keras_style.run.loading import prepare
 
-from .conftest import CONTENT, STYLE, make_picture, run_cli
+from .conftest import CONTENT, STYLE, make_picture
+from .test_budgets import run_main
 
 
 def _statistics(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +118,7 @@ def test_histogram_and_luminance_only_change_what_the_network_sees():
 
 @pytest.mark.parametrize("mode", ["luminance", "luminance-only"])
 def test_luminance_mode_keeps_the_contents_chrominance(real_weights, mode):
-    image = keras_style.stylize(CONTENT, STYLE, size=80, iterations=20, seed=0, preserve_colors=mode)
+    image = keras_style.stylize(CONTENT, STYLE, size=64, iterations=10, seed=0, preserve_colors=mode)
     height, width = image.shape[:2]
     content = to_array(resize(load_image(CONTENT), width, height))
     assert np.abs(_cbcr(image) - _cbcr(content)).mean() < 2  # levels of 0..255
@@ -125,9 +126,9 @@ def test_luminance_mode_keeps_the_contents_chrominance(real_weights, mode):
         assert np.abs(luminance(image) - luminance(content)).mean() > 2
 
 
-def test_the_command_line_records_the_choice_in_the_sidecar(real_weights, tmp_path):
+def test_the_command_line_records_the_choice_in_the_sidecar(tmp_path, capsys):
+    # cli.main in this process: the option's path from the command line to the sidecar, not a new process's start-up
     output = tmp_path / "out.png"
-    done = run_cli(CONTENT, STYLE, output, "--size", 64, "--iterations", 2, "--preserve-colors", "histogram",
-                   "--quiet")
-    assert done.returncode == 0, done.stderr
+    assert run_main(CONTENT, STYLE, output, "--size", 64, "--iterations", 2, "--preserve-colors", "histogram",
+                    "--weights", "none", "--quiet") == 0, capsys.readouterr().err
     assert json.loads(output.with_suffix(".json").read_text())["settings"]["preserve_colors"] == "histogram"

@@ -28,11 +28,14 @@ def test_converged_compares_the_best_loss_over_the_patience_window():
 
 
 def test_early_stop_ends_a_converged_run_before_its_budget_and_says_why(real_weights):
-    options = dict(size=64, seed=0)
-    stopped = keras_style.stylize_result(CONTENT, STYLE, iterations=400, min_improvement=0.02, patience=5, **options)
-    assert stopped.stopped == "converged" and 5 < stopped.evaluations < 400
-    full = keras_style.stylize_result(CONTENT, STYLE, iterations=20, **options)
-    assert full.stopped == "budget" and full.evaluations >= 20
+    # at 48 px the best loss falls by more than 5 % over every 3 evaluations until about the 28th (on a 2-core AMD
+    # EPYC in float32 this run converged at 30 of 400 evaluations)
+    options = dict(size=48, seed=0, min_improvement=0.05, patience=3)
+    stopped = keras_style.stylize_result(CONTENT, STYLE, iterations=400, **options)
+    assert stopped.stopped == "converged" and 15 < stopped.evaluations < 400
+    # the same early stop with a budget it exhausts first says so
+    full = keras_style.stylize_result(CONTENT, STYLE, iterations=12, **options)
+    assert full.stopped == "budget" and full.evaluations >= 12
 
 
 def test_early_stop_settings_are_validated():

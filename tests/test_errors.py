@@ -12,6 +12,7 @@ from keras_style.errors import Interrupted, UserError
 from keras_style.run.monitor import Monitor
 
 from .conftest import CONTENT, STYLE
+from .test_budgets import run_main
 
 RANDOM = dict(weights="none", size=48, precision="float32")
 
@@ -38,12 +39,13 @@ def test_a_loss_that_overflows_at_the_first_evaluation_names_the_weight():
         keras_style.stylize_result(CONTENT, STYLE, iterations=3, style_weight=1e37, **RANDOM)
 
 
-def test_the_command_line_reports_an_overflowing_loss_in_one_line(tmp_path):
+def test_the_command_line_reports_an_overflowing_loss_in_one_line(tmp_path, capfd):
+    """cli.main in this process (TensorFlow is loaded: its start-up output is test_cli's weights-file case); capfd
+    also catches what TensorFlow's C++ side would write to file descriptor 2."""
     output = tmp_path / "out.png"
-    result = subprocess.run([sys.executable, "-m", "keras_style", str(CONTENT), str(STYLE), str(output),
-                             "--style-weight", "1e37", "--weights", "none", "--size", "48", "--iterations", "2"],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and "overflows float32" in one_line(result.stderr)
+    status = run_main(CONTENT, STYLE, output, "--style-weight", "1e37", "--weights", "none", "--size", "48",
+                      "--iterations", "2")
+    assert status == 2 and "overflows float32" in one_line(capfd.readouterr().err)
     assert not output.exists() and not output.with_suffix(".json").exists()
 
 
@@ -66,7 +68,8 @@ def test_a_stop_at_the_first_evaluation_keeps_nothing():
 def test_ctrl_c_during_start_up_writes_nothing(tmp_path):
     output = tmp_path / "out.png"
     process = subprocess.Popen([sys.executable, "-m", "keras_style", str(CONTENT), str(STYLE), str(output),
-                                "--weights", "none", "--size", "48", "--iterations", "50", "--quiet"],
+                                "--weights", "none", "--size", "48", "--iterations", "50", "--quiet",
+                                "--style-layers", "conv1_1", "--content-layers", "conv1_2"],  # a quick first step
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)  # TensorFlow is still loading: well before the first evaluation
     process.send_signal(signal.SIGINT)

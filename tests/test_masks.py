@@ -26,7 +26,8 @@ def half_masks(tmp_path_factory):
 
 def test_style_paints_where_the_content_mask_is_white_and_the_content_stays_where_it_is_black(
         real_weights, half_masks):
-    image = keras_style.stylize(CONTENT, STYLE, size=96, iterations=40, seed=0, content_mask=str(half_masks[0]))
+    # 12 iterations: on a 2-core AMD EPYC the white half's style loss ends at 9 % of the content's (40: 11 %)
+    image = keras_style.stylize(CONTENT, STYLE, size=96, iterations=12, seed=0, content_mask=str(half_masks[0]))
     height, width = image.shape[:2]
     content = to_array(resize(load_image(CONTENT), width, height)).round().astype(np.uint8)
     half = width // 2

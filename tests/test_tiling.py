@@ -17,6 +17,8 @@ from keras_style.run.memory import MEMORY_LIMIT_VARIABLE, estimate_bytes, tiled_
 from .conftest import CONTENT, STYLE, build, make_picture
 
 RANDOM = dict(weights="none", precision="float32", seed=0)
+# The tiles' bookkeeping does not depend on the layers: two shallow ones make each evaluation cheap.
+SHALLOW = dict(style_layers=["conv1_1", "conv2_1"], content_layers=["conv2_2"])
 
 
 def seam_zones(tiles, width, height, tile_size):
@@ -120,21 +122,21 @@ def test_memory_depends_on_the_tile_and_auto_tiles_only_what_does_not_fit(monkey
 def test_a_tiled_run_reports_each_tiles_evaluations_and_stops_with_the_canvas():
     events = []
     result = keras_style.stylize_result(CONTENT, STYLE, size=96, tile_size=64, iterations=4, callback=events.append,
-                                        **RANDOM)
+                                        **RANDOM, **SHALLOW)
     assert result.image.shape[:2] == (72, 96) and result.scales[-1]["tiles"]["per_pass"] == [2, 3]
     assert result.evaluations == len(events) and events[-1].total == 5 * 2  # 5 tiles, 2 evaluations each
     assert result.evaluation_budget == 10  # what the sidecar reports as the budget
     assert result.losses["final"]["total"] > 0 and np.isfinite(result.losses["final"]["total"])
     assert events[-1].best_image().shape == (72, 96, 3)  # the preview is the whole canvas
     stopped = keras_style.stylize_result(CONTENT, STYLE, size=96, tile_size=64, iterations=4,
-                                         callback=lambda event: event.evaluation >= 5, **RANDOM)
+                                         callback=lambda event: event.evaluation >= 5, **RANDOM, **SHALLOW)
     assert stopped.interrupted and stopped.stopped == "interrupted" and stopped.image.shape[:2] == (72, 96)
     assert stopped.evaluations == 5
 
 
 def test_a_tiled_run_ends_at_most_five_percent_above_an_untiled_one(real_weights):
     """96 px in 64-px tiles (5 tiles over two passes) against the whole image, judged by one float32 evaluator."""
-    options = dict(size=96, iterations=30, seed=0)
+    options = dict(size=96, iterations=16, seed=0)
     judge_settings = Settings.from_options(precision="float32", **options)
     from keras_style.run.assemble import feature_model_for
     from keras_style.run.loading import prepare
@@ -148,5 +150,6 @@ def test_a_tiled_run_ends_at_most_five_percent_above_an_untiled_one(real_weights
         judged[tile_size] = float(judge.terms_at(preprocess(result.image.astype(np.float32)))[0])
     assert result.scales[-1]["tiles"]["tile_size"] == 64
     # tiling costs no quality: the tiled result is at most 5 % above the untiled one (it may end lower: on a 2-core
-    # AMD EPYC in float32 it ended 9 % lower, with bfloat16 on an Intel Xeon within 5 % either way)
+    # AMD EPYC in float32 it ended 18 % lower at 16 iterations, 17 % at 20, 9 % at 30; with bfloat16 on an Intel
+    # Xeon within 5 % either way at 30)
     assert judged[64] <= 1.05 * judged["off"], judged
