@@ -31,9 +31,10 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(PYTHON) -m pytest -q --durations=20
 
-# The tier without the real weights (every test using the real_weights fixture is marked `weights`): under 2 minutes.
+# The tier without the real weights (tests using the real_weights fixture are marked `weights`) and without the
+# modules whose subject is other processes (marked `processes`: Ray, the server and browser, notebooks, scripts).
 test-fast: $(VENV)/.installed-test
-	$(PYTHON) -m pytest -q -m "not weights" --durations=10
+	$(PYTHON) -m pytest -q -m "not weights and not processes" --durations=10
 
 # Build every notebooks/*.ipynb from its notebooks/*.py source (outputs kept), then execute them headless into
 # outputs/notebooks/ (NOTEBOOK_ARGS="--size 256 --only article_001"; "--build-only" runs nothing;

@@ -119,9 +119,19 @@ def restore_signals():
         signal.signal(signum, handler)
 
 
+# Modules whose tests start other processes as their subject (Ray workers, a web server and a browser, notebook
+# kernels, benchmark and comparison scripts): the full suite runs them, `make test-fast` leaves them out (as it does
+# the signal tests, marked `processes` one by one).
+PROCESS_MODULES = ("test_batch", "test_benchmarks", "test_web_server", "test_web_browser", "test_notebooks",
+                   "test_compare_layers")
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items):
-    """Mark `weights` every test whose fixture closure includes `real_weights`."""
+    """Mark `weights` every test whose fixture closure includes `real_weights`, and `processes` every test of
+    PROCESS_MODULES."""
     for item in items:
         if "real_weights" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.weights)
+        if item.module.__name__.rsplit(".", 1)[-1] in PROCESS_MODULES:
+            item.add_marker(pytest.mark.processes)

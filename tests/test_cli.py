@@ -209,6 +209,7 @@ def signalled_runs(content_path, style_path, tmp_path_factory):
     return runs
 
 
+@pytest.mark.processes  # signals to a running command's process
 @pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
 def test_signal_saves_the_best_image_and_exits_130(signum, signalled_runs):
     seen, returncode, stderr, output = signalled_runs[signum]

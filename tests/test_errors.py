@@ -65,6 +65,7 @@ def test_a_stop_at_the_first_evaluation_keeps_nothing():
         keras_style.stylize_result(CONTENT, STYLE, iterations=5, callback=lambda event: True, **RANDOM)
 
 
+@pytest.mark.processes  # a signal to a starting command's process
 def test_ctrl_c_during_start_up_writes_nothing(tmp_path):
     output = tmp_path / "out.png"
     process = subprocess.Popen([sys.executable, "-m", "keras_style", str(CONTENT), str(STYLE), str(output),
