@@ -110,9 +110,10 @@ def whole_terms(feature_step, canvas: np.ndarray, content: np.ndarray, spec: Los
     layers = spec.feature_layers
     grams, content_sums = image_grams(feature_step, canvas, layers, spec.style_layers, block, content)
     terms = make_terms(spec, (height, width))
-    per_layer = []
+    per_layer, weights = [], []
     for term in terms:
         tensors = term.tensors()
+        weights.append(tensors["weight"])
         if term.name == "content":
             per_layer.append([np.float32(content_sums[layers.index(layer)]) for layer in term.layers])
         elif term.name == "style":
@@ -120,7 +121,6 @@ def whole_terms(feature_step, canvas: np.ndarray, content: np.ndarray, spec: Los
                                               [targets]) for position in range(len(term.layers))])
         else:  # a term of the image's pixels (tv)
             per_layer.append(term.layer_losses({}, ops.convert_to_tensor(canvas), tensors, None))
-    weights = [term.tensors()["weight"] for term in terms]
     _, stacked = combine(terms, weights, [[ops.cast(value, "float32") for value in values] for values in per_layer])
     return ops.convert_to_numpy(stacked), grams
 
