@@ -13,7 +13,10 @@ to the painting, luma and chroma fine noise) and each measure is also given as a
 is better; 1.00 is a tie). Evaluations are counted at full size: one at s px counts (s / size)^2.
 
 Writes OUTPUT_DIR/quality.md (the tables, with the machine), quality.json, and one contact sheet per pair
-(content, painting, reference, then each row).
+(content, painting, reference, then each row). Each run's picture and record (seconds, evaluations, options) are
+kept in OUTPUT_DIR/runs/PAIR__ROW.png and .json: --jobs N runs N at a time (separate processes, one thread each,
+for a machine with many cores beside one GPU); --skip-judge only runs (where the judges' weights are not at hand),
+--judge-only judges the runs already there (made elsewhere, then copied back).
 """
 from __future__ import annotations
 
@@ -81,20 +84,73 @@ def full_size_evaluations(result, size: int) -> float:
     return sum(scale["evaluations"] * (max(scale["size"]) / size) ** 2 for scale in result.scales)
 
 
-def run_row(pair: dict, options: dict, args: argparse.Namespace) -> dict:
-    import numpy as np
+def run_path(output_dir: Path, pair: dict, name: str) -> Path:
+    """Where one run's picture is kept (its record: the same name with .json)."""
+    return output_dir / "runs" / f"{pair['name']}__{name}.png"
+
+
+def run_row(pair: dict, name: str, options: dict, args: argparse.Namespace) -> dict:
+    """Run one row on one pair; keep its picture and its record (seconds, evaluations, options, compute)."""
+    from PIL import Image
 
     import keras_style
-    from keras_style.run.judge import quality
 
     run_options = {"size": args.size, "iterations": args.iterations, "seed": args.seed, "weights": args.weights,
                    **options}
     started = time.perf_counter()
     result = keras_style.stylize_result(str(pair["content"]), str(pair["painting"]), **run_options)
     seconds = time.perf_counter() - started
-    measures = quality(np.asarray(result.image), pair["content"], pair["painting"], weights=args.weights)
-    return {"image": result.image, "measures": measures, "seconds": round(seconds, 2),
-            "evaluations": round(full_size_evaluations(result, max(result.image.shape[:2])), 1)}
+    record = {"seconds": round(seconds, 2), "options": {key: str(value) for key, value in options.items()},
+              "evaluations": round(full_size_evaluations(result, max(result.image.shape[:2])), 1),
+              "compute": result.compute, "machine": machine()}
+    path = run_path(args.output_dir, pair, name)
+    Image.fromarray(result.image).save(path)
+    path.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def _run_task(task: tuple) -> str:
+    """One (pair, row) in a worker process, single-threaded (several share the machine's cores)."""
+    pair, name, options, args = task
+    if not run_path(args.output_dir, pair, name).with_suffix(".json").exists():
+        try:
+            run_row(pair, name, options, args)
+        except Exception as error:  # one failed run is reported; the others go on
+            return f"{pair['name']} {name} FAILED: {type(error).__name__}: {error}"
+    return f"{pair['name']} {name}"
+
+
+def run_all(pairs: list[dict], rows: list[tuple[str, dict]], args: argparse.Namespace) -> None:
+    """Every row on every pair that has no kept result yet, --jobs at a time."""
+    (args.output_dir / "runs").mkdir(parents=True, exist_ok=True)
+    # row by row, so that a run cut short has every pair of its first rows
+    tasks = [(pair, name, options, args) for name, options in rows for pair in pairs]
+    if args.jobs <= 1:
+        for task in tasks:
+            print("ran", _run_task(task), file=sys.stderr)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for done in as_completed([pool.submit(_run_task, task) for task in tasks]):
+            print("ran", done.result(), file=sys.stderr)
+
+
+def judged_row(pair: dict, name: str, args: argparse.Namespace) -> dict:
+    """A kept run's picture, its record and its measures."""
+    import numpy as np
+    from PIL import Image
+
+    from keras_style.run.judge import quality
+
+    path = run_path(args.output_dir, pair, name)
+    image = np.asarray(Image.open(path).convert("RGB"))
+    record = json.loads(path.with_suffix(".json").read_text())
+    return {"image": image, "measures": quality(image, pair["content"], pair["painting"], weights=args.weights),
+            **record}
 
 
 def reference_measures(pair: dict, size: int, weights: str) -> tuple:
@@ -169,21 +225,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="run only the pairs whose name contains this text")
     parser.add_argument("--weights", default="imagenet", help="VGG weights of the runs and the judges")
     parser.add_argument("--output-dir", type=Path, default=ROOT / "outputs" / "quality", help="where results go")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process")
+    parser.add_argument("--skip-judge", action="store_true", help="run the rows and keep their pictures; no judging")
+    parser.add_argument("--judge-only", action="store_true", help="judge the runs kept in OUTPUT_DIR/runs")
     args = parser.parse_args(argv)
     pairs = [pair for pair in find_pairs(args.images, args.reference) if args.only is None or args.only in pair["name"]]
     rows = [parse_row(text) for text in args.row or ["default="]]
     args.output_dir.mkdir(parents=True, exist_ok=True)
+    if not args.judge_only:
+        run_all(pairs, rows, args)
+    if args.skip_judge:
+        return 0
     report = {"machine": machine(), "size": args.size, "iterations": args.iterations, "pairs": []}
     for pair in pairs:
         reference_image, reference = reference_measures(pair, args.size, args.weights)
         entry = {"name": pair["name"], "reference": reference, "rows": []}
         pictures, labels = [], ["content", "painting", "reference"]
-        for name, options in rows:
-            outcome = run_row(pair, options, args)
+        for name, _ in rows:
+            outcome = judged_row(pair, name, args)
             ratios = {measure: outcome["measures"][measure] / max(reference[measure], 1e-12) for measure in MEASURES}
-            entry["rows"].append({"name": name, "options": {key: str(value) for key, value in options.items()},
-                                  "measures": outcome["measures"], "ratios": ratios, "seconds": outcome["seconds"],
-                                  "evaluations": outcome["evaluations"]})
+            entry["rows"].append({"name": name, "options": outcome["options"], "measures": outcome["measures"],
+                                  "ratios": ratios, "seconds": outcome["seconds"],
+                                  "evaluations": outcome["evaluations"], "compute": outcome.get("compute", {})})
             pictures.append(outcome["image"])
             labels.append(name)
             print(f"{pair['name']} {name}: " + ", ".join(f"{m} {ratios[m]:.2f}" for m in MEASURES), file=sys.stderr)

@@ -42,3 +42,60 @@ def test_the_candidates_reach_the_sidecar_and_lbfgs_gets_its_memory(monkeypatch,
 def test_lbfgs_memory_must_be_a_positive_integer():
     with pytest.raises(UserError, match="--lbfgs-memory must be a positive integer"):
         keras_style.Settings.from_options(lbfgs_memory=0)
+
+
+def test_palette_start_is_the_content_with_the_styles_colour_statistics():
+    rng = np.random.default_rng(1)
+    content = rng.uniform(40, 200, (12, 10, 3)).astype(np.float32)
+    style = np.clip(rng.normal([200, 60, 30], [20, 10, 5], (9, 7, 3)), 0, 255).astype(np.float32)
+    start = initial_image("palette", content, lambda: style, rng)
+    np.testing.assert_allclose(start.reshape(-1, 3).mean(axis=0), style.reshape(-1, 3).mean(axis=0), atol=0.5)
+    np.testing.assert_allclose(np.cov(start.reshape(-1, 3), rowvar=False), np.cov(style.reshape(-1, 3), rowvar=False),
+                               rtol=0.05, atol=1.0)
+    # the content's layout is kept: its pixels' order by brightness survives the affine colour map
+    assert np.corrcoef(start.sum(axis=2).ravel(), content.sum(axis=2).ravel())[0, 1] > 0.9
+
+
+def test_squared_total_variation_against_numpy():
+    from keras_style.engine.losses import squared_total_variation
+
+    image = np.random.default_rng(2).normal(size=(1, 5, 4, 3)).astype(np.float32)
+    expected = np.sum(np.diff(image, axis=1) ** 2) + np.sum(np.diff(image, axis=2) ** 2)
+    assert float(squared_total_variation(image)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_equal_scale_budget_gives_every_size_the_same_evaluations():
+    from keras_style.run.plan import scale_plan
+
+    equal = scale_plan(keras_style.Settings.from_options(scales=4, iterations=400, scale_budget="equal"))
+    assert equal == [(181, 100), (256, 100), (362, 100), (512, 100)]
+    coarse = scale_plan(keras_style.Settings.from_options(scales=4, iterations=400))
+    assert [count for _, count in coarse] == [137, 68, 34, 161]
+
+
+def test_replicate_padding_is_the_valid_convolution_of_the_edge_padded_image():
+    from keras_style.engine.network import feature_model
+
+    image = np.random.default_rng(3).uniform(-100, 100, (1, 40, 36, 3)).astype(np.float32)
+    zero = feature_model("vgg19", "none", "max", ["block1_conv1"], "float32")
+    replicate = feature_model("vgg19", "none", "max", ["block1_conv1"], "float32", padding="replicate")
+    inside_zero, inside_replicate = (np.asarray(model(image)[0] if isinstance(model(image), list) else model(image))
+                                     for model in (zero, replicate))
+    # the same weights: identical away from the border, different on it
+    np.testing.assert_allclose(inside_zero[0, 1:-1, 1:-1], inside_replicate[0, 1:-1, 1:-1], rtol=1e-5, atol=1e-4)
+    assert not np.allclose(inside_zero[0, 0], inside_replicate[0, 0])
+    padded = np.pad(image, [(0, 0), (1, 1), (1, 1), (0, 0)], mode="edge")
+    np.testing.assert_allclose(inside_replicate[0, 0], np.asarray(zero(padded))[0, 1, 1:-1], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("options", [
+    dict(init="palette"), dict(tv_form="squared", tv_weight=1.0), dict(padding="replicate"),
+    dict(scales=2, scale_budget="equal", size=64),
+])
+def test_each_new_setting_reaches_the_sidecar(options, tmp_path):
+    run = {**RANDOM, **options}
+    result = keras_style.stylize_result(CONTENT, STYLE, seed=0, **run)
+    settings = sidecar(result, tmp_path / "out.png")["settings"]
+    for name, value in options.items():
+        assert settings[name] == value
+    assert np.isfinite(result.losses["final"]["total"])

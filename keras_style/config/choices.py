@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 POOLINGS = ("max", "avg")
 RESIZE_MODES = ("longest", "height", "square")
-INITS = ("content", "noise", "white", "style", "mean")
+INITS = ("content", "noise", "white", "style", "mean", "palette")
 PRESERVE_COLORS = ("none", "luminance", "luminance-only", "histogram")
 # the --preserve-colors modes that put the content's chrominance back after the run
 CHROMINANCE_MODES = ("luminance", "luminance-only")
@@ -14,6 +14,14 @@ CHROMINANCE_MODES = ("luminance", "luminance-only")
 NORMALIZATIONS = ("paper", "keras-example")
 # The style term: Gatys's squared Gram distance, or the Wasserstein-2 distance between Gaussian fits of the features.
 STYLE_LOSSES = ("gram", "w2")
+# The smoothness term: the articles' sum of ((dx^2 + dy^2)^1.25), or the plain sum of squared neighbour differences
+# (jcjohnson/neural-style, crowsonkb).
+TV_FORMS = ("articles", "squared")
+# Padding of the first convolution: Keras VGG's zeros, or the edge pixels repeated (crowsonkb, against dark borders).
+PADDINGS = ("zero", "replicate")
+# How --scales shares the budget: coarse = each coarser size twice the next finer one's evaluations, the final size
+# 40 %; equal = the same number of evaluations at every size (crowsonkb).
+SCALE_BUDGETS = ("coarse", "equal")
 OPTIMIZERS = ("lbfgs", "lbfgs-device", "gd", "adam")
 PRECISIONS = ("auto", "float32", "mixed")
 

@@ -11,11 +11,14 @@ from keras_style.config.choices import (
     MODES,
     NORMALIZATIONS,
     OPTIMIZERS,
+    PADDINGS,
     POOLINGS,
     PRECISIONS,
     PRESERVE_COLORS,
     RESIZE_MODES,
+    SCALE_BUDGETS,
     STYLE_LOSSES,
+    TV_FORMS,
 )
 from keras_style.config.layers import CONVS_PER_BLOCK, resolve_layers, valid_layers
 from keras_style.config.presets import DEFAULT_PRESET, PAPER_STYLE_LAYERS, PRESETS
@@ -62,6 +65,9 @@ class Settings:
                            "preset and network")
     pooling: str = setting("max", "max (Keras VGG) or avg (the paper, article 000)", "preset and network",
                            choices=POOLINGS)
+    padding: str = setting("zero", "padding of the first convolution: zero (Keras VGG) or replicate (the edge pixels "
+                           "repeated, as crowsonkb's tool does against dark borders)", "preset and network",
+                           choices=PADDINGS)
     size: int = setting(512, "output size in px: what --resize says it sets", "sizes")
     resize: str = setting("longest", "what --size sets: the longest side, the height (articles 002/003), or a "
                           "square (001)", "sizes", choices=RESIZE_MODES)
@@ -97,6 +103,9 @@ class Settings:
     content_weight: float = setting(1.0, "weight of the content loss", "losses")
     style_weight: float = setting(1e3, "weight of the style loss", "losses")
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
+    tv_form: str = setting("articles", "total variation: articles = sum of ((dx^2 + dy^2)^1.25), as articles "
+                           "001-003; squared = sum of dx^2 + dy^2 (jcjohnson/neural-style, crowsonkb)", "losses",
+                           choices=TV_FORMS)
     style_loss: str = setting(
         "gram", "style statistics: gram = Gatys et al.'s squared Gram distance; w2 = the squared Wasserstein-2 "
         "distance between Gaussian fits (mean, covariance) of the features (crowsonkb 2023; another scale: retune "
@@ -118,8 +127,9 @@ class Settings:
         "levels on average, then fixed", "optimisation", show_default=False)
     lr_decay: float = setting(1.0, "multiply the gd/adam step by this every --lr-decay-steps", "optimisation")
     lr_decay_steps: int = setting(100, "steps between learning-rate decays", "optimisation")
-    init: str = setting("content", f"start image: {', '.join(INITS)} (the ImageNet mean colour with 1e-3 noise, as "
-                        "jcjohnson/neural-style starts), or an image file", "optimisation")
+    init: str = setting("content", f"start image: {', '.join(INITS)} (mean: the ImageNet mean colour with 1e-3 noise, "
+                        "as jcjohnson/neural-style starts; palette: the content recoloured to the style's colour mean "
+                        "and covariance), or an image file", "optimisation")
     lbfgs_memory: int = setting(10, "L-BFGS history: the curvature pairs lbfgs keeps (scipy's default 10; "
                                 "jcjohnson/neural-style and neural-style-pt keep 100)", "optimisation", metavar="M")
     seed: int | None = setting(
@@ -129,8 +139,11 @@ class Settings:
                         "through VGG at every evaluation, as the articles do", "optimisation", choices=tuple(MODES))
     scales: int = setting(
         1, "multi-scale: optimise at --size/sqrt(2)^(N-1) first, upsample, continue up to --size; the coarser sizes "
-        "share 60%% of the evaluations (each twice the next finer one's), the final size 40%%", "optimisation",
-        metavar="N")
+        "share the evaluations as --scale-budget says", "optimisation", metavar="N")
+    scale_budget: str = setting(
+        "coarse", "how --scales shares --iterations: coarse = the coarser sizes 60%% (each twice the next finer "
+        "one's), the final size 40%%; equal = the same number at every size (crowsonkb)", "optimisation",
+        choices=SCALE_BUDGETS)
     min_improvement: float | None = setting(
         None, "early stop: end a scale when its best total loss fell by less than this fraction over the last "
         "--patience evaluations (e.g. 0.001); default: run the whole budget", "optimisation", metavar="R",

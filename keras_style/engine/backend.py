@@ -13,6 +13,10 @@ The precision/XLA rule comes from measurements (benchmarks/RESULTS.md, "Precisio
   when the budget of evaluations is large enough to pay that back;
 - on a GPU, XLA is on (every measured pair was faster with it).
 Losses and Gram matrices stay float32 whatever the network computes in.
+
+TensorFlow is the backend the package installs and tests. Keras's JAX backend (KERAS_BACKEND=jax) is supported
+here too, for the GPU machines where only JAX exists (benchmarks/RESULTS.md, "GPU"): the compiled steps become
+jax.jit + jax.value_and_grad. The Adam step, which updates a Keras variable in place, needs TensorFlow.
 """
 from __future__ import annotations
 
@@ -87,6 +91,16 @@ def read_cpu(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
 def detect_device() -> Device:
     """The device Keras will compute on. Imports the backend (call it once the network is about to be built)."""
     import_backend()
+    if on_jax():
+        import jax
+
+        gpus = [device for device in jax.devices() if device.platform == "gpu"]
+        if gpus:
+            capability = getattr(gpus[0], "compute_capability", None)
+            parsed = tuple(int(part) for part in str(capability).split(".")[:2]) if capability else None
+            return Device("gpu", getattr(gpus[0], "device_kind", "gpu"), gpu_capability=parsed)
+        name, flags = read_cpu()
+        return Device("cpu", name, cpu_flags=flags)
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -165,6 +179,13 @@ def import_backend() -> float:
     return _backend_import_seconds
 
 
+def on_jax() -> bool:
+    """Whether Keras runs on its JAX backend (KERAS_BACKEND=jax) rather than TensorFlow."""
+    import keras
+
+    return keras.backend.backend() == "jax"
+
+
 def import_backend_quietly() -> None:
     """Load TensorFlow with stderr closed: on CPUs where oneDNN's custom operations are on it writes log lines to
     stderr before its log level applies, which would break the one-line messages the apps promise."""
@@ -184,6 +205,8 @@ def set_threads(threads: int) -> int:
     """TensorFlow's intra- and inter-op thread pools; where TensorFlow already runs them (they cannot change any
     more), the intra-op threads in force (0: TensorFlow's default)."""
     import_backend()
+    if on_jax():
+        return 0  # XLA's own thread pool
     import tensorflow as tf
 
     try:
@@ -198,13 +221,18 @@ class CompiledFunction:
     """A tf.function (XLA-compiled or not) with a count of its traces (one per new input shape)."""
 
     def __init__(self, function: Callable, jit_compile: bool) -> None:
-        import tensorflow as tf
-
         self.traces = 0
 
         def traced(*args):
             self.traces += 1  # Python side effect: runs only when TensorFlow traces, not on each call
             return function(*args)
+
+        if on_jax():
+            import jax
+
+            self._call = jax.jit(traced)  # JAX always compiles with XLA
+            return
+        import tensorflow as tf
 
         self._call = tf.function(traced, jit_compile=jit_compile)
 
@@ -237,6 +265,16 @@ def compiled(model: Any, key: tuple, jit_compile: bool, build: Callable[[], Call
 def value_and_grad(function: Callable) -> Callable:
     """`function(image, *rest) -> (total, terms)` as an uncompiled `(image, *rest) -> (terms, d total / d image)`,
     for use inside a compiled step."""
+    if on_jax():
+        import jax
+
+        gradient_of = jax.value_and_grad(lambda image, *rest: function(image, *rest), has_aux=True)
+
+        def jax_value_and_grad(image, *rest):
+            (_, terms), gradient = gradient_of(image, *rest)
+            return terms, gradient
+
+        return jax_value_and_grad
     import tensorflow as tf
 
     def with_gradient(image, *rest):

@@ -59,6 +59,17 @@ def total_variation_loss(image):
     return ops.sum(ops.power(down + right, TV_EXPONENT))
 
 
+def squared_total_variation(image):
+    """sum((x[i,j]-x[i+1,j])^2) + sum((x[i,j]-x[i,j+1])^2), per channel (jcjohnson/neural-style, crowsonkb)."""
+    down = ops.square(image[:, 1:, :, :] - image[:, :-1, :, :])
+    right = ops.square(image[:, :, 1:, :] - image[:, :, :-1, :])
+    return ops.sum(down) + ops.sum(right)
+
+
+# The --tv-form choices (config/choices.py's TV_FORMS).
+TV_FUNCTIONS = {"articles": total_variation_loss, "squared": squared_total_variation}
+
+
 # Newton-Schulz iterations for a matrix square root (each two matmuls): enough for covariances of VGG features, whose
 # square roots converge to float32 precision well before this (tests/test_w2.py).
 NEWTON_SCHULZ_ITERATIONS = 15

@@ -5,8 +5,9 @@ import functools
 from collections.abc import Sequence
 
 import keras
+from keras import ops
 
-from keras_style.config.choices import POOLINGS
+from keras_style.config.choices import PADDINGS, POOLINGS
 from keras_style.config.layers import layer_depth, valid_layers
 from keras_style.engine.backend import mixed_policy, resolved_precision
 from keras_style.errors import UserError, first_line
@@ -27,14 +28,17 @@ def load_vgg(network: str, weights: str | None):
 
 
 @functools.lru_cache(maxsize=8)
-def _feature_model(network: str, weights: str | None, pooling: str, layers: tuple[str, ...], precision: str):
+def _feature_model(network: str, weights: str | None, pooling: str, layers: tuple[str, ...], precision: str,
+                   padding: str):
     if pooling not in POOLINGS:
         raise UserError(f"unknown pooling {pooling!r}; choose from {', '.join(POOLINGS)}")
+    if padding not in PADDINGS:
+        raise UserError(f"unknown padding {padding!r}; choose from {', '.join(PADDINGS)}")
     previous_policy = keras.config.dtype_policy()
     if precision == "mixed":
         keras.config.set_dtype_policy(mixed_policy())  # layers take the policy in force when they are built
     try:
-        return _build_feature_model(_vgg(network, weights, precision), network, pooling, layers)
+        return _build_feature_model(_vgg(network, weights, precision), network, pooling, layers, padding)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
@@ -52,7 +56,24 @@ def _vgg(network: str, weights: str | None, precision: str):
     return load_vgg(network, weights)
 
 
-def _build_feature_model(vgg, network: str, pooling: str, layers: tuple[str, ...]):
+def _replicate_padded(conv):
+    """The first convolution with the image's edge pixels repeated around it instead of Keras's zeros: zeros are
+    black-ish after the mean subtraction, which the style loss then paints over at the borders."""
+    valid = keras.layers.Conv2D(conv.filters, conv.kernel_size, padding="valid", activation=conv.activation,
+                                name=conv.name)
+    rows, columns = (size // 2 for size in conv.kernel_size)
+
+    def layer(tensor):
+        # "symmetric" mirrors from the edge pixel itself: for one pixel of padding it repeats the edge
+        padded = ops.pad(tensor, [[0, 0], [rows, rows], [columns, columns], [0, 0]], mode="symmetric")
+        output = valid(padded)
+        valid.set_weights(conv.get_weights())
+        return output
+
+    return layer
+
+
+def _build_feature_model(vgg, network: str, pooling: str, layers: tuple[str, ...], padding: str = "zero"):
     deepest = max(layer_depth(name, network) for name in layers)
     last_needed = valid_layers(network)[deepest]
     inputs = keras.Input(shape=(None, None, 3), name="image")
@@ -63,7 +84,10 @@ def _build_feature_model(vgg, network: str, pooling: str, layers: tuple[str, ...
             # Article 000 / the paper: average pooling with the same weights improves gradient flow.
             layer = keras.layers.AveragePooling2D(layer.pool_size, layer.strides, padding=layer.padding,
                                                   name=layer.name)
-        tensor = layer(tensor)
+        if padding == "replicate" and layer is vgg.layers[1]:
+            tensor = _replicate_padded(layer)(tensor)
+        else:
+            tensor = layer(tensor)
         if layer.name in layers:
             outputs[layer.name] = tensor
         if layer.name == last_needed:
@@ -73,14 +97,15 @@ def _build_feature_model(vgg, network: str, pooling: str, layers: tuple[str, ...
     return model
 
 
-def feature_model(network: str, weights: str, pooling: str, layers: Sequence[str], precision: str = "auto"):
+def feature_model(network: str, weights: str, pooling: str, layers: Sequence[str], precision: str = "auto",
+                  padding: str = "zero"):
     """Model mapping a preprocessed batch (B, H, W, 3) to the features of `layers`, in that order.
 
     Built once per (network, weights, pooling, layers, precision) in a process; the weights file is resolved here,
     and precision 'auto' becomes the device's choice.
     """
     resolved = resolve_weights(network, weights)
-    return _feature_model(network, resolved, pooling, tuple(layers), resolved_precision(precision))
+    return _feature_model(network, resolved, pooling, tuple(layers), resolved_precision(precision), padding)
 
 
 def weights_description(network: str, weights: str) -> str | None:

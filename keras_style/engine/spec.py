@@ -15,6 +15,7 @@ class LossSpec:
     normalization: str
     weights: tuple[tuple[str, float], ...]  # (term name, weight)
     style_loss: str = "gram"  # the style term's class (terms.STYLE_LOSSES)
+    tv_form: str = "articles"  # the smoothness term's function (losses.TV_FUNCTIONS)
 
     @property
     def feature_layers(self) -> tuple[str, ...]:

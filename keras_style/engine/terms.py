@@ -266,12 +266,16 @@ STYLE_LOSSES: dict[str, type[LossTerm]] = {"gram": GramStyleLoss, "w2": Wasserst
 
 @term
 class TotalVariationLoss(LossTerm):
-    """Smoothness: the articles' total variation of the image (not of features)."""
+    """Smoothness of the image (not of features): the articles' total variation, or the squared one (--tv-form)."""
 
     name = "tv"
 
+    @property
+    def key(self) -> tuple:
+        return (self.name, self.spec.tv_form)
+
     def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
-        return [losses.total_variation_loss(image)]
+        return [losses.TV_FUNCTIONS[self.spec.tv_form](image)]
 
 
 def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Sequence[Region] = (Region(),)

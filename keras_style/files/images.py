@@ -190,7 +190,8 @@ def initial_image(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """The starting point in RGB 0..255 (H, W, 3): content, uniform noise, white, the style, the ImageNet mean
-    colour with noise of MEAN_INIT_NOISE levels (jcjohnson/neural-style's random start), or an image file."""
+    colour with noise of MEAN_INIT_NOISE levels (jcjohnson/neural-style's random start), the content with the style's
+    colour mean and covariance (palette), or an image file."""
     if init == "content":
         return content.copy()
     if init == "noise":
@@ -199,6 +200,10 @@ def initial_image(
         return np.full(content.shape, 255.0, dtype=np.float32)
     if init == "style":
         return style_at_output()
+    if init == "palette":
+        from keras_style.files.colors import match_color_statistics
+
+        return match_color_statistics(content, style_at_output())
     if init == "mean":
         mean_rgb = IMAGENET_MEAN_BGR[::-1]
         return (mean_rgb + rng.normal(scale=MEAN_INIT_NOISE, size=content.shape)).astype(np.float32)

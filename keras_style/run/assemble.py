@@ -22,7 +22,7 @@ def loss_spec(settings: Settings) -> LossSpec:
         content_layers=settings.content_layers, style_layers=settings.style_layers,
         layer_weights=settings.layer_weights, normalization=settings.normalization,
         weights=tuple((name, float(getattr(settings, f"{name}_weight", 0.0))) for name in TERMS),
-        style_loss=settings.style_loss,
+        style_loss=settings.style_loss, tv_form=settings.tv_form,
     )
 
 
@@ -37,7 +37,7 @@ def optimizer_spec(settings: Settings) -> OptimizerSpec:
 def feature_model_for(settings: Settings):
     """The feature model a Settings asks for: its network, weights, pooling, layers and precision."""
     return feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers,
-                         settings.precision)
+                         settings.precision, settings.padding)
 
 
 def compute_for(settings: Settings, pixels: int, evaluations: int) -> Compute:

@@ -20,15 +20,19 @@ FINAL_SCALE_SHARE = 0.4
 
 def scale_plan(settings: Settings) -> list[tuple[int, int]]:
     """(size, evaluations) per scale, coarse to fine: sizes shrink by sqrt(2) per step down from --size (a gentler
-    upsampling than 2x keeps more of the coarse result); most of the budget goes to the cheaper coarse sizes,
-    FINAL_SCALE_SHARE to the final one."""
+    upsampling than 2x keeps more of the coarse result). --scale-budget coarse: most of the budget goes to the
+    cheaper coarse sizes, FINAL_SCALE_SHARE to the final one; equal: every size the same."""
     count = settings.scales
     budget = settings.evaluation_budget
     if count == 1:
         return [(settings.size, budget)]
     sizes = [max(1, round(settings.size / SCALE_STEP ** (count - 1 - i))) for i in range(count)]
-    coarse_shares = [2.0 ** (count - 2 - i) for i in range(count - 1)]
-    shares = [(1 - FINAL_SCALE_SHARE) * share / sum(coarse_shares) for share in coarse_shares] + [FINAL_SCALE_SHARE]
+    if settings.scale_budget == "equal":
+        shares = [1.0 / count] * count
+    else:
+        coarse_shares = [2.0 ** (count - 2 - i) for i in range(count - 1)]
+        shares = [(1 - FINAL_SCALE_SHARE) * share / sum(coarse_shares) for share in coarse_shares]
+        shares.append(FINAL_SCALE_SHARE)
     evaluations = [int(budget * share) for share in shares[:-1]]
     evaluations.append(budget - sum(evaluations))  # the final size gets the rounding leftovers, so at least one
     return [(size, count) for size, count in zip(sizes, evaluations) if count > 0]
