@@ -99,3 +99,28 @@ def test_each_new_setting_reaches_the_sidecar(options, tmp_path):
     for name, value in options.items():
         assert settings[name] == value
     assert np.isfinite(result.losses["final"]["total"])
+
+
+def test_averaged_iterates_are_scored_by_the_last_evaluation_and_reach_the_sidecar(monkeypatch, tmp_path):
+    from keras_style.engine import optimize
+
+    seen = []
+    real = optimize.minimize_averaged
+
+    def recording(minimizer, evaluator, image, spec):
+        result = real(minimizer, evaluator, image, spec)
+        seen.append((spec.average_decay, evaluator.passes))
+        return result
+
+    monkeypatch.setattr(optimize, "minimize_averaged", recording)
+    result = keras_style.stylize_result(CONTENT, STYLE, optimizer="adam", average_iterates=0.9, seed=0, **RANDOM)
+    assert seen == [(0.9, RANDOM["iterations"])]  # the budget holds: its last evaluation scored the average
+    assert result.evaluations == RANDOM["iterations"]
+    assert sidecar(result, tmp_path / "out.png")["settings"]["average_iterates"] == 0.9
+
+
+def test_average_iterates_needs_a_device_optimiser_and_a_decay_below_one():
+    with pytest.raises(UserError, match="--average-iterates needs --optimizer gd or adam"):
+        keras_style.Settings.from_options(average_iterates=0.99)
+    with pytest.raises(UserError, match="--average-iterates must be a decay"):
+        keras_style.Settings.from_options(average_iterates=1.0, optimizer="adam")

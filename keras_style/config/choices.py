@@ -23,6 +23,9 @@ PADDINGS = ("zero", "replicate")
 # 40 %; equal = the same number of evaluations at every size (crowsonkb).
 SCALE_BUDGETS = ("coarse", "equal")
 OPTIMIZERS = ("lbfgs", "lbfgs-device", "gd", "adam")
+# The optimisers whose iterates --average-iterates averages (each step a small move of one image, as with crowsonkb's
+# Adam; L-BFGS's iterates are not samples around a minimum).
+AVERAGED_OPTIMIZERS = ("gd", "adam")
 PRECISIONS = ("auto", "float32", "mixed")
 
 

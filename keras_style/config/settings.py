@@ -7,6 +7,7 @@ from dataclasses import Field, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from keras_style.config.choices import (
+    AVERAGED_OPTIMIZERS,
     INITS,
     MODES,
     NORMALIZATIONS,
@@ -127,6 +128,10 @@ class Settings:
         "levels on average, then fixed", "optimisation", show_default=False)
     lr_decay: float = setting(1.0, "multiply the gd/adam step by this every --lr-decay-steps", "optimisation")
     lr_decay_steps: int = setting(100, "steps between learning-rate decays", "optimisation")
+    average_iterates: float = setting(
+        0.0, "gd and adam: keep an exponential moving average of the iterates with this decay (crowsonkb: 0.99); "
+        "the budget's last evaluation scores the average, which the run keeps if its loss is the lowest; 0: off",
+        "optimisation", metavar="DECAY")
     init: str = setting("content", f"start image: {', '.join(INITS)} (mean: the ImageNet mean colour with 1e-3 noise, "
                         "as jcjohnson/neural-style starts; palette: the content recoloured to the style's colour mean "
                         "and covariance), or an image file", "optimisation")
@@ -202,6 +207,11 @@ class Settings:
             _representable(name.replace("_", "-"), getattr(self, name))
         _positive("style-scale", self.style_scale)
         _positive("lr-decay", self.lr_decay)
+        if not (isinstance(self.average_iterates, (int, float)) and 0.0 <= self.average_iterates < 1.0):
+            raise UserError(f"--average-iterates must be a decay from 0 (off) to below 1, got "
+                            f"{self.average_iterates!r}")
+        if self.average_iterates and self.optimizer not in AVERAGED_OPTIMIZERS:
+            raise UserError(f"--average-iterates needs --optimizer {' or '.join(AVERAGED_OPTIMIZERS)}")
         if self.learning_rate is not None:
             _positive("learning-rate", self.learning_rate)
         if self.seed is not None and not (isinstance(self.seed, int) and 0 <= self.seed < 2**32):

@@ -6,7 +6,12 @@ import numpy as np
 from scipy.optimize import fmin_l_bfgs_b
 
 from keras_style.engine.evaluator import Evaluator
-from keras_style.engine.optimize_device import minimize_adam, minimize_gradient_descent, minimize_lbfgs_device
+from keras_style.engine.optimize_device import (
+    minimize_adam,
+    minimize_averaged,
+    minimize_gradient_descent,
+    minimize_lbfgs_device,
+)
 from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import pixel_bounds
 
@@ -55,5 +60,8 @@ MINIMIZERS = {
 
 
 def minimize(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
-    """Run the optimiser `spec` names from `image` (network input, (1, H, W, 3)); returns the last iterate."""
+    """Run the optimiser `spec` names from `image` (network input, (1, H, W, 3)); returns the last iterate (or the
+    iterates' average, spec.average_decay)."""
+    if spec.average_decay > 0 and spec.iterations > 1:
+        return minimize_averaged(MINIMIZERS[spec.optimizer], evaluator, image, spec)
     return MINIMIZERS[spec.optimizer](evaluator, image, spec)

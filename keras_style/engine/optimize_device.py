@@ -8,6 +8,7 @@ snapshot or the result needs it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -164,3 +165,26 @@ def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: Optimiz
         )
         evaluator.observe(terms, trial)
     return x
+
+
+def minimize_averaged(minimizer: Callable, evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
+    """Run `minimizer` for all but the budget's last evaluation while keeping an exponential moving average of the
+    images it evaluates (on the device: one multiply-add per step), then spend the last evaluation on the average,
+    so the Monitor keeps it when its loss is the lowest (crowsonkb's EMA of Adam's iterates)."""
+    decay = spec.average_decay
+    observer = evaluator.observer
+    average = []
+
+    def observing(terms, current) -> None:
+        current = ops.convert_to_tensor(current, "float32")
+        average[:] = [current if not average else decay * average[0] + (1.0 - decay) * current]
+        if observer is not None:
+            observer(terms, current)
+
+    evaluator.observer = observing
+    try:
+        minimizer(evaluator, image, replace(spec, iterations=spec.iterations - 1))
+    finally:
+        evaluator.observer = observer
+    evaluator.evaluate(average[0])
+    return average[0]

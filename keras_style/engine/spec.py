@@ -42,6 +42,7 @@ class OptimizerSpec:
     lr_decay: float = 1.0
     lr_decay_steps: int = 100
     lbfgs_memory: int = 10  # lbfgs: the curvature pairs it keeps (scipy's m)
+    average_decay: float = 0.0  # gd, adam: the decay of the iterates' moving average (0: none)
 
     @property
     def evaluation_budget(self) -> int:

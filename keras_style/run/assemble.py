@@ -31,6 +31,7 @@ def optimizer_spec(settings: Settings) -> OptimizerSpec:
         optimizer=settings.optimizer, iterations=settings.iterations, outer_iterations=settings.outer_iterations,
         maxfun=settings.maxfun, learning_rate=settings.learning_rate, lr_decay=settings.lr_decay,
         lr_decay_steps=settings.lr_decay_steps, lbfgs_memory=settings.lbfgs_memory,
+        average_decay=settings.average_iterates,
     )
 
 
