@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import Field
 from typing import Any
 
-from keras_style.config.presets import PRESETS
+from keras_style.config.presets import DEFAULT_PRESET, PAPER_PRESET, PRESETS
 from keras_style.config.settings import declared_settings, flag
 from keras_style.version import __version__
 
@@ -44,14 +44,26 @@ def _argument_type(declared: Field) -> Callable[[str], Any]:
     return str
 
 
+def _shown(value: Any) -> str:
+    return " ".join(map(str, value)) if isinstance(value, tuple) else ("" if value is None else str(value))
+
+
+def shown_default(declared: Field) -> str:
+    """A setting's default as --help and the README show it: the default preset's value, followed by the paper's
+    (gatys) where that differs."""
+    default = PRESETS[DEFAULT_PRESET].values.get(declared.name, declared.default)
+    paper = PRESETS[PAPER_PRESET].values.get(declared.name, declared.default)
+    if default == paper:
+        return _shown(default)
+    return f"{_shown(default)}; {PAPER_PRESET}: {_shown(paper)}"
+
+
 def help_text(declared: Field) -> str:
-    """A setting's help with its default (the gatys preset's value) where one is meaningful."""
+    """A setting's help with its default where one is meaningful."""
     option = declared.metadata["option"]
     if not option.show_default:
         return option.help
-    default = declared.default
-    shown = " ".join(map(str, default)) if isinstance(default, tuple) else str(default)
-    return f"{option.help} (default: {shown})"
+    return f"{option.help} (default: {shown_default(declared)})"
 
 
 def add_setting(group: argparse._ArgumentGroup, declared: Field) -> None:
@@ -97,8 +109,7 @@ def options_table() -> str:
             name = f"{name} {option.metavar}"
         elif option.choices is not None:
             name = f"{name} {{{','.join(map(str, option.choices))}}}"
-        default = declared.default
-        shown = " ".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None else str(default))
+        shown = shown_default(declared)
         meaning = option.help.replace("%%", "%").replace("|", "\\|")
         rows.append(f"| `{name}` | {shown} | {meaning} |")
     return "\n".join(rows)

@@ -20,6 +20,8 @@ class Preset:
     differences: str = ""
 
 
+# The paper's preset: the Settings defaults are its values, and every other preset lists what it changes from them.
+PAPER_PRESET = "gatys"
 DEFAULT_PRESET = "gatys"
 # The Keras example's settings, shared by the two presets that reproduce it (article 003 follows the example).
 KERAS_EXAMPLE = dict(

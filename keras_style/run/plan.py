@@ -16,14 +16,19 @@ SCALE_STEP = 2 ** 0.5
 # The final size does work no coarse size can do for it (the finest texture, which upsampling blurs away), so it
 # keeps this share of the budget; the coarser sizes share the rest, each twice the next finer one's.
 FINAL_SCALE_SHARE = 0.4
+# Coarse sizes below this are left out of a plan (its budget goes to the sizes that remain): smaller ones hold too
+# little of the picture for VGG's deeper layers, and below 32 px the network cannot run at all.
+MIN_SCALE_SIZE = 64
 
 
 def scale_plan(settings: Settings) -> list[tuple[int, int]]:
     """(size, evaluations) per scale, coarse to fine: sizes shrink by sqrt(2) per step down from --size (a gentler
-    upsampling than 2x keeps more of the coarse result). --scale-budget coarse: most of the budget goes to the
+    upsampling than 2x keeps more of the coarse result), none below MIN_SCALE_SIZE. --scale-budget coarse: most of the budget goes to the
     cheaper coarse sizes, FINAL_SCALE_SHARE to the final one; equal: every size the same."""
-    count = settings.scales
     budget = settings.evaluation_budget
+    count = 1
+    while count < settings.scales and settings.size / SCALE_STEP ** count >= MIN_SCALE_SIZE - 0.5:
+        count += 1
     if count == 1:
         return [(settings.size, budget)]
     sizes = [max(1, round(settings.size / SCALE_STEP ** (count - 1 - i))) for i in range(count)]
