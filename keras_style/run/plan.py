@@ -23,8 +23,8 @@ MIN_SCALE_SIZE = 64
 
 def scale_plan(settings: Settings) -> list[tuple[int, int]]:
     """(size, evaluations) per scale, coarse to fine: sizes shrink by sqrt(2) per step down from --size (a gentler
-    upsampling than 2x keeps more of the coarse result), none below MIN_SCALE_SIZE. --scale-budget coarse: most of the budget goes to the
-    cheaper coarse sizes, FINAL_SCALE_SHARE to the final one; equal: every size the same."""
+    upsampling than 2x keeps more of the coarse result), none below MIN_SCALE_SIZE. --scale-budget coarse: most of
+    the budget goes to the cheaper coarse sizes, FINAL_SCALE_SHARE to the final one; equal: every size the same."""
     budget = settings.evaluation_budget
     count = 1
     while count < settings.scales and settings.size / SCALE_STEP ** count >= MIN_SCALE_SIZE - 0.5:
