@@ -50,6 +50,7 @@ def make_picture(width: int, height: int, seed: int = 0, kind: str = "content") 
 def build(size=(40, 32), style_size=None, **options):
     """Settings, preprocessed content and style pictures, and a feature model: random weights and float32 unless
     `options` say otherwise. Returns (settings, content, style, model)."""
+    options.setdefault("preset", "gatys")  # the mechanics are tested on the paper's settings
     options.setdefault("weights", "none")
     options.setdefault("style_layers", ["conv1_1", "conv2_1", "conv3_1"])
     options.setdefault("content_layers", ["conv2_2"])

@@ -69,7 +69,7 @@ def test_equal_scale_budget_gives_every_size_the_same_evaluations():
 
     equal = scale_plan(keras_style.Settings.from_options(scales=4, iterations=400, scale_budget="equal"))
     assert equal == [(181, 100), (256, 100), (362, 100), (512, 100)]
-    coarse = scale_plan(keras_style.Settings.from_options(scales=4, iterations=400))
+    coarse = scale_plan(keras_style.Settings.from_options(scales=4, iterations=400, scale_budget="coarse"))
     assert [count for _, count in coarse] == [137, 68, 34, 161]
 
 

@@ -6,7 +6,7 @@ from keras_style.config.settings import Settings
 from keras_style.engine.backend import Device, choose_compute, read_cpu, xla_pays_on_cpu
 from keras_style.engine.optimize import minimize
 from keras_style.files.images import pixel_bounds
-from keras_style.run.assemble import evaluator_for
+from keras_style.run.assemble import evaluator_for, optimizer_spec
 from keras_style.run.monitor import Monitor
 
 from .conftest import build
@@ -75,7 +75,7 @@ def test_device_steps_are_compiled_once_and_keep_the_image_on_the_device(optimiz
     monitor = Monitor(settings.evaluation_budget)
     evaluator = evaluator_for(model, settings, content, style, observer=monitor)
     start = np.random.default_rng(0).uniform(-100, 100, size=content.shape).astype(np.float32)
-    result = minimize(evaluator, start, settings)
+    result = minimize(evaluator, start, optimizer_spec(settings))
     # traces: the optimiser step once (lbfgs-device also traces its first loss-and-gradient evaluation)
     assert evaluator.traces <= (2 if optimizer == "lbfgs-device" else 1)
     assert evaluator.passes == monitor.evaluations == 15

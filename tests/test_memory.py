@@ -9,11 +9,11 @@ from .conftest import CONTENT, STYLE, run_cli
 
 
 def test_memory_estimate_grows_linearly_with_pixels():
-    settings = Settings.from_options()
+    settings = Settings.from_options(preset="gatys")
     small, large = estimate_bytes(settings, 512, 384), estimate_bytes(settings, 1024, 768)
     huge = estimate_bytes(settings, 2048, 1536)
     assert (huge - large) == pytest.approx(4 * (large - small), rel=1e-9)
-    concat = estimate_bytes(Settings.from_options(mode="concat"), 1024, 768)
+    concat = estimate_bytes(Settings.from_options(preset="gatys", mode="concat"), 1024, 768)
     assert concat > 2.5 * (large - estimate_bytes(settings, 1, 1))
     # VGG19 up to conv5_1: 64*2 + 64/4 + 128*2/4 + 128/16 + 256*4/16 + 256/64 + 512*4/64 + 512/256 + 512/256
     assert activation_floats_per_pixel("vgg19", "block5_conv1") == pytest.approx(320.0)

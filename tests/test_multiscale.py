@@ -11,14 +11,15 @@ from .conftest import CONTENT, STYLE
 
 
 def test_scale_plan_goes_coarse_to_fine_with_most_evaluations_cheap():
-    plan = scale_plan(Settings.from_options(size=512, iterations=350, scales=3))
+    plan = scale_plan(Settings.from_options(preset="gatys", size=512, iterations=350, scales=3))
     assert [size for size, _ in plan] == [256, 362, 512]  # sqrt(2) steps
     evaluations = [count for _, count in plan]
     assert evaluations == [140, 70, 140]  # coarse sizes 60 % (each twice the next), the final size 40 %
-    assert [count for _, count in scale_plan(Settings.from_options(size=512, iterations=100, scales=2))] == [60, 40]
-    assert scale_plan(Settings.from_options(size=512, iterations=10)) == [(512, 10)]
+    two = scale_plan(Settings.from_options(preset="gatys", size=512, iterations=100, scales=2))
+    assert [count for _, count in two] == [60, 40]
+    assert scale_plan(Settings.from_options(preset="gatys", size=512, iterations=10)) == [(512, 10)]
     # a budget too small for every scale skips coarse ones, never the final size
-    assert scale_plan(Settings.from_options(size=512, iterations=3, scales=4)) == [(181, 1), (512, 2)]
+    assert scale_plan(Settings.from_options(preset="gatys", size=512, iterations=3, scales=4)) == [(181, 1), (512, 2)]
 
 
 def test_multiscale_run_from_python():
@@ -59,3 +60,9 @@ def test_multiscale_from_the_command_line(tmp_path, restore_signals):
 
     report = json.loads(output.with_suffix(".json").read_text())
     assert report["settings"]["scales"] == 2 and [s["size"] for s in report["scales"]] == [[68, 51], [96, 72]]
+
+
+def test_coarse_sizes_below_the_floor_are_left_out_and_their_budget_shared():
+    plan = scale_plan(Settings.from_options(size=96, scales=5, scale_budget="equal", iterations=100))
+    assert plan == [(68, 50), (96, 50)]  # 48, 34 and 24 px are below MIN_SCALE_SIZE (64)
+    assert scale_plan(Settings.from_options(size=64, scales=5, iterations=100)) == [(64, 100)]

@@ -4,19 +4,23 @@ import math
 import pytest
 
 from keras_style.config.layers import resolve_layer, valid_layers
-from keras_style.config.presets import PRESETS
+from keras_style.config.presets import DEFAULT_PRESET, PRESETS
 from keras_style.config.settings import Settings
 from keras_style.errors import UserError
 
 from .conftest import ROOT
 
 
-def test_defaults_are_the_gatys_preset():
+def test_defaults_are_the_painterly_preset_on_the_papers_network_and_layers():
     settings = Settings.from_options()
-    assert settings.preset == "gatys"
+    assert settings.preset == DEFAULT_PRESET == "painterly"
     assert settings.network == "vgg19" and settings.content_layers == ("block4_conv2",)
     assert settings.style_layers == tuple(f"block{i}_conv1" for i in range(1, 6))
-    assert settings.normalization == "paper" and settings.optimizer == "lbfgs" and settings.mode == "cached"
+    assert settings.normalization == "johnson" and settings.optimizer == "lbfgs" and settings.mode == "cached"
+    assert (settings.init, settings.scales, settings.lbfgs_memory) == ("palette", 5, 100)
+    # the Settings fields' own defaults are the paper's: gatys changes nothing
+    paper = Settings.from_options(preset="gatys")
+    assert PRESETS["gatys"].values == {} and paper.normalization == "paper" and paper.scales == 1
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -112,6 +116,7 @@ def test_every_setting_is_declared_once_and_reaches_the_parser():
     from dataclasses import fields
 
     from keras_style.apps.cli import build_parser
+    from keras_style.apps.options import shown_default
     from keras_style.config.settings import declared_settings, flag
 
     declared = declared_settings()
@@ -120,9 +125,10 @@ def test_every_setting_is_declared_once_and_reaches_the_parser():
     for setting in declared:
         assert flag(setting) in help_text
         if setting.metadata["option"].show_default:
-            default = setting.default
-            shown = " ".join(default) if isinstance(default, tuple) else str(default)
-            assert f"(default: {shown})" in " ".join(help_text.split()), setting.name
+            assert f"(default: {shown_default(setting)})" in " ".join(help_text.split()), setting.name
+    # a default that the default preset changes is shown with the paper's value beside it
+    style_weight = next(setting for setting in declared if setting.name == "style_weight")
+    assert shown_default(style_weight) == "156000000.0; gatys: 1000.0"
 
 
 def test_a_declared_choice_is_what_validation_accepts():

@@ -16,7 +16,7 @@ from keras_style.run.memory import MEMORY_LIMIT_VARIABLE, estimate_bytes, tiled_
 
 from .conftest import CONTENT, STYLE, build, make_picture
 
-RANDOM = dict(weights="none", precision="float32", seed=0)
+RANDOM = dict(preset="gatys", weights="none", precision="float32", seed=0)
 # The tiles' bookkeeping does not depend on the layers: two shallow ones make each evaluation cheap.
 SHALLOW = dict(style_layers=["conv1_1", "conv2_1"], content_layers=["conv2_2"])
 
@@ -101,7 +101,7 @@ def test_a_tile_has_the_whole_images_loss_and_a_gradient_only_on_its_pixels():
 
 
 def test_memory_depends_on_the_tile_and_auto_tiles_only_what_does_not_fit(monkeypatch):
-    settings = Settings.from_options()
+    settings = Settings.from_options(preset="gatys")
     tiled = {size: tiled_estimate_bytes(settings, size, size * 3 // 4, 512, 1, plan.TILE_CONTEXT, plan.ALIGN)
              for size in (1024, 4096)}
     untiled = {size: estimate_bytes(settings, size, size * 3 // 4) for size in (1024, 4096)}
@@ -110,13 +110,13 @@ def test_memory_depends_on_the_tile_and_auto_tiles_only_what_does_not_fit(monkey
     monkeypatch.setenv(MEMORY_LIMIT_VARIABLE, "3000")
     assert memory.tile_size_for(settings, 256, 192) is None  # fits whole: not tiled
     assert memory.tile_size_for(settings, 2048, 1536) in memory.AUTO_TILE_SIZES
-    assert memory.tile_size_for(Settings.from_options(tile_size=256), 2048, 1536) == 256
+    assert memory.tile_size_for(Settings.from_options(preset="gatys", tile_size=256), 2048, 1536) == 256
     with pytest.raises(UserError, match="needs about .* GB but 2.9 GB is available; use a smaller --size or --tile"):
-        memory.tile_size_for(Settings.from_options(tile_size="off"), 2048, 1536)
+        memory.tile_size_for(Settings.from_options(preset="gatys", tile_size="off"), 2048, 1536)
     with pytest.raises(UserError, match="tiled"):
         memory.tile_size_for(settings, 20000, 15000)  # even the whole-image arrays do not fit
     with pytest.raises(UserError, match="masks cannot be combined with tiling"):
-        memory.tile_size_for(Settings.from_options(tile_size=64), 128, 96, masked=True)
+        memory.tile_size_for(Settings.from_options(preset="gatys", tile_size=64), 128, 96, masked=True)
 
 
 def test_a_tiled_run_reports_each_tiles_evaluations_and_stops_with_the_canvas():

@@ -89,9 +89,9 @@ def test_cached_and_concat_give_the_same_w2_loss_and_gradient():
 
 
 def test_the_style_loss_reaches_the_sidecar_and_w2_refuses_masks(tmp_path):
-    result = keras_style.stylize_result(CONTENT, STYLE, size=48, iterations=3, weights="none", precision="float32",
-                                        style_loss="w2", style_weight=1.0, style_layers=["conv1_1", "conv2_1"],
-                                        content_layers=["conv2_2"])
+    result = keras_style.stylize_result(CONTENT, STYLE, preset="gatys", size=48, iterations=3, weights="none",
+                                        precision="float32", style_loss="w2", style_weight=1.0,
+                                        style_layers=["conv1_1", "conv2_1"], content_layers=["conv2_2"])
     report = sidecar(result, tmp_path / "out.png")
     assert report["settings"]["style_loss"] == "w2"
     assert result.losses["final"]["style"] < result.losses["initial"]["style"]

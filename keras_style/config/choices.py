@@ -10,8 +10,9 @@ INITS = ("content", "noise", "white", "style", "mean", "palette")
 PRESERVE_COLORS = ("none", "luminance", "luminance-only", "histogram")
 # the --preserve-colors modes that put the content's chrominance back after the run
 CHROMINANCE_MODES = ("luminance", "luminance-only")
-# Gram loss scales: the paper's 1/(4 N^2 M^2) per layer, or the Keras example's N=3, M=input pixels.
-NORMALIZATIONS = ("paper", "keras-example")
+# Gram loss scales: the paper's 1/(4 N^2 M^2) per layer, the Keras example's N=3, M=input pixels, or
+# jcjohnson/neural-style's 1/(N^4 M^2) (its Gram divided by N M, then the mean over N^2 entries).
+NORMALIZATIONS = ("paper", "keras-example", "johnson")
 # The style term: Gatys's squared Gram distance, or the Wasserstein-2 distance between Gaussian fits of the features.
 STYLE_LOSSES = ("gram", "w2")
 # The smoothness term: the articles' sum of ((dx^2 + dy^2)^1.25), or the plain sum of squared neighbour differences

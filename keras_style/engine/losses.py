@@ -39,9 +39,13 @@ def style_scale(normalization: str, channels: int, positions: int, input_positio
 
     paper: 1 / (4 N^2 M^2) with this layer's N channels and M positions.
     keras-example: N = 3 and M = the input image's height*width for every layer (the articles' quirk).
+    johnson: 1 / (N^4 M^2), jcjohnson/neural-style's (Gram / (N M), squared error averaged over the N^2 entries):
+    against the paper's, a layer of fewer channels counts more, so the first layers (colour, fine strokes) lead.
     """
     if normalization == "paper":
         return 1.0 / (4.0 * channels**2 * positions**2)
+    if normalization == "johnson":
+        return 1.0 / (float(channels) ** 4 * float(positions) ** 2)
     if normalization == "keras-example":
         return 1.0 / (4.0 * 3**2 * input_positions**2)
     raise ValueError(f"unknown normalization {normalization!r}")
