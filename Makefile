@@ -20,7 +20,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: $(VENV)/.installed
 	mkdir -p outputs
 	$(PYTHON) scripts/transfer.py examples/content.jpg examples/style.jpg outputs/demo.png \
-		--size 256 --iterations 100 --force
+		--size 256 --iterations 300 --force
 
 # CI prints the 20 slowest tests: the suite must fit CI's limit on slower machines too.
 $(VENV)/.installed-test: $(VENV)/.installed

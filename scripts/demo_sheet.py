@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Put content, style and result side by side with labels: python scripts/demo_sheet.py RESULT SHEET."""
+"""Put content, style and result side by side with labels: python scripts/demo_sheet.py RESULT SHEET.
+
+python scripts/demo_sheet.py --compare SHEET runs the demo pair with the paper's preset (gatys) and the default
+(painterly), same seed, 256 px, 300 evaluations each, and puts both beside the inputs (the README's quality sheet).
+"""
 from __future__ import annotations
 
 import sys
@@ -26,7 +30,34 @@ def sheet(paths: list[Path], labels: list[str], height: int = 256) -> Image.Imag
     return canvas
 
 
+COMPARED = ("gatys", "painterly")
+COMPARE_OPTIONS = dict(size=256, iterations=300, seed=1)
+
+
+def compare(target: Path) -> None:
+    """The demo pair through each preset of COMPARED, side by side."""
+    import tempfile
+
+    from PIL import Image
+
+    import keras_style
+
+    content, style = ROOT / "examples" / "content.jpg", ROOT / "examples" / "style.jpg"
+    with tempfile.TemporaryDirectory() as folder:
+        results = []
+        for preset in COMPARED:
+            path = Path(folder) / f"{preset}.png"
+            Image.fromarray(keras_style.stylize(str(content), str(style), preset=preset, **COMPARE_OPTIONS)).save(path)
+            results.append(path)
+        labels = ["content", "style", *(f"--preset {preset}" for preset in COMPARED)]
+        sheet([content, style, *results], labels).save(target, quality=90)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--compare":
+        compare(Path(sys.argv[2]))
+        print(f"wrote {sys.argv[2]}")
+        sys.exit(0)
     result, target = Path(sys.argv[1]), Path(sys.argv[2])
     sheet([ROOT / "examples" / "content.jpg", ROOT / "examples" / "style.jpg", result],
           ["content (examples/content.jpg)", "style (examples/style.jpg)", "make demo"]).save(target, quality=90)
