@@ -138,6 +138,8 @@ def plan(args: argparse.Namespace) -> list[Job]:
     if args.threads_per_worker is not None and args.threads_per_worker < 1:
         raise UserError(f"--threads-per-worker must be at least 1, got {args.threads_per_worker}")
     base = settings_options(args)
+    if args.sequence and base.get("scales") is None:
+        base["scales"] = 1  # the warm start is an image at the output size: one scale, whatever the preset's
     settings = Settings.from_options(**base)
     suffix = "." + args.format
     if args.manifest is not None:

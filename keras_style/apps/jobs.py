@@ -279,10 +279,25 @@ def _sha256(path: str, mtime_ns: int, size: int) -> str | None:
     return digest.hexdigest()
 
 
+def input_files(settings: Settings) -> dict[str, list[str]]:
+    """The files a job's settings make it read besides its content and style: an --init image, the masks."""
+    files = {}
+    for name in FILE_SETTINGS:
+        value = getattr(settings, name)
+        paths = [value] if isinstance(value, str) else list(value or ())
+        paths = [path for path in paths if not (name == "init" and path in INITS)]
+        if paths:
+            files[name] = paths
+    return files
+
+
 def job_inputs(job: Job) -> dict[str, Any]:
-    """What the sidecar's batch section records about a job's inputs, and what resuming compares: their bytes'
-    hashes (the paths may move; an edited file with the same name must run again)."""
-    return {"content_sha256": fingerprint(job.content), "style_sha256": fingerprint(job.style)}
+    """What the sidecar's batch section records about a job's inputs, and what resuming compares: the bytes' hashes
+    of every file the job reads (the paths may move; an edited file with the same name must run again)."""
+    inputs: dict[str, Any] = {"content_sha256": fingerprint(job.content), "style_sha256": fingerprint(job.style)}
+    for name, paths in input_files(job.settings).items():
+        inputs[f"{name}_sha256"] = [fingerprint(path) for path in paths]
+    return inputs
 
 
 def settings_record(settings: Settings) -> dict[str, Any]:
@@ -310,7 +325,7 @@ def finished(job: Job) -> dict[str, Any] | None:
         return None
     try:
         with Image.open(job.output) as image:
-            image.verify()  # reads the whole file: a truncated image fails here
+            image.load()  # decodes every pixel: verify() passes a truncated JPEG or TIFF
     except Exception:  # Pillow raises many kinds for a damaged file; any of them means: run again
         return None
     return record

@@ -24,6 +24,7 @@ from keras_style.apps.jobs import FILE_SETTINGS, Job
 from keras_style.config.settings import Settings
 from keras_style.engine.backend import import_backend_quietly, set_threads
 from keras_style.errors import UserError, first_line
+from keras_style.run.limits import cgroup_cpu_limit
 
 # Passed to every actor: where the weights are (when that folder exists on the worker's machine) and TensorFlow's
 # log level, which a worker's process would otherwise not inherit on another machine.
@@ -266,11 +267,14 @@ class InProcessPool:
 
 
 def local_cores() -> int:
-    """The cores this process may use (its affinity, which containers and taskset narrow)."""
+    """The cores this process may use: its affinity (which containers and taskset narrow), and no more than its
+    cgroup's CPU quota (docker --cpus, a Kubernetes limit: limits.py)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    return min(cores, quota) if quota is not None else cores
 
 
 def worker_layout(cpus: float, gpus: float, workers: int | None, threads: int | None, lanes: int,

@@ -12,6 +12,7 @@ from keras_style.config.choices import MODES
 from keras_style.config.layers import CONVS_PER_BLOCK
 from keras_style.config.settings import MIN_TILE_SIZE, Settings
 from keras_style.errors import UserError
+from keras_style.run.limits import cgroup_memory_available
 from keras_style.run.plan import ALIGN, TILE_CONTEXT
 
 BYTES_PER_FLOAT = 4
@@ -71,10 +72,16 @@ def tiled_estimate_bytes(settings: Settings, width: int, height: int, tile: int,
 
 
 def available_bytes() -> float | None:
-    """Memory this run may use: $KERAS_STYLE_MEMORY_LIMIT_MB, else the system's available memory (Linux)."""
+    """Memory this run may use: $KERAS_STYLE_MEMORY_LIMIT_MB, else the smallest of the system's available memory
+    (Linux) and what the process's cgroups still allow (a container's limit: limits.py)."""
     limit = os.environ.get(MEMORY_LIMIT_VARIABLE)
     if limit:
         return float(limit) * 2**20
+    found = [value for value in (_system_available(), cgroup_memory_available()) if value is not None]
+    return min(found) if found else None
+
+
+def _system_available() -> float | None:
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:

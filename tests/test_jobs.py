@@ -1,0 +1,50 @@
+"""Batch resume without Ray (apps/jobs.py): every input file a job reads is hashed, and an output is finished only
+when it decodes whole."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from keras_style.apps.jobs import Job, finished, job_inputs, settings_record
+from keras_style.config.settings import Settings
+from keras_style.files.outputs import sidecar_path
+
+
+def picture(path: Path, seed: int) -> Path:
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_an_edited_mask_or_init_file_changes_the_jobs_inputs(tmp_path):
+    content, style = picture(tmp_path / "c.png", 0), picture(tmp_path / "s.png", 1)
+    mask, start = picture(tmp_path / "mask.png", 2), picture(tmp_path / "start.png", 3)
+    settings = Settings.from_options(content_mask=str(mask), init=str(start))
+    job = Job(0, str(content), str(style), tmp_path / "out.png", settings)
+    before = job_inputs(job)
+    assert set(before) == {"content_sha256", "style_sha256", "init_sha256", "content_mask_sha256"}
+    picture(mask, 4)  # the same name, other pixels
+    after_mask = job_inputs(job)
+    assert after_mask["content_mask_sha256"] != before["content_mask_sha256"]
+    picture(start, 5)
+    assert job_inputs(job)["init_sha256"] != after_mask["init_sha256"]
+    # a named start is not a file
+    named = Job(0, str(content), str(style), tmp_path / "out.png", Settings.from_options(init="mean"))
+    assert set(job_inputs(named)) == {"content_sha256", "style_sha256"}
+
+
+def test_a_truncated_output_is_not_finished(tmp_path):
+    content, style = picture(tmp_path / "c.png", 0), picture(tmp_path / "s.png", 1)
+    settings = Settings.from_options()
+    for suffix in (".jpg", ".tiff"):
+        output = tmp_path / f"out{suffix}"
+        job = Job(0, str(content), str(style), output, settings)
+        Image.open(picture(tmp_path / "whole.png", 6)).resize((256, 192)).save(output)
+        record = {"interrupted": False, "settings": settings_record(settings), "batch": {"inputs": job_inputs(job)}}
+        sidecar_path(output).write_text(json.dumps(record))
+        assert finished(job) == record
+        whole = output.read_bytes()
+        output.write_bytes(whole[: len(whole) * 2 // 3])  # a write cut short
+        assert finished(job) is None, suffix
