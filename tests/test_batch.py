@@ -8,6 +8,7 @@ numpy loads). Random weights (--weights none) at 48 px keep the runs short; the 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -221,7 +222,8 @@ def test_sequence_frame_starts_from_the_previous_result(real_weights, pictures, 
     row1, row2 = report(out)
     assert (row1["warm_start"], row2["warm_start"]) == (False, True)
     sidecar = json.loads(Path(row2["output"]).with_suffix(".json").read_text())
-    assert sidecar["batch"]["sequence"] == {"blend": 0.5, "warm_start": True}
+    first_output = hashlib.sha256(Path(row1["output"]).read_bytes()).hexdigest()
+    assert sidecar["batch"]["sequence"] == {"blend": 0.5, "warm_start": True, "start_sha256": first_output}
 
     # The start frame 2 should have had, computed here: half frame 1's result, half frame 2, at the output size.
     settings = Settings.from_options(size=48, iterations=1, seed=0)

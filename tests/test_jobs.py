@@ -48,3 +48,27 @@ def test_a_truncated_output_is_not_finished(tmp_path):
         whole = output.read_bytes()
         output.write_bytes(whole[: len(whole) * 2 // 3])  # a write cut short
         assert finished(job) is None, suffix
+
+
+def test_a_sequence_frame_is_finished_only_while_the_frame_it_started_from_is_unchanged(tmp_path):
+    from keras_style.apps.jobs import fingerprint, sequence_checked
+
+    settings = Settings.from_options(scales=1)
+    outputs = [picture(tmp_path / f"out{index}.png", index) for index in range(3)]
+    jobs = [Job(index, f"frame{index}.png", "s.png", outputs[index], settings, previous=index - 1 if index else None,
+                blend=0.5) for index in range(3)]
+
+    def record(start: Path | None) -> dict:
+        return {"batch": {"sequence": {"blend": 0.5, "warm_start": start is not None,
+                                       "start_sha256": fingerprint(str(start)) if start else None}}}
+
+    done = {0: record(None), 1: record(outputs[0]), 2: record(outputs[1])}
+    assert sequence_checked(jobs, done) == done
+    # frame 1 must run again (edited): frame 2, which started from its old result, must too
+    assert sorted(sequence_checked(jobs, {0: done[0], 2: done[2]})) == [0]
+    # frame 0's output changed since frame 1 started from it: 1 and 2 run again
+    picture(outputs[0], 9)
+    assert sorted(sequence_checked(jobs, done)) == [0]
+    # a frame that started cold because its previous frame had failed runs again once that frame is done
+    cold = {0: record(None), 1: record(None)}
+    assert sorted(sequence_checked(jobs, cold)) == [0]

@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keras_style.apps.jobs import Job, expand, finished, job_inputs, manifest_jobs, pair_jobs
+from keras_style.apps.jobs import (
+    Job,
+    expand,
+    fingerprint,
+    finished,
+    job_inputs,
+    manifest_jobs,
+    pair_jobs,
+    sequence_checked,
+)
 from keras_style.apps.options import (
     BATCH_PROGRAM,
     EXIT_FAILURE,
@@ -216,6 +225,9 @@ def run_jobs(jobs: Sequence[Job], done: dict[int, dict[str, Any]], pool: Pool, r
     ready = deque(job for job in todo if job.previous is None or job.previous in done)
     starts: dict[int, np.ndarray | None] = {job.index: _output_image(jobs[job.previous])
                                             for job in ready if job.previous is not None}
+    # the hash of the output file each frame starts from, recorded in its sidecar (jobs.sequence_checked)
+    start_files: dict[int, str | None] = {job.index: fingerprint(str(jobs[job.previous].output))
+                                          for job in ready if job.previous is not None}
     uses = Counter(path for job in todo for path in (job.content, job.style))
     staged: dict[str, Any] = {}
 
@@ -231,6 +243,7 @@ def run_jobs(jobs: Sequence[Job], done: dict[int, dict[str, Any]], pool: Pool, r
         follower = waiting.pop(job.index, None)
         if follower is not None:
             starts[follower.index] = image if row["status"] == "done" else None  # a failed frame: a cold start
+            start_files[follower.index] = fingerprint(row["output"]) if row["status"] == "done" else None
             ready.append(follower)
 
     while ready or pool.busy():
@@ -240,6 +253,7 @@ def run_jobs(jobs: Sequence[Job], done: dict[int, dict[str, Any]], pool: Pool, r
                 content, style = stage(job.content, "content image"), stage(job.style, "style image")
                 request = _request(job, settings_files(job.settings), starts.pop(job.index, None), shared_output,
                                    has_follower=job.index in waiting)
+                request.start_sha256 = start_files.pop(job.index, None)
             except UserError as error:
                 settle(job, report_row(job, "failed", error=str(error)), None)
                 continue
@@ -456,7 +470,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version (0) or a usage error, already printed as one line (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     jobs = plan(args)
-    done = {} if args.force else {job.index: record for job in jobs if (record := finished(job)) is not None}
+    done = {} if args.force else sequence_checked(
+        jobs, {job.index: record for job in jobs if (record := finished(job)) is not None})
     if args.dry_run:
         dry_run(jobs, done)
         return EXIT_OK

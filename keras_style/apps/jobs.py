@@ -305,6 +305,20 @@ def settings_record(settings: Settings) -> dict[str, Any]:
     return _json_values(settings.as_dict())
 
 
+def sequence_checked(jobs: Sequence[Job], done: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """`done` without the --sequence frames that must run again because the frame they started from will run again,
+    or is not the output they started from (edited, rerun, or failed then: a cold start), in frame order."""
+    kept = dict(done)
+    by_index = {job.index: job for job in jobs}
+    for job in sorted(jobs, key=lambda job: job.index):
+        if job.previous is None or job.index not in kept:
+            continue
+        sequence = kept[job.index].get("batch", {}).get("sequence") or {}
+        if job.previous not in kept or sequence.get("start_sha256") != fingerprint(str(by_index[job.previous].output)):
+            del kept[job.index]
+    return kept
+
+
 def finished(job: Job) -> dict[str, Any] | None:
     """The sidecar of an earlier run of this very job, or None if it must run: the output and its sidecar exist, the
     sidecar parses, records an uninterrupted run with the same settings, inputs and sequence blend, and the image

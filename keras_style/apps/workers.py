@@ -39,6 +39,7 @@ class JobRequest:
     job: Job
     files: dict[str, bytes] = field(default_factory=dict)  # the settings' files (--init FILE, masks): path -> bytes
     start_from: np.ndarray | None = None  # --sequence: the previous frame's result (uint8 RGB)
+    start_sha256: str | None = None  # --sequence: the sha256 of that result's output file
     inputs: dict[str, Any] = field(default_factory=dict)  # jobs.job_inputs(job), recorded in the sidecar
     write: bool = False  # --shared-output: the worker writes job.output itself
     return_image: bool = True  # the driver needs the image: it writes it, or the next frame starts from it
@@ -150,7 +151,8 @@ class JobRunner:
         result.settings = job.settings  # the sidecar records the paths the user gave, not this worker's copies
         batch: dict[str, Any] = {"content": job.content, "style": job.style, "inputs": request.inputs}
         if job.blend is not None:
-            batch["sequence"] = {"blend": job.blend, "warm_start": request.start_from is not None}
+            batch["sequence"] = {"blend": job.blend, "warm_start": request.start_from is not None,
+                                 "start_sha256": request.start_sha256 if request.start_from is not None else None}
         record = {**sidecar(result, job.output), "batch": batch}
         written = None
         if request.write:
