@@ -252,8 +252,7 @@ def run_jobs(jobs: Sequence[Job], done: dict[int, dict[str, Any]], pool: Pool, r
             try:
                 content, style = stage(job.content, "content image"), stage(job.style, "style image")
                 request = _request(job, settings_files(job.settings), starts.pop(job.index, None), shared_output,
-                                   has_follower=job.index in waiting)
-                request.start_sha256 = start_files.pop(job.index, None)
+                                   has_follower=job.index in waiting, start_sha256=start_files.pop(job.index, None))
             except UserError as error:
                 settle(job, report_row(job, "failed", error=str(error)), None)
                 continue
@@ -294,11 +293,12 @@ def _chained(waiting: dict[int, Job]) -> list[Job]:
     return sorted(waiting.values(), key=lambda job: job.index)
 
 
-def _request(job: Job, files: dict[str, bytes], start: np.ndarray | None, shared_output: bool, has_follower: bool):
+def _request(job: Job, files: dict[str, bytes], start: np.ndarray | None, shared_output: bool, has_follower: bool,
+             start_sha256: str | None = None):
     from keras_style.apps.workers import JobRequest
 
     return JobRequest(job, files, start, job_inputs(job), write=shared_output,
-                      return_image=not shared_output or has_follower)
+                      return_image=not shared_output or has_follower, start_sha256=start_sha256)
 
 
 def _output_image(job: Job) -> np.ndarray | None:
