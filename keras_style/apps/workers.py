@@ -39,10 +39,10 @@ class JobRequest:
     job: Job
     files: dict[str, bytes] = field(default_factory=dict)  # the settings' files (--init FILE, masks): path -> bytes
     start_from: np.ndarray | None = None  # --sequence: the previous frame's result (uint8 RGB)
-    start_sha256: str | None = None  # --sequence: the sha256 of that result's output file
     inputs: dict[str, Any] = field(default_factory=dict)  # jobs.job_inputs(job), recorded in the sidecar
     write: bool = False  # --shared-output: the worker writes job.output itself
     return_image: bool = True  # the driver needs the image: it writes it, or the next frame starts from it
+    start_sha256: str | None = None  # --sequence: the sha256 of start_from's output file
 
 
 @dataclass
