@@ -27,7 +27,7 @@ from keras_style.apps import batch, workers
 from keras_style.apps.jobs import manifest_jobs, settings_tag
 from keras_style.config.settings import Settings, declared_settings, flag
 
-from .conftest import ROOT, make_picture
+from .conftest import ROOT, make_picture, require
 
 # Shallow layers: what the batch does with its jobs does not depend on them, and each job's steps are quick
 SHALLOW = dict(style_layers=["conv1_1", "conv2_1"], content_layers=["conv2_2"])
@@ -72,7 +72,7 @@ def pictures(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A local Ray instance with 2 CPUs for the module: the batch uses it (ray.is_initialized) and leaves it up."""
-    ray = pytest.importorskip("ray")
+    ray = require("ray", "batch runs on Ray need the [batch] extra")
     sigterm = signal.getsignal(signal.SIGTERM)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield ray

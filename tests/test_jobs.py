@@ -72,3 +72,32 @@ def test_a_sequence_frame_is_finished_only_while_the_frame_it_started_from_is_un
     # a frame that started cold because its previous frame had failed runs again once that frame is done
     cold = {0: record(None), 1: record(None)}
     assert sorted(sequence_checked(jobs, cold)) == [0]
+
+
+def test_a_missing_extra_fails_in_ci_and_skips_elsewhere(monkeypatch):
+    import pytest
+
+    from .conftest import require
+
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require("no_such_module_here", "an extra")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no_such_module_here is not installed"):
+        require("no_such_module_here", "an extra")
+    assert require("json", "always there").dumps([]) == "[]"
+
+
+def test_the_web_extra_asks_for_the_gradio_the_page_needs():
+    """The page calls launch(footer_links=...) and api_visibility=, which Gradio 6 introduced."""
+    import configparser
+
+    from packaging.requirements import Requirement
+
+    from .conftest import ROOT
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    web = [Requirement(line) for line in config["options.extras_require"]["web"].split("\n") if line.strip()]
+    (gradio,) = [requirement for requirement in web if requirement.name == "gradio"]
+    assert "5.49.1" not in gradio.specifier and "6.0.0" in gradio.specifier

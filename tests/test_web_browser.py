@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .conftest import CONTENT, STYLE
+from .conftest import CONTENT, STYLE, require
 
 # Gradio's queue uses pandas options that pandas 3 deprecates: not this project's warnings.
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
@@ -59,7 +59,7 @@ def browser(chromium):
 
 @pytest.fixture(scope="module")
 def served(real_weights, tmp_path_factory):
-    pytest.importorskip("gradio", reason="the web page needs the [web] extra (gradio)")
+    require("gradio", "the web page needs the [web] extra (gradio)")
     from keras_style.apps.web.server import Server, ServerOptions
 
     tmp_path_factory.getbasetemp()  # pytest's folder, before the server points the temp folder into its own

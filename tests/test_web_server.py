@@ -25,13 +25,13 @@ from keras_style.apps.web.runs import MEGABYTE, Limits, load_upload, parse_seed,
 from keras_style.apps.web.server import ServerOptions, build_parser, exposure_warning, main, parse_options
 from keras_style.errors import UserError
 
-from .conftest import CONTENT, ROOT, STYLE
+from .conftest import CONTENT, ROOT, STYLE, require
 
 # Gradio's queue uses pandas options that pandas 3 deprecates: not this project's warnings.
 pytestmark = [pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
-gradio_client = pytest.importorskip("gradio_client", reason="the web page needs the [web] extra (gradio)")
-httpx = pytest.importorskip("httpx")
+gradio_client = require("gradio_client", "the web page needs the [web] extra (gradio)")
+httpx = require("httpx", "the web page needs the [web] extra (gradio)")
 
 LIMITS = Limits(max_upload_bytes=MEGABYTE, max_size=128)  # small, so the tests' files stay small
 FAST = dict(preset="gatys", size=64, iterations=4, style_weight=1000, network="vgg19", preserve_colors="none",
