@@ -149,3 +149,18 @@ def test_initial_images():
     noise = images.initial_image("noise", content, lambda: style, rng)
     assert noise.shape == content.shape and 0 <= noise.min() and noise.max() <= 255 and noise.std() > 50
     assert images.initial_image("style", content, lambda: style, rng) is style
+
+
+def test_the_bomb_guard_does_not_rest_on_warning_filters(tmp_path, monkeypatch):
+    """Another thread's warnings.catch_warnings can restore the filters while this one loads (the web server checks
+    uploads in threads): simulated here by a simplefilter that changes nothing. The image in the warning band must
+    still be refused, from its header."""
+    import warnings
+
+    Image.fromarray(make_picture(100, 100)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100 * 100 * 2 // 3)
+    monkeypatch.setattr(warnings, "simplefilter", lambda *args, **kwargs: None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore")
+        with pytest.raises(UserError, match="too large to open safely"):
+            images.load_image(tmp_path / "big.png")

@@ -69,6 +69,20 @@ def _to_rgb(image: Image.Image, bits: int | None = None) -> Image.Image:
     return image.convert("RGB")
 
 
+# Between one and two times Pillow's pixel limit Image.open only warns: the loaders compare the header's pixel count
+# themselves (_check_pixels) instead of turning the warning into an error, which warnings.catch_warnings cannot do
+# safely while other threads (the web server's) load images too. The warning itself is then noise.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def _check_pixels(opened: Image.Image) -> None:
+    """Refuse, from the header and before decoding, an image over Pillow's pixel limit (a decompression bomb)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and opened.width * opened.height > limit:
+        raise Image.DecompressionBombError(
+            f"{opened.width * opened.height} pixels, over the limit of {limit} pixels")
+
+
 def load_image(source: ImageSource, what: str = "image") -> Image.Image:
     """Open a path (or take an image/array) as 8-bit RGB, honouring EXIF orientation.
 
@@ -88,17 +102,15 @@ def load_image(source: ImageSource, what: str = "image") -> Image.Image:
             raise UserError(f"{what} {str(path)!r} is a folder, not an image file")
         if path.stat().st_size == 0:
             raise UserError(f"{what} {str(path)!r} is an empty file")
-        with warnings.catch_warnings():
-            # Between one and two times the pixel limit Pillow only warns; treat it as the bomb it may be.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                opened.seek(0)  # first frame of an animated GIF/WebP/TIFF
-                bits = _declared_bits(opened)  # decoding forgets the raw mode
-                opened.load()
-                return _to_rgb(ImageOps.exif_transpose(opened), bits)
+        with Image.open(path) as opened:
+            _check_pixels(opened)
+            opened.seek(0)  # first frame of an animated GIF/WebP/TIFF
+            bits = _declared_bits(opened)  # decoding forgets the raw mode
+            opened.load()
+            return _to_rgb(ImageOps.exif_transpose(opened), bits)
     except UserError:
         raise  # the checks above: a ValueError, but already the whole story
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except Image.DecompressionBombError as error:
         raise UserError(f"{what} {str(path)!r} is too large to open safely ({first_line(error)})") from None
     except UnidentifiedImageError:
         raise UserError(f"{what} {str(path)!r} is not an image file Pillow can read") from None
