@@ -101,3 +101,11 @@ def test_the_web_extra_asks_for_the_gradio_the_page_needs():
     web = [Requirement(line) for line in config["options.extras_require"]["web"].split("\n") if line.strip()]
     (gradio,) = [requirement for requirement in web if requirement.name == "gradio"]
     assert "5.49.1" not in gradio.specifier and "6.0.0" in gradio.specifier
+
+
+def test_natural_order_takes_any_name():
+    from keras_style.apps.jobs import natural_key
+
+    names = ["frame10.png", "frame2.png", "frame1²2.png", "frame1.png"]
+    assert sorted(names, key=lambda name: natural_key(Path(name))) == [
+        "frame1.png", "frame1²2.png", "frame2.png", "frame10.png"]

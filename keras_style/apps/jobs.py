@@ -54,7 +54,8 @@ class Job:
 
 def natural_key(path: Path) -> list:
     """frame2 before frame10: digits compare as numbers."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+    # isdecimal, not isdigit: "²" is a digit that int() refuses
+    return [int(part) if part.isdecimal() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
 def expand(paths: Sequence[str], what: str) -> list[Path]:
