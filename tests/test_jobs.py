@@ -109,3 +109,23 @@ def test_natural_order_takes_any_name():
     names = ["frame10.png", "frame2.png", "frame1²2.png", "frame1.png"]
     assert sorted(names, key=lambda name: natural_key(Path(name))) == [
         "frame1.png", "frame1²2.png", "frame2.png", "frame10.png"]
+
+
+def test_reserved_and_overlong_names(tmp_path):
+    import pytest
+
+    from keras_style.apps.jobs import MAX_NAME_BYTES, manifest_jobs, output_name
+    from keras_style.errors import UserError
+
+    picture(tmp_path / "c.png", 0)
+    picture(tmp_path / "s.png", 1)
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("content,style,output\nc.png,s.png,contact_sheet.jpg\n")
+    with pytest.raises(UserError, match="jobs.csv:2: output 'contact_sheet.jpg' is the batch's own"):
+        manifest_jobs(manifest, {}, tmp_path / "out", ".png")
+    long = "é" * 100
+    name = output_name(f"{long}.jpg", "s.jpg", "1a2b3c4d", ".png")
+    assert len(name.encode()) <= MAX_NAME_BYTES and name.endswith(".png") and name.startswith("é" * 20)
+    assert name != output_name(f"{long}x.jpg", "s.jpg", "1a2b3c4d", ".png")  # the hash keeps them apart
+    (tmp_path / name).write_bytes(b"")  # the file system takes it
+    assert output_name("photo.jpg", "starry.jpg", "", ".png") == "photo__starry.png"

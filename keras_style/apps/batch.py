@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keras_style.apps.jobs import (
+    REPORT_NAME,
+    SHEET_NAME,
     Job,
     expand,
     fingerprint,
@@ -53,8 +55,6 @@ if TYPE_CHECKING:  # Ray and TensorFlow load only when jobs run
 
 PROGRAM = BATCH_PROGRAM
 EXIT_SOME_FAILED = 3  # the batch's own code; the others are the single-image command's
-REPORT_NAME = "batch.jsonl"
-SHEET_NAME = "contact_sheet.jpg"
 DEFAULT_SEQUENCE_BLEND = 0.5
 
 DESCRIPTION = """\

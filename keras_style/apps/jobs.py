@@ -97,9 +97,23 @@ def settings_tag(settings: Settings, extra: dict[str, Any] | None = None) -> str
     return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:8]
 
 
+# The batch's own files in --out: no job may be named like them.
+REPORT_NAME = "batch.jsonl"
+SHEET_NAME = "contact_sheet.jpg"
+RESERVED_NAMES = (REPORT_NAME, SHEET_NAME)
+# Most file systems refuse a name longer than this many bytes (ENAMETOOLONG).
+MAX_NAME_BYTES = 255
+
+
 def output_name(content: str, style: str, tag: str, suffix: str) -> str:
-    """photo.jpg x starry.jpg -> photo__starry.png, or photo__starry__1a2b3c4d.png with non-default settings."""
-    return "__".join([Path(content).stem, Path(style).stem] + ([tag] if tag else [])) + suffix
+    """photo.jpg x starry.jpg -> photo__starry.png, or photo__starry__1a2b3c4d.png with non-default settings. A name
+    over MAX_NAME_BYTES keeps its beginning and ends with a hash of the whole name, so it stays unique."""
+    stem = "__".join([Path(content).stem, Path(style).stem] + ([tag] if tag else []))
+    if len((stem + suffix).encode()) <= MAX_NAME_BYTES:
+        return stem + suffix
+    digest = hashlib.sha256(stem.encode()).hexdigest()[:12]
+    room = MAX_NAME_BYTES - len(suffix.encode()) - len(digest) - 2
+    return stem.encode()[:room].decode("utf-8", "ignore") + "__" + digest + suffix
 
 
 def pair_jobs(contents: Sequence[Path], styles: Sequence[Path], settings: Settings, out: Path, suffix: str,
@@ -252,6 +266,10 @@ def manifest_jobs(path: Path, base: dict[str, Any], out: Path, suffix: str) -> l
             if Path(name).name != name or Path(name).suffix.lower() not in FORMATS:
                 raise UserError(f"output {name!r} must be a file name in --out ending in one of "
                                 f"{', '.join(sorted(FORMATS))}")
+            if name.lower() in RESERVED_NAMES:
+                raise UserError(f"output {name!r} is the batch's own {name}: choose another name")
+            if len(name.encode()) > MAX_NAME_BYTES:
+                raise UserError(f"output {name[:40]!r}... is longer than {MAX_NAME_BYTES} bytes")
         except UserError as error:
             raise UserError(f"{path}:{number}: {error}") from None
         jobs.append(Job(len(jobs), content, style, out / name, settings, overrides, tag))
