@@ -129,3 +129,15 @@ def test_reserved_and_overlong_names(tmp_path):
     assert name != output_name(f"{long}x.jpg", "s.jpg", "1a2b3c4d", ".png")  # the hash keeps them apart
     (tmp_path / name).write_bytes(b"")  # the file system takes it
     assert output_name("photo.jpg", "starry.jpg", "", ".png") == "photo__starry.png"
+
+
+def test_the_contact_sheet_stays_within_jpegs_limit_with_thousands_of_styles(tmp_path):
+    from keras_style.apps.batch import contact_sheet
+
+    settings = Settings.from_options()
+    content = picture(tmp_path / "c.png", 0)
+    jobs = [Job(index, str(content), f"style{index}.png", tmp_path / f"out{index}.png", settings)
+            for index in range(4100)]
+    contact_sheet(jobs, {}, tmp_path / "sheet.jpg")
+    with Image.open(tmp_path / "sheet.jpg") as sheet:
+        assert 0 < sheet.width <= 65500 and sheet.height <= 65500

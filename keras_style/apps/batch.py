@@ -361,7 +361,8 @@ JPEG_MAX_SIDE = 65500
 
 def contact_sheet(jobs: Sequence[Job], rows: dict[int, dict[str, Any]], path: Path) -> None:
     """DIR/contact_sheet.jpg: the contents down the left, the styles (one column per style and settings) along the
-    top, each job's output where they cross; a failed job's cell is crossed out in red."""
+    top, each job's output where they cross; a failed job's cell is crossed out in red. Within JPEG's 65,500 px a
+    side: beyond that many rows or columns, the first ones."""
     from PIL import Image, ImageDraw, ImageOps
 
     from keras_style.files.outputs import save_image
@@ -370,6 +371,7 @@ def contact_sheet(jobs: Sequence[Job], rows: dict[int, dict[str, Any]], path: Pa
     columns = list(dict.fromkeys((job.style, job.tag) for job in jobs))
     cell = max(16, min(SHEET_CELL, SHEET_MAX_SIDE // (max(len(contents), len(columns)) + 1)))
     contents = contents[: JPEG_MAX_SIDE // cell - 1]  # a sequence of thousands of frames: the first ones
+    columns = columns[: JPEG_MAX_SIDE // cell - 1]  # thousands of styles: the first ones
     sheet = Image.new("RGB", ((len(columns) + 1) * cell, (len(contents) + 1) * cell), "white")
     draw = ImageDraw.Draw(sheet)
 
@@ -389,10 +391,11 @@ def contact_sheet(jobs: Sequence[Job], rows: dict[int, dict[str, Any]], path: Pa
     for column, (style, _) in enumerate(columns, start=1):
         paste(style, column, 0)
     where = {content: row for row, content in enumerate(contents, start=1)}
+    across = {key: column for column, key in enumerate(columns, start=1)}
     for job in jobs:
-        if job.content not in where:
+        if job.content not in where or (job.style, job.tag) not in across:
             continue
-        column, row = columns.index((job.style, job.tag)) + 1, where[job.content]
+        column, row = across[(job.style, job.tag)], where[job.content]
         result = rows.get(job.index) or {}
         if result.get("status") in ("done", "skipped") and paste(result["output"], column, row):
             continue
