@@ -5,6 +5,11 @@ class UserError(ValueError):
     """Bad input or settings, described in one line for the person who gave them."""
 
 
+class SetupError(UserError):
+    """Not bad usage but a failing environment (a Ray cluster that cannot start or be reached): one line too, and
+    the commands exit 1, not 2."""
+
+
 class Interrupted(Exception):
     """Raised inside the optimisation loop when a callback asks the run to stop (Ctrl-C, SIGTERM, a web page)."""
 

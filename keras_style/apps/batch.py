@@ -45,9 +45,10 @@ from keras_style.apps.options import (
     add_settings,
     settings_options,
 )
+from keras_style.apps.workers import JOB_TIMEOUT_SECONDS
 from keras_style.config.choices import INITS
 from keras_style.config.settings import GROUPS, Settings
-from keras_style.errors import UserError, first_line
+from keras_style.errors import SetupError, UserError, first_line
 from keras_style.files.outputs import FORMATS
 
 if TYPE_CHECKING:  # Ray and TensorFlow load only when jobs run
@@ -125,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--address", metavar="ADDRESS",
                          help="the Ray cluster to run on: ray://HOST:10001, HOST:6379 or auto (default: a local "
                               "Ray instance on this machine's cores)")
+    workers.add_argument("--job-timeout", type=float, metavar="SECONDS", default=JOB_TIMEOUT_SECONDS,
+                         help="with Ray: a job with no result after this long fails and its worker is replaced "
+                              f"(a hung worker would hold the batch for good; default: {JOB_TIMEOUT_SECONDS:g})")
     workers.add_argument("--shared-output", action="store_true",
                          help="the workers write the outputs themselves: DIR is the same path on every machine "
                               "(a shared file system); default: this process writes them")
@@ -139,11 +143,14 @@ def plan(args: argparse.Namespace) -> list[Job]:
     """The batch's jobs from the arguments; UserError for bad usage."""
     if not args.out:
         raise UserError("--out DIR is required")
-    out = Path(args.out)
+    # --shared-output: the workers write the paths themselves, from their own working folders
+    out = Path(args.out).absolute() if args.shared_output else Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {args.out!r} is not a folder")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if not args.job_timeout > 0:
+        raise UserError(f"--job-timeout must be above 0 seconds, got {args.job_timeout:g}")
     if args.threads_per_worker is not None and args.threads_per_worker < 1:
         raise UserError(f"--threads-per-worker must be at least 1, got {args.threads_per_worker}")
     base = settings_options(args)
@@ -436,10 +443,10 @@ def open_pool(kind: str, args: argparse.Namespace, settings: Settings, lanes: in
     if kind == "in-process":
         return InProcessPool(settings, args.threads_per_worker or local_cores())
     try:
-        return RayPool(settings, args.workers, args.threads_per_worker, args.address, lanes)
+        return RayPool(settings, args.workers, args.threads_per_worker, args.address, lanes, args.job_timeout)
     except (ConnectionError, RuntimeError, TimeoutError, ValueError) as error:
         where = f"at --address {args.address}" if args.address else "on this machine"
-        raise UserError(f"could not start or reach Ray {where}: {first_line(error)}") from None
+        raise SetupError(f"could not start or reach Ray {where}: {first_line(error)}") from None
 
 
 def _ray_initialised() -> bool:
@@ -535,6 +542,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow reads it when it loads, in any worker too
     try:
         return run(sys.argv[1:] if argv is None else list(argv))
+    except SetupError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     except UserError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return EXIT_USAGE

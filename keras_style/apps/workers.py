@@ -331,6 +331,10 @@ def ray_available() -> bool:
     return True
 
 
+# A job with no result after this long is taken for hung (--job-timeout); Ray is asked this often whether one is.
+JOB_TIMEOUT_SECONDS = 4 * 3600.0
+JOB_POLL_SECONDS = 5.0
+
 class RayPool:
     """Ray actors, one job each at a time (so a killed batch loses only the jobs that were running).
 
@@ -340,10 +344,11 @@ class RayPool:
     when more workers than GPUs are asked for), so every actor fits the cluster as it is."""
 
     def __init__(self, settings: Settings, workers: int | None, threads: int | None, address: str | None,
-                 lanes: int) -> None:
+                 lanes: int, job_timeout: float = JOB_TIMEOUT_SECONDS) -> None:
         import ray
 
         self.ray = ray
+        self.job_timeout = job_timeout
         self.owned = not ray.is_initialized()
         if self.owned:
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
@@ -368,7 +373,7 @@ class RayPool:
                 num_cpus=self.cpus, num_gpus=self.gpus, runtime_env=runtime_env).remote(
                 settings, self.threads, dict(environment))
             self.idle_actors = [self.start() for _ in range(self.workers)]
-            self.running: dict[Any, tuple[Any, JobRequest]] = {}
+            self.running: dict[Any, tuple[Any, JobRequest, float]] = {}  # (actor, request, monotonic start)
             self.last_error = ""
         except BaseException:
             self.close()
@@ -385,14 +390,25 @@ class RayPool:
 
     def submit(self, request: JobRequest, content: Any, style: Any) -> None:
         actor = self.idle_actors.pop()
-        self.running[actor.run.remote(request, content, style)] = (actor, request)
+        self.running[actor.run.remote(request, content, style)] = (actor, request, time.monotonic())
 
     def next_outcome(self) -> JobOutcome:
-        ready, _ = self.ray.wait(list(self.running), num_returns=1)
-        actor, request = self.running.pop(ready[0])
+        while True:
+            ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=JOB_POLL_SECONDS)
+            if ready:
+                break
+            overdue = [ref for ref, (_, _, started) in self.running.items()
+                       if time.monotonic() - started > self.job_timeout]
+            if overdue:  # a hung worker: its job fails, a new worker takes its place
+                actor, request, _ = self.running.pop(overdue[0])
+                self.ray.kill(actor)
+                self.idle_actors.append(self.start())
+                return JobOutcome(request.job.index, 0.0, error=f"no result after {self.job_timeout:g} s "
+                                  "(--job-timeout): its worker was stopped")
+        actor, request, _ = self.running.pop(ready[0])
         try:
             outcome = self.ray.get(ready[0])
-        except self.ray.exceptions.RayActorError as error:
+        except (self.ray.exceptions.RayActorError, *_out_of_memory(self.ray)) as error:
             # The worker process died (out of memory, a crash): this job fails alone, and a new worker takes its
             # place. One that could not start (its __init__ raised) is not replaced: the next would fail too.
             self.ray.kill(actor)
@@ -409,13 +425,21 @@ class RayPool:
         return outcome
 
     def close(self) -> None:
-        for actor in getattr(self, "idle_actors", []) + [actor for actor, _ in getattr(self, "running", {}).values()]:
+        running = [actor for actor, _, _ in getattr(self, "running", {}).values()]
+        for actor in getattr(self, "idle_actors", []) + running:
             try:
                 self.ray.kill(actor)
             except Exception:  # already gone
                 pass
         if self.owned and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+def _out_of_memory(ray: Any) -> tuple[type, ...]:
+    """Ray's OutOfMemoryError (a RayError, not a RayActorError): its memory monitor killed the worker process, so
+    the actor is as dead as after a crash."""
+    error = getattr(ray.exceptions, "OutOfMemoryError", None)
+    return (error,) if error is not None else ()
 
 
 def _last_line(error: BaseException) -> str:
