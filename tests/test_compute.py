@@ -86,3 +86,17 @@ def test_device_steps_are_compiled_once_and_keep_the_image_on_the_device(optimiz
     image = np.asarray(result)
     assert (image >= low - 1e-3).all() and (image <= high + 1e-3).all()
     assert monitor.best_image.shape == content.shape and isinstance(monitor.best_image, np.ndarray)
+
+
+def test_bfloat16_units_without_onednn_compute_in_float32_and_say_why(monkeypatch):
+    from dataclasses import replace
+
+    from keras_style.engine import backend
+
+    off = choose_compute(replace(AMX_CPU, onednn=False), "auto")
+    assert off.precision == "float32" and "oneDNN is off" in off.reason
+    assert choose_compute(AMX_CPU, "auto").precision == "mixed"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert backend.onednn_enabled() is False
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    assert backend.onednn_enabled() is True

@@ -48,12 +48,15 @@ class Device:
     name: str = ""
     cpu_flags: frozenset[str] = frozenset()
     gpu_capability: tuple[int, int] | None = None
+    # TensorFlow's oneDNN kernels, which are what use a CPU's bfloat16 units; without them (TF_ENABLE_ONEDNN_OPTS=0,
+    # or a build without oneDNN) bfloat16 runs emulated, slower than float32
+    onednn: bool = True
 
     @property
     def has_bf16(self) -> bool:
         if self.kind == "gpu":
             return self.gpu_capability is not None and tuple(self.gpu_capability) >= BF16_GPU_CAPABILITY
-        return any(flag in self.cpu_flags for flag in BF16_CPU_FLAGS)
+        return self.onednn and any(flag in self.cpu_flags for flag in BF16_CPU_FLAGS)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,14 @@ def detect_device() -> Device:
         details = tf.config.experimental.get_device_details(gpus[0])
         return Device("gpu", details.get("device_name", "gpu"), gpu_capability=details.get("compute_capability"))
     name, flags = read_cpu()
-    return Device("cpu", name, cpu_flags=flags)
+    return Device("cpu", name, cpu_flags=flags, onednn=onednn_enabled())
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN kernels. Its x86 builds have them on by default since 2.9 (the bfloat16
+    flags are x86's), unless TF_ENABLE_ONEDNN_OPTS=0 turns them off; TensorFlow offers no public way to ask a build
+    (IsMklEnabled answers for the old MKL builds only), so a custom build without oneDNN is not recognised."""
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip() != "0"
 
 
 def xla_pays_on_cpu(pixels: int, evaluations: int) -> bool:
@@ -131,6 +141,9 @@ def choose_compute(
             found = [flag for flag in BF16_CPU_FLAGS if flag in device.cpu_flags]
             units = " and ".join(found) if found else "no bfloat16 units"
             reasons.append(f"auto precision: CPU has {units}")
+            if found and not device.onednn:
+                reasons.append("float32: TensorFlow's oneDNN is off (TF_ENABLE_ONEDNN_OPTS=0), so bfloat16 would run "
+                               "emulated")
     else:
         reasons.append(f"precision {precision} as asked")
     if xla is None:
