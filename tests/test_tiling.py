@@ -5,7 +5,7 @@ import pytest
 from keras import ops
 
 import keras_style
-from keras_style.config.settings import Settings
+from keras_style.config.settings import MIN_TILE_SIZE, Settings
 from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.targets import TileTargets, feature_step_for
 from keras_style.errors import UserError
@@ -153,3 +153,16 @@ def test_a_tiled_run_ends_at_most_five_percent_above_an_untiled_one(real_weights
     # AMD EPYC in float32 it ended 18 % lower at 16 iterations, 17 % at 20, 9 % at 30; with bfloat16 on an Intel
     # Xeon within 5 % either way at 30)
     assert judged[64] <= 1.05 * judged["off"], judged
+
+
+def test_every_allowed_tile_size_keeps_the_promised_overlap():
+    """Starts are aligned down to ALIGN px; the overlap between neighbours must still be TILE_OVERLAP of the tile
+    (the blend ramp), for every tile size from the smallest to 1024 px and lengths up to 4x the tile."""
+    for tile in range(MIN_TILE_SIZE, 1025):
+        for length in (tile + 1, tile + 37, 2 * tile + 5, 1000, 4 * tile - 3):
+            if length <= tile:
+                continue
+            starts = plan._base_starts(length, tile)
+            assert starts[0] == 0 and starts[-1] + tile >= length - plan.ALIGN
+            gaps = [second - first for first, second in zip(starts, starts[1:])]
+            assert max(gaps, default=0) <= tile * (1 - plan.TILE_OVERLAP), (tile, length, starts)

@@ -126,12 +126,17 @@ def _aligned(value: float) -> int:
 
 
 def _base_starts(length: int, tile: int) -> list[int]:
-    """Evenly spread starts of tiles covering 0..length with at least TILE_OVERLAP of overlap (aligned)."""
+    """Evenly spread starts of tiles covering 0..length with at least TILE_OVERLAP of overlap (aligned). Aligning
+    a start down can widen the gap to the next one by up to ALIGN - 1 px: one tile more, until no gap is too wide."""
     if length <= tile:
         return [0]
     stride = tile * (1 - TILE_OVERLAP)
     count = math.ceil((length - tile) / stride) + 1
-    return sorted({_aligned(index * (length - tile) / (count - 1)) for index in range(count)})
+    while True:
+        starts = sorted({_aligned(index * (length - tile) / (count - 1)) for index in range(count)})
+        if all(second - first <= stride for first, second in zip(starts, starts[1:])):
+            return starts
+        count += 1
 
 
 def _shifted_starts(starts: list[int], length: int, tile: int) -> list[int]:
