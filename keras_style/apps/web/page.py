@@ -67,6 +67,10 @@ class PageOptions:
     runs: Path  # where results go, inside it too
 
 
+# (how often, seconds; older than, seconds): Gradio's delete_cache for its uploads and the previews it serves
+GRADIO_CACHE_CLEANUP = (600, 3600)
+
+
 def _session(request: gr.Request | None) -> str:
     return (request.session_hash if request is not None else None) or "no-session"
 
@@ -146,7 +150,8 @@ def build_page(options: PageOptions, runs: Runs) -> gr.Blocks:
     """The page: its layout (page_layout) and its events (PageEvents, wired by connect). Runs take turns (concurrency
     1 in the queue): a second Start waits, and Gradio shows its place in the queue; the quick events (checks, Stop)
     never wait behind a run."""
-    with gr.Blocks(title="keras-style") as page:
+    # Gradio's own cache (uploads, previews): files older than an hour are removed every 10 minutes
+    with gr.Blocks(title="keras-style", delete_cache=GRADIO_CACHE_CLEANUP) as page:
         layout = page_layout(options.limits)
         connect(page, layout, PageEvents(options, runs))
     return page

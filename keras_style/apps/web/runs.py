@@ -7,6 +7,7 @@ state; the only thing runs share is the cached feature model (engine/network.py 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -36,6 +37,9 @@ MEGABYTE = 1024 * 1024
 # The best image is fetched for the preview at most this often: at large sizes a fetch costs a device copy, and each
 # preview the page shows is a file in Gradio's cache.
 PREVIEW_SECONDS = 1.0
+# A finished run's folder (its result and sidecar, for download) is kept this long after its last change, then
+# removed when a later run begins: a server that runs for days keeps a bounded temporary folder.
+RUN_KEEP_SECONDS = 30 * 60
 
 
 @dataclass(frozen=True)
@@ -290,6 +294,7 @@ class Runs:
 
     def begin(self, session: str) -> Run:
         """A fresh run for the session (Start was pressed: it waits in the queue until its turn)."""
+        self.prune()
         folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.folder))
         run = Run(folder)
         with self._lock:
@@ -298,6 +303,23 @@ class Runs:
         if previous is not None and not previous.started:
             previous.fail("replaced by a newer start", STOPPED)
         return run
+
+    def prune(self, now: float | None = None) -> list[Path]:
+        """Remove the folders of runs that no session holds any more and that have not changed for RUN_KEEP_SECONDS;
+        the folders removed."""
+        now = time.time() if now is None else now
+        with self._lock:
+            held = {run.folder.resolve() for run in self._by_session.values()}
+        removed = []
+        for folder in self.folder.glob("run-*"):
+            try:
+                changed = max([folder.stat().st_mtime] + [item.stat().st_mtime for item in folder.iterdir()])
+            except OSError:
+                continue
+            if folder.resolve() not in held and now - changed > RUN_KEEP_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        return removed
 
     def take(self, session: str) -> Run:
         """The session's run that has not started yet (from begin), else a fresh one (a client of the API)."""

@@ -1,0 +1,37 @@
+"""The web server's run folders stay bounded (apps/web/runs.py, no Gradio needed): a finished run's folder is removed
+once no session holds it and it is older than RUN_KEEP_SECONDS."""
+from __future__ import annotations
+
+import os
+import time
+
+from keras_style.apps.web import runs as web_runs
+from keras_style.apps.web.runs import RUN_KEEP_SECONDS, Runs
+
+
+def test_old_run_folders_are_removed_when_a_run_begins_and_held_ones_kept(tmp_path):
+    runs = Runs(tmp_path)
+    held = runs.begin("session-a")  # this session's current run: kept however old
+    old = tmp_path / "run-old"
+    old.mkdir()
+    (old / "stylized.png").write_bytes(b"x")
+    recent = tmp_path / "run-recent"
+    recent.mkdir()
+    long_ago = time.time() - RUN_KEEP_SECONDS - 60
+    for path in (old, old / "stylized.png", held.folder):
+        os.utime(path, (long_ago, long_ago))
+    runs.begin("session-b")
+    assert not old.exists() and recent.exists() and held.folder.exists()
+    runs.end("session-a", held)
+    assert held.folder in runs.prune()  # released and old: removed
+    assert len(list(tmp_path.glob("run-*"))) == 2  # the recent one and session-b's
+
+
+def test_the_page_asks_gradio_to_clean_its_cache(tmp_path):
+    from .conftest import require
+
+    require("gradio", "the web page needs the [web] extra (gradio)")
+    from keras_style.apps.web.page import GRADIO_CACHE_CLEANUP, PageOptions, build_page
+
+    page = build_page(PageOptions(web_runs.Limits(), "none", tmp_path, tmp_path), Runs(tmp_path))
+    assert page.delete_cache == GRADIO_CACHE_CLEANUP and 0 < GRADIO_CACHE_CLEANUP[0] <= GRADIO_CACHE_CLEANUP[1]
