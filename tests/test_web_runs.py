@@ -35,3 +35,23 @@ def test_the_page_asks_gradio_to_clean_its_cache(tmp_path):
 
     page = build_page(PageOptions(web_runs.Limits(), "none", tmp_path, tmp_path), Runs(tmp_path))
     assert page.delete_cache == GRADIO_CACHE_CLEANUP and 0 < GRADIO_CACHE_CLEANUP[0] <= GRADIO_CACHE_CLEANUP[1]
+
+
+def test_an_upload_over_the_pixel_limit_is_refused_from_its_header(tmp_path, monkeypatch):
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from keras_style.apps.web.runs import Limits, load_upload
+    from keras_style.errors import UserError
+
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((40, 300, 3), np.uint8)).save(path)
+    decoded = []
+    monkeypatch.setattr(web_runs, "load_image", lambda *args: decoded.append(args) or Image.new("RGB", (1, 1)))
+    with pytest.raises(UserError, match=r"content image 'wide.png' is 300x40 px, above this server's limit of "
+                                        r"0.0 megapixels"):
+        load_upload(path, "content image", tmp_path, Limits(max_upload_pixels=300 * 40 - 1))
+    assert decoded == []  # refused before decoding
+    load_upload(path, "content image", tmp_path, Limits(max_upload_pixels=300 * 40))
+    assert len(decoded) == 1

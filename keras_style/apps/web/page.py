@@ -264,9 +264,11 @@ def connect(page: gr.Blocks, layout: Layout, events: PageEvents) -> None:
     layout.preset.change(events.show_preset, layout.preset, layout.settings(PRESET_SETTINGS), **quick)
     # One listener for both uploads, always run last with both current values: picking the demo pair changes both
     # at once, and the message must describe the final pair.
+    # the checks decode images: one at a time, so that many tabs uploading at once cannot add up their memory
     gr.on([layout.content_file.change, layout.style_file.change], events.check_uploads,
           [layout.content_file, layout.style_file], [layout.content_view, layout.style_view, layout.message],
-          show_progress="hidden", trigger_mode="always_last", **quick)
+          show_progress="hidden", trigger_mode="always_last", concurrency_limit=1, concurrency_id="checks",
+          api_visibility="undocumented")
     (
         layout.start.click(events.begin, None, [layout.start, layout.progress, layout.curve, layout.downloads,
                                                 layout.message], show_progress="hidden", **quick)

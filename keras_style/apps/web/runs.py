@@ -48,6 +48,9 @@ class Limits:
 
     max_upload_bytes: int = 20 * MEGABYTE
     max_size: int = 1024
+    # Decoded, an image takes far more than its file (a 31 KB 16-bit PNG of 16 megapixels took 429 MB): its header
+    # is read first, and more pixels than this are refused before anything is decoded.
+    max_upload_pixels: int = 4096 * 4096
 
     @property
     def max_upload_mb(self) -> float:
@@ -111,6 +114,14 @@ def load_upload(path: str | os.PathLike | None, what: str, uploads: Path, limits
     if size > limits.max_upload_bytes:
         raise UserError(f"{what} {name!r} is {size / MEGABYTE:.1f} MB, above this server's limit of "
                         f"{limits.max_upload_mb:g} MB")
+    try:
+        with Image.open(file) as header:  # the header only: nothing is decoded yet
+            width, height = header.size
+    except Exception:  # not an image, or damaged: load_image says which, in one line
+        width = height = 0
+    if width * height > limits.max_upload_pixels:
+        raise UserError(f"{what} {name!r} is {width}x{height} px, above this server's limit of "
+                        f"{limits.max_upload_pixels / 1e6:.1f} megapixels")
     try:
         return load_image(file, what)
     except UserError as error:
