@@ -55,3 +55,23 @@ def test_an_upload_over_the_pixel_limit_is_refused_from_its_header(tmp_path, mon
     assert decoded == []  # refused before decoding
     load_upload(path, "content image", tmp_path, Limits(max_upload_pixels=300 * 40))
     assert len(decoded) == 1
+
+
+def test_stop_all_waits_for_the_run_threads_and_says_when_one_outlives_it(tmp_path):
+    import threading
+
+    runs = Runs(tmp_path)
+    run = runs.begin("session")
+    finishing = threading.Event()
+    run._thread = threading.Thread(target=finishing.wait, args=(0.3,))  # a run that needs 0.3 s to stop
+    run._thread.start()
+    assert runs.stop_all(timeout=5.0) is True and not run.alive
+    stuck = runs.begin("other")
+    release = threading.Event()
+    stuck._thread = threading.Thread(target=release.wait, args=(10,))
+    stuck._thread.start()
+    started = time.monotonic()
+    assert runs.stop_all(timeout=0.2) is False and stuck.alive  # its folder must stay
+    assert time.monotonic() - started < 2
+    release.set()
+    stuck.join()

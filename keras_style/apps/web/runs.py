@@ -40,6 +40,9 @@ PREVIEW_SECONDS = 1.0
 # A finished run's folder (its result and sidecar, for download) is kept this long after its last change, then
 # removed when a later run begins: a server that runs for days keeps a bounded temporary folder.
 RUN_KEEP_SECONDS = 30 * 60
+# On shutdown, how long the server waits for the runs to stop (each stops at its next evaluation, which at the
+# largest sizes on a CPU takes tens of seconds) before it leaves their folders behind rather than pull them away.
+STOP_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,11 @@ class Run:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    @property
+    def alive(self) -> bool:
+        """Whether its optimisation thread still runs."""
+        return self._thread is not None and self._thread.is_alive()
+
     def wait(self, timeout: float) -> None:
         """Until the run reports something new or finishes, or `timeout` seconds pass."""
         self._changed.wait(timeout)
@@ -354,10 +362,14 @@ class Runs:
         run.request_stop()
         return True
 
-    def stop_all(self) -> None:
+    def stop_all(self, timeout: float = STOP_SECONDS) -> bool:
+        """Ask every run to stop and wait for their threads (a run stops at its next evaluation); False when one
+        is still running after `timeout` seconds, so that its folder must not be removed under it."""
         with self._lock:
             runs = list(self._by_session.values())
         for run in runs:
             run.request_stop()
+        deadline = time.monotonic() + timeout
         for run in runs:
-            run.join(timeout=5)
+            run.join(timeout=max(0.0, deadline - time.monotonic()))
+        return not any(run.alive for run in runs)

@@ -233,15 +233,21 @@ class Server:
         return self.url
 
     def close(self) -> None:
-        """Stop the runs (each keeps nothing: the folder goes), the server, then remove the temporary folder."""
+        """Stop the runs (each keeps nothing: the folder goes), the server, then remove the temporary folder: only
+        once every run's thread has ended, since one still running would write into it."""
+        stopped = True
         if self.runs is not None:
-            self.runs.stop_all()
+            stopped = self.runs.stop_all()
         if self._page is not None:
             with contextlib.suppress(Exception):
                 self._page.close(verbose=False)
             self._page = None
         if self.workspace is not None:
-            self.workspace.remove()
+            if stopped:
+                self.workspace.remove()
+            else:
+                print(f"{SERVE_PROGRAM}: a run did not stop in time; {self.workspace.root} is left in place",
+                      file=sys.stderr)
         if self._environment is not None:
             self._environment.close()
             self._environment = None
