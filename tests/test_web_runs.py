@@ -75,3 +75,19 @@ def test_stop_all_waits_for_the_run_threads_and_says_when_one_outlives_it(tmp_pa
     assert time.monotonic() - started < 2
     release.set()
     stuck.join()
+
+
+def test_the_server_caps_iterations_and_the_queue():
+    import pytest
+
+    from keras_style.apps.web.runs import Limits, run_settings
+    from keras_style.apps.web.server import parse_options
+    from keras_style.errors import UserError
+
+    limits = Limits(max_iterations=100)
+    assert run_settings("gatys", {"iterations": 100}, "none", limits).iterations == 100
+    with pytest.raises(UserError, match="101 iterations are above this server's limit of 100"):
+        run_settings("gatys", {"iterations": 101}, "none", limits)
+    options = parse_options(["--max-iterations", "50", "--max-queue", "3"])
+    assert (options.limits.max_iterations, options.limits.max_queue) == (50, 3)
+    assert parse_options([]).limits == Limits()

@@ -51,6 +51,10 @@ class Limits:
 
     max_upload_bytes: int = 20 * MEGABYTE
     max_size: int = 1024
+    # one run holds the only run slot: without a cap, one client could hold it for good
+    max_iterations: int = 2000
+    # runs waiting for the slot; more are refused by the queue (Gradio says it is full)
+    max_queue: int = 20
     # Decoded, an image takes far more than its file (a 31 KB 16-bit PNG of 16 megapixels took 429 MB): its header
     # is read first, and more pixels than this are refused before anything is decoded.
     max_upload_pixels: int = 4096 * 4096
@@ -97,6 +101,9 @@ def run_settings(preset: str, chosen: Mapping[str, Any], weights: str, limits: L
     if settings.size > limits.max_size:
         raise UserError(f"size {settings.size} px is above this server's limit of {limits.max_size} px "
                         "(keras-style serve --max-size)")
+    if settings.evaluation_budget > limits.max_iterations:
+        raise UserError(f"{settings.evaluation_budget} iterations are above this server's limit of "
+                        f"{limits.max_iterations} (keras-style serve --max-iterations)")
     return settings
 
 

@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-size", type=_positive(int), default=Limits().max_size, metavar="PX",
                         help="the largest size a page may ask for, in px on the result's longest side "
                              "(default: %(default)s)")
+    parser.add_argument("--max-iterations", type=_positive(int), default=Limits().max_iterations, metavar="N",
+                        help="the most evaluations a page may ask for: one run holds the only run slot "
+                             "(default: %(default)s)")
+    parser.add_argument("--max-queue", type=_positive(int), default=Limits().max_queue, metavar="N",
+                        help="runs that may wait for the run slot; more are refused (default: %(default)s)")
     parser.add_argument("--weights", default="imagenet",
                         help="the VGG weights every run uses: imagenet (found as the main command finds them: "
                              "$KERAS_STYLE_WEIGHTS_DIR, Keras's cache, Keras's download), none (random, for tests), "
@@ -98,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_options(argv: Sequence[str] | None = None) -> ServerOptions:
     args = build_parser().parse_args(argv)
-    limits = Limits(max_upload_bytes=int(args.max_upload_mb * MEGABYTE), max_size=args.max_size)
+    limits = Limits(max_upload_bytes=int(args.max_upload_mb * MEGABYTE), max_size=args.max_size,
+                    max_iterations=args.max_iterations, max_queue=args.max_queue)
     return ServerOptions(host=args.host, port=args.port, limits=limits, weights=args.weights)
 
 
@@ -219,7 +225,7 @@ class Server:
             page_options = PageOptions(self.options.limits, self.options.weights, self.workspace.uploads,
                                        self.workspace.runs)
             self._page = build_page(page_options, self.runs)
-            self._page.queue(default_concurrency_limit=1)
+            self._page.queue(default_concurrency_limit=1, max_size=self.options.limits.max_queue)
             self._page.launch(
                 server_name=self.options.host, server_port=self.options.port, prevent_thread_lock=True, quiet=True,
                 share=False, inbrowser=False, show_error=False, max_file_size=self.options.limits.max_upload_bytes,
