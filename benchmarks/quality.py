@@ -102,7 +102,8 @@ def run_row(pair: dict, name: str, options: dict, args: argparse.Namespace) -> d
     seconds = time.perf_counter() - started
     record = {"seconds": round(seconds, 2), "options": {key: str(value) for key, value in options.items()},
               "evaluations": round(full_size_evaluations(result, max(result.image.shape[:2])), 1),
-              "compute": result.compute, "machine": machine()}
+              "compute": result.compute, "machine": machine(), "stopped": result.stopped,
+              "scales": [{"size": scale["size"], "evaluations": scale["evaluations"]} for scale in result.scales]}
     path = run_path(args.output_dir, pair, name)
     Image.fromarray(result.image).save(path)
     path.with_suffix(".json").write_text(json.dumps(record, indent=1))
