@@ -36,15 +36,15 @@ def test_a_weight_beyond_float32_is_refused_before_the_run(tmp_path):
 def test_a_loss_that_overflows_at_the_first_evaluation_names_the_weight():
     with pytest.raises(UserError, match=r"the style loss .* times --style-weight \(1e\+37\) overflows float32; "
                                         r"lower --style-weight"):
-        keras_style.stylize_result(CONTENT, STYLE, iterations=3, style_weight=1e37, **RANDOM)
+        keras_style.stylize_result(CONTENT, STYLE, preset="gatys", iterations=3, style_weight=1e37, **RANDOM)
 
 
 def test_the_command_line_reports_an_overflowing_loss_in_one_line(tmp_path, capfd):
     """cli.main in this process (TensorFlow is loaded: its start-up output is test_cli's weights-file case); capfd
     also catches what TensorFlow's C++ side would write to file descriptor 2."""
     output = tmp_path / "out.png"
-    status = run_main(CONTENT, STYLE, output, "--style-weight", "1e37", "--weights", "none", "--size", "48",
-                      "--iterations", "2")
+    status = run_main(CONTENT, STYLE, output, "--preset", "gatys", "--style-weight", "1e37", "--weights", "none",
+                      "--size", "48", "--iterations", "2")
     assert status == 2 and "overflows float32" in one_line(capfd.readouterr().err)
     assert not output.exists() and not output.with_suffix(".json").exists()
 

@@ -90,7 +90,7 @@ def test_missing_weights_explains_what_to_do(monkeypatch, tmp_path):
 def test_judge_scores_content_and_result_on_one_ruler(real_weights):
     from keras_style.run.judge import JUDGES, judge
 
-    result = keras_style.stylize_result(CONTENT, STYLE, size=64, iterations=15)
+    result = keras_style.stylize_result(CONTENT, STYLE, preset="gatys", size=64, iterations=15)
     content = np.asarray(Image.open(CONTENT).convert("RGB").resize((64, 48), Image.LANCZOS))
     for name in JUDGES:
         of_content = judge(content, CONTENT, STYLE, name)

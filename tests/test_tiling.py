@@ -136,7 +136,7 @@ def test_a_tiled_run_reports_each_tiles_evaluations_and_stops_with_the_canvas():
 
 def test_a_tiled_run_ends_at_most_five_percent_above_an_untiled_one(real_weights):
     """96 px in 64-px tiles (5 tiles over two passes) against the whole image, judged by one float32 evaluator."""
-    options = dict(size=96, iterations=16, seed=0)
+    options = dict(preset="gatys", size=96, iterations=16, seed=0)
     judge_settings = Settings.from_options(precision="float32", **options)
     from keras_style.run.assemble import feature_model_for
     from keras_style.run.loading import prepare

@@ -473,6 +473,14 @@ def _stop_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, interrupt)
 
 
+def already_done(jobs: Sequence[Job], force: bool) -> dict[int, dict[str, Any]]:
+    """The sidecars of the jobs an earlier batch finished (jobs.finished, then jobs.sequence_checked), by index;
+    none with --force."""
+    if force:
+        return {}
+    return sequence_checked(jobs, {job.index: record for job in jobs if (record := finished(job)) is not None})
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
@@ -480,8 +488,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version (0) or a usage error, already printed as one line (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     jobs = plan(args)
-    done = {} if args.force else sequence_checked(
-        jobs, {job.index: record for job in jobs if (record := finished(job)) is not None})
+    done = already_done(jobs, args.force)
     if args.dry_run:
         dry_run(jobs, done)
         return EXIT_OK
