@@ -94,24 +94,32 @@ def read_cpu(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
 def detect_device() -> Device:
     """The device Keras will compute on. Imports the backend (call it once the network is about to be built)."""
     import_backend()
-    if on_jax():
-        import jax
+    gpu = _jax_gpu() if on_jax() else _tensorflow_gpu()
+    if gpu is not None:
+        return gpu
+    name, flags = read_cpu()
+    return Device("cpu", name, cpu_flags=flags, onednn=onednn_enabled())
 
-        gpus = [device for device in jax.devices() if device.platform == "gpu"]
-        if gpus:
-            capability = getattr(gpus[0], "compute_capability", None)
-            parsed = tuple(int(part) for part in str(capability).split(".")[:2]) if capability else None
-            return Device("gpu", getattr(gpus[0], "device_kind", "gpu"), gpu_capability=parsed)
-        name, flags = read_cpu()
-        return Device("cpu", name, cpu_flags=flags)
+
+def _tensorflow_gpu() -> Device | None:
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return Device("gpu", details.get("device_name", "gpu"), gpu_capability=details.get("compute_capability"))
-    name, flags = read_cpu()
-    return Device("cpu", name, cpu_flags=flags, onednn=onednn_enabled())
+    if not gpus:
+        return None
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return Device("gpu", details.get("device_name", "gpu"), gpu_capability=details.get("compute_capability"))
+
+
+def _jax_gpu() -> Device | None:
+    import jax
+
+    gpus = [device for device in jax.devices() if device.platform == "gpu"]
+    if not gpus:
+        return None
+    capability = getattr(gpus[0], "compute_capability", None)
+    parsed = tuple(int(part) for part in str(capability).split(".")[:2]) if capability else None
+    return Device("gpu", getattr(gpus[0], "device_kind", "gpu"), gpu_capability=parsed)
 
 
 def onednn_enabled() -> bool:
