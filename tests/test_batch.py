@@ -267,24 +267,108 @@ def test_manifest_rows_override_the_command_and_dry_run_lists_them(pictures, tmp
     assert lines[2] == "2 jobs: 2 to run, 0 already done"
 
 
-def test_dry_run_shows_what_is_done_and_what_changed(ray_batch, pictures, tmp_path, capsys):
-    """Resuming compares settings and the inputs' bytes, not only names."""
-    out, status, _ = ray_batch
-    assert status == 0
-    arguments = [str(pictures / "contents"), "--styles", str(pictures / "styles"), "--out", str(out), *FAST,
-                 "--dry-run"]
-    assert batch.main(arguments) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "4 jobs: 0 to run, 4 already done"
-    assert batch.main([*arguments, "--iterations", "4"]) == 0  # other settings: other names, all to run
-    assert capsys.readouterr().out.splitlines()[-1] == "4 jobs: 4 to run, 0 already done"
-    edited = tmp_path / "contents"
-    edited.mkdir()
-    (edited / "first.png").write_bytes((pictures / "contents" / "first.png").read_bytes())
-    save_picture(edited / "second.png", 56, 56, 9, "style")  # same name, other picture
-    # the same output folder: first.png's outputs count as done, second.png's must run again
-    assert batch.main([str(edited), *arguments[1:]]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines[:4]] == ["done", "done", "run", "run"]
+def dry_run_states(arguments: list, capsys) -> list[str]:
+    """--dry-run's first word per job: done, run or held."""
+    capsys.readouterr()
+    assert batch.main([str(argument) for argument in arguments] + ["--dry-run"]) == 0
+    return [line.split()[0] for line in capsys.readouterr().out.splitlines()[:-1]]
+
+
+def test_dry_run_shows_what_is_done_what_changed_and_what_another_job_holds(pictures, tmp_path, monkeypatch,
+                                                                              capsys):
+    """Resuming compares settings and the inputs' bytes, not only names; an output that another job wrote (another
+    folder's first.png) is not replaced without --force. Without Ray: the jobs run in this process, and its pool
+    reads each input when its job runs instead of holding the style's bytes for the whole batch."""
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    for name in ("first.png", "second.png"):
+        (contents / name).write_bytes((pictures / "contents" / name).read_bytes())
+    style = pictures / "styles" / "stripes.png"
+    out = tmp_path / "out"
+    arguments = [contents, "--styles", style, "--out", out, *FAST, "--workers", "1", "--quiet"]
+    staged = []
+    stage = workers.InProcessPool.stage
+    monkeypatch.setattr(workers.InProcessPool, "stage", lambda pool, *given: staged.append(stage(pool, *given))
+                        or staged[-1])
+    status, _, err = run_batch(*arguments)
+    assert status == 0, err
+    assert len(staged) == 3 and not [value for value in staged if isinstance(value, bytes) or b"" in value]
+
+    assert dry_run_states(arguments, capsys) == ["done", "done"]
+    assert dry_run_states([*arguments, "--iterations", "4"], capsys) == ["run", "run"]  # other settings, names
+    save_picture(contents / "second.png", 56, 56, 9, "style")  # edited in place: the same job, to run again
+    assert dry_run_states(arguments, capsys) == ["done", "run"]
+
+    elsewhere = save_picture(tmp_path / "elsewhere" / "first.png", 64, 48, 7, "style")  # same name, other picture
+    others = [elsewhere, *arguments[1:]]
+    assert dry_run_states(others, capsys) == ["held"]
+    (ours,) = out.glob("first__stripes__*.png")
+    before = ours.read_bytes()
+    status, stdout, err = run_batch(*others)
+    assert status == 3
+    (row,) = report(out)
+    assert row["status"] == "failed" and ours.read_bytes() == before
+    assert row["error"] == (f"not run: {ours.name} belongs to the job {contents / 'first.png'} x {style}: --force "
+                            "replaces it, or choose another --out")
+    status, _, err = run_batch(*others, "--force")
+    assert status == 0, err
+    assert ours.read_bytes() != before
+    assert json.loads(ours.with_suffix(".json").read_text())["batch"]["content"] == str(elsewhere)
+
+
+def test_an_edited_mask_or_frame_reruns_exactly_the_jobs_that_read_it(pictures, tmp_path, capsys):
+    """3 contents x 2 styles: as a manifest where one job has a mask, then as a --sequence (one video per style)
+    with a mask. After the mask, then one frame, is edited, --dry-run lists exactly the jobs that must run again,
+    and the rerun runs those and skips the others."""
+    frames = tmp_path / "frames"
+    for number in (1, 2, 3):
+        save_picture(frames / f"frame{number}.png", 64, 48, number, "style")
+    styles = [pictures / "styles" / "stripes.png", pictures / "styles" / "blobs.png"]
+    mask = tmp_path / "mask.png"
+    mask_pixels = np.zeros((48, 64), np.uint8)
+    mask_pixels[:, :32] = 255
+    Image.fromarray(mask_pixels).save(mask)
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("content,style,content_mask\n" + "".join(
+        f"frames/frame{number}.png,{style},{'mask.png' if (number, style) == (1, styles[0]) else ''}\n"
+        for number in (1, 2, 3) for style in styles))
+
+    def rerun(arguments: list) -> list[str]:
+        status, _, err = run_batch(*arguments)
+        assert status == 0, err
+        return [row["status"] for row in report(arguments[arguments.index("--out") + 1])]
+
+    listed = ["--manifest", manifest, "--out", tmp_path / "listed", *FAST, "--workers", "1", "--quiet"]
+    assert rerun(listed) == ["done"] * 6
+    assert dry_run_states(listed, capsys) == ["done"] * 6
+    Image.fromarray(255 - mask_pixels).save(mask)  # the masked job reads it: it alone runs again
+    assert dry_run_states(listed, capsys) == ["run"] + ["done"] * 5
+    assert rerun(listed) == ["done"] + ["skipped"] * 5
+
+    video = [frames, "--styles", *styles, "--out", tmp_path / "video", "--sequence", "--content-mask", mask, *FAST,
+             "--workers", "1", "--quiet"]
+    assert rerun(video) == ["done"] * 6
+    save_picture(frames / "frame2.png", 64, 48, 8, "style")  # frame 2 edited: frame 3 started from its result
+    assert dry_run_states(video, capsys) == ["done", "run", "run"] * 2
+    assert rerun(video) == ["skipped", "done", "done"] * 2
+    Image.fromarray(mask_pixels).save(mask)  # every frame reads the mask
+    assert dry_run_states(video, capsys) == ["run"] * 6
+    assert rerun(video) == ["done"] * 6
+    assert dry_run_states(video, capsys) == ["done"] * 6
+
+
+def test_dry_run_prints_names_that_are_not_utf8_under_a_strict_stdout(pictures, tmp_path):
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    (contents / os.fsdecode(b"fr\xffme.png")).write_bytes((pictures / "contents" / "first.png").read_bytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_style", "batch", str(contents), "--styles", str(pictures / "styles"), "--out",
+         str(tmp_path / "out"), "--dry-run"], env=dict(os.environ, PYTHONIOENCODING="utf-8:strict"), cwd=ROOT,
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith(f"run  {contents}/fr\\udcffme.png x ")
+    assert lines[-1] == "2 jobs: 2 to run, 0 already done"
 
 
 @pytest.mark.parametrize("arguments, fragment", [

@@ -141,3 +141,86 @@ def test_the_contact_sheet_stays_within_jpegs_limit_with_thousands_of_styles(tmp
     contact_sheet(jobs, {}, tmp_path / "sheet.jpg")
     with Image.open(tmp_path / "sheet.jpg") as sheet:
         assert 0 < sheet.width <= 65500 and sheet.height <= 65500
+
+
+def test_names_that_collide_are_told_apart_instead_of_refusing_the_batch(tmp_path):
+    """x.jpg beside x.png, a/x.png beside b/x.png, and a__b + c against a + b__c: each job keeps its own file (and
+    its own sidecar); names nobody else takes stay plain."""
+    from keras_style.apps.jobs import pair_jobs
+
+    inputs = tmp_path / "in"
+    for name in ("x.jpg", "x.png", "a/x.png", "b/x.png", "a__b.png", "a.png", "c.png", "b__c.png", "y.png"):
+        (inputs / name).parent.mkdir(parents=True, exist_ok=True)
+        picture(inputs / name, len(name))
+    out = tmp_path / "out"
+    settings = Settings.from_options()
+    contents = [inputs / name for name in ("x.jpg", "x.png", "a/x.png", "b/x.png", "a__b.png", "a.png", "y.png")]
+    jobs = pair_jobs(contents, [inputs / "c.png", inputs / "b__c.png"], settings, out, ".png")
+    names = [job.output.name for job in jobs]
+    assert len({sidecar_path(job.output) for job in jobs}) == len(jobs) == 14
+    assert "y__c.png" in names and "y__b__c.png" in names  # no collision: the plain name
+    assert {name for name in names if name.startswith(("x_jpg__c_png__", "x_png__c_png__"))} and all(
+        not name.startswith("x__") for name in names)
+    # the same inputs name the same files on the next run (resume finds them)
+    assert names == [job.output.name for job in pair_jobs(contents, [inputs / "c.png", inputs / "b__c.png"],
+                                                          settings, out, ".png")]
+
+
+def test_a_manifest_listing_one_output_twice_is_refused(tmp_path):
+    import pytest
+
+    from keras_style.apps.jobs import manifest_jobs
+    from keras_style.errors import UserError
+
+    picture(tmp_path / "c.png", 0)
+    picture(tmp_path / "s.png", 1)
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("content,style,output\nc.png,s.png,same.png\nc.png,s.png,same.jpg\n")
+    with pytest.raises(UserError, match="would both write"):  # same.png and same.jpg share same.json
+        manifest_jobs(manifest, {}, tmp_path / "out", ".png")
+
+
+def test_an_output_belongs_to_the_job_its_sidecar_names(tmp_path):
+    from keras_style.apps.jobs import owner
+
+    content, style = picture(tmp_path / "c.png", 0), picture(tmp_path / "s.png", 1)
+    job = Job(0, str(content), str(style), tmp_path / "out" / "c__s.png", Settings.from_options())
+    job.output.parent.mkdir()
+    assert owner(job) is None  # nothing there
+    job.output.write_bytes(b"an image")
+    assert owner(job) is None  # no sidecar: nobody's (a half-written pair)
+
+    def sidecar(**batch) -> None:
+        record = {"output": str(job.output), "batch": batch} if batch else {"output": str(job.output)}
+        sidecar_path(job.output).write_text(json.dumps(record))
+
+    sidecar(content=str(content), style=str(style), inputs={})
+    assert owner(job) is None  # this job's own, whatever its inputs' bytes were
+    (tmp_path / "other").mkdir()
+    other = picture(tmp_path / "other" / "c.png", 5)
+    sidecar(content=str(other), style=str(style), inputs=job_inputs(Job(0, str(other), str(style), job.output,
+                                                                        job.settings)))
+    assert owner(job) == f"the job {other} x {style}"  # another batch's c.png, other pixels
+    (tmp_path / "moved").mkdir()
+    moved = tmp_path / "moved" / "c.png"
+    moved.write_bytes(content.read_bytes())
+    sidecar(content=str(moved), style=str(style), inputs=job_inputs(job))
+    assert owner(job) is None  # the same bytes from another folder: the same job
+    sidecar()
+    assert owner(job) == "a single-image run"
+    sidecar_path(job.output).write_text(json.dumps({"output": str(job.output.with_suffix(".jpg")), "batch": {}}))
+    assert owner(job) == "c__s.jpg, whose sidecar is c__s.json"
+
+
+def test_outputs_in_another_precision_are_not_finished_when_auto_resolves_otherwise(tmp_path):
+    content, style = picture(tmp_path / "c.png", 0), picture(tmp_path / "s.png", 1)
+    for precision, expected in (("auto", None), ("float32", "kept")):
+        settings = Settings.from_options(precision=precision)
+        job = Job(0, str(content), str(style), picture(tmp_path / "out.png", 2), settings)
+        record = {"interrupted": False, "settings": settings_record(settings), "compute": {"precision": "float32"},
+                  "batch": {"inputs": job_inputs(job)}}
+        sidecar_path(job.output).write_text(json.dumps(record))
+        assert finished(job, "float32") == record and finished(job) == record
+        # auto now means bfloat16 here (other hardware, or a resumed batch moved): run again; an explicit
+        # precision is compared as a setting, not resolved
+        assert (finished(job, "mixed") and "kept") == expected

@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,9 @@ from keras_style.apps.jobs import (
     finished,
     job_inputs,
     manifest_jobs,
+    owner,
     pair_jobs,
+    read_input,
     sequence_checked,
 )
 from keras_style.apps.options import (
@@ -62,7 +64,9 @@ DESCRIPTION = """\
 Stylize every CONTENT with every STYLE (files or folders of images), or the jobs a --manifest lists, into DIR.
 
 Each job writes DIR/<content>__<style>[__<hash>].png and its JSON sidecar, atomically; <hash> names the settings
-that differ from the defaults, so batches with other settings do not overwrite each other. Run the same command
+that differ from the defaults, so batches with other settings do not overwrite each other; inputs whose names
+collide (x.jpg beside x.png) get their extensions and a hash of their paths in the name, and an output that
+another job's sidecar holds is never replaced without --force. Run the same command
 again to resume: jobs whose output and sidecar record the same settings and inputs are skipped. A job that fails
 (a damaged image, say) is recorded and the others go on. DIR/batch.jsonl gets a row per job (status, seconds,
 final losses, output) and DIR/contact_sheet.jpg shows the contents (rows) against the styles (columns).
@@ -108,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the outputs' file format (default: png)")
     jobs.add_argument("--dry-run", action="store_true",
                       help="list the jobs and the outputs they would write (or that are done), run nothing")
-    jobs.add_argument("--force", action="store_true", help="run every job again, replacing its output")
+    jobs.add_argument("--force", action="store_true",
+                      help="run every job again, replacing its output, and replace outputs that other jobs' sidecars "
+                           "hold (default: such a job fails with one line)")
     jobs.add_argument("--sequence", action="store_true",
                       help="CONTENT are ordered video frames: each frame starts from the previous frame's result "
                            "blended with its own content (no optical flow, no temporal loss)")
@@ -180,19 +186,6 @@ def plan(args: argparse.Namespace) -> list[Job]:
     return pair_jobs(expand(args.contents, "content"), expand(args.styles, "style"), settings, out, suffix, blend)
 
 
-def read_input(path: str, what: str) -> bytes:
-    """A job's input file as bytes, for the worker; the loader's one-line messages for a missing or unreadable one."""
-    file = Path(path)
-    if not file.exists():
-        raise UserError(f"{what} {path!r} does not exist")
-    if file.is_dir():
-        raise UserError(f"{what} {path!r} is a folder, not an image file")
-    try:
-        return file.read_bytes()
-    except OSError as error:
-        raise UserError(f"{what} {path!r} cannot be read: {error.strerror or first_line(error)}") from None
-
-
 def settings_files(settings: Settings) -> dict[str, bytes]:
     """The files a job's settings name (--init FILE, --content-mask, --style-masks), for a worker without them."""
     paths = [settings.content_mask, *(settings.style_masks or ())]
@@ -210,6 +203,7 @@ def report_row(job: Job, status: str, *, seconds: float = 0.0, record: dict[str,
         "evaluations": record.get("evaluations") if record else None,
         "final_losses": record.get("losses", {}).get("final") if record else None,
         "error": error, "overrides": job.overrides, "settings_tag": job.tag,
+        "precision": ((record or {}).get("compute") or {}).get("precision"),
     }
     if job.blend is not None:
         sequence = (record or {}).get("batch", {}).get("sequence") or {}
@@ -223,24 +217,26 @@ Listener = Callable[[dict[str, Any]], None]
 
 
 def run_jobs(jobs: Sequence[Job], done: dict[int, dict[str, Any]], pool: Pool, rows: dict[int, dict[str, Any]],
-             listener: Listener, shared_output: bool = False) -> None:
-    """Run every job not in `done` on `pool`, writing each output as it arrives, and put a report row per job in
-    `rows` (filled as jobs settle, so an interrupted caller still has the finished ones). A job's frame successor
-    (--sequence) is sent when it settles, starting from its result."""
-    todo = [job for job in jobs if job.index not in done]
-    waiting = {job.previous: job for job in todo if job.previous is not None and job.previous not in done}
-    ready = deque(job for job in todo if job.previous is None or job.previous in done)
+             listener: Listener, shared_output: bool = False, refused: Collection[int] = ()) -> None:
+    """Run every job neither `done` nor `refused` (its output is another's) on `pool`, writing each output as it
+    arrives, and put a report row per job in `rows` (filled as jobs settle, so an interrupted caller still has the
+    finished ones). A job's frame successor (--sequence) is sent when it settles, starting from its result; after a
+    refused frame, it starts cold."""
+    todo = [job for job in jobs if job.index not in done and job.index not in refused]
+    waiting = {job.previous: job for job in todo if job.previous is not None and job.previous not in done
+               and job.previous not in refused}
+    ready = deque(job for job in todo if job.previous is None or job.previous in done or job.previous in refused)
     starts: dict[int, np.ndarray | None] = {job.index: _output_image(jobs[job.previous])
-                                            for job in ready if job.previous is not None}
+                                            for job in ready if job.previous in done}
     # the hash of the output file each frame starts from, recorded in its sidecar (jobs.sequence_checked)
     start_files: dict[int, str | None] = {job.index: fingerprint(str(jobs[job.previous].output))
-                                          for job in ready if job.previous is not None}
+                                          for job in ready if job.previous in done}
     uses = Counter(path for job in todo for path in (job.content, job.style))
     staged: dict[str, Any] = {}
 
     def stage(path: str, what: str) -> Any:
         if path not in staged:
-            staged[path] = pool.stage(read_input(path, what))
+            staged[path] = pool.stage(path, what)
         uses[path] -= 1
         return staged[path] if uses[path] else staged.pop(path)  # the object store lets go once nobody needs it
 
@@ -455,13 +451,16 @@ def _ray_initialised() -> bool:
     return ray.is_initialized()
 
 
-def dry_run(jobs: Sequence[Job], done: dict[int, dict[str, Any]]) -> None:
+def dry_run(jobs: Sequence[Job], done: dict[int, dict[str, Any]], refused: dict[int, str]) -> None:
     for job in jobs:
-        state = "done" if job.index in done else "run "
+        state = "done" if job.index in done else "held" if job.index in refused else "run "
         overrides = " ".join(f"{key}={value}" for key, value in job.overrides.items())
         start = f" (starts from {jobs[job.previous].output.name})" if job.previous is not None else ""
-        print(f"{state} {job.pair} -> {job.output}{start}" + (f"  [{overrides}]" if overrides else ""))
-    print(f"{len(jobs)} jobs: {len(jobs) - len(done)} to run, {len(done)} already done")
+        held = f"  ({refused[job.index]})" if job.index in refused else ""
+        print(f"{state} {job.pair} -> {job.output}{start}" + (f"  [{overrides}]" if overrides else "") + held)
+    to_run = len(jobs) - len(done) - len(refused)
+    print(f"{len(jobs)} jobs: {to_run} to run, {len(done)} already done"
+          + (f", {len(refused)} held by other jobs' outputs (--force replaces them)" if refused else ""))
 
 
 def _stop_on_sigterm() -> Any:
@@ -473,12 +472,32 @@ def _stop_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, interrupt)
 
 
-def already_done(jobs: Sequence[Job], force: bool) -> dict[int, dict[str, Any]]:
+def already_done(jobs: Sequence[Job], force: bool, local: bool = True) -> dict[int, dict[str, Any]]:
     """The sidecars of the jobs an earlier batch finished (jobs.finished, then jobs.sequence_checked), by index;
-    none with --force."""
+    none with --force. `local`: the jobs run on this machine, so what --precision auto resolves to here is what they
+    would compute in (it loads TensorFlow, only when some output is there to compare)."""
     if force:
         return {}
-    return sequence_checked(jobs, {job.index: record for job in jobs if (record := finished(job)) is not None})
+    auto_precision = None
+    if local and any(job.settings.precision == "auto" and job.output.is_file() for job in jobs):
+        from keras_style.engine.backend import resolved_precision
+
+        auto_precision = resolved_precision("auto")
+    return sequence_checked(jobs, {job.index: record for job in jobs
+                                   if (record := finished(job, auto_precision)) is not None})
+
+
+def held_outputs(jobs: Sequence[Job], done: dict[int, dict[str, Any]], force: bool) -> dict[int, str]:
+    """Why each job that must run may not write its output: another job's sidecar holds it (an earlier batch's pair
+    with the same stems, a single-image run); none with --force, which replaces them."""
+    if force:
+        return {}
+    held = {}
+    for job in jobs:
+        if job.index not in done and (holder := owner(job)) is not None:
+            held[job.index] = (f"{job.output.name} belongs to {holder}: --force replaces it, or choose another "
+                               "--out")
+    return held
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -488,16 +507,17 @@ def run(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version (0) or a usage error, already printed as one line (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     jobs = plan(args)
-    done = already_done(jobs, args.force)
+    done = already_done(jobs, args.force, local=args.address is None)
+    held = held_outputs(jobs, done, args.force)
     if args.dry_run:
-        dry_run(jobs, done)
+        dry_run(jobs, done, held)
         return EXIT_OK
 
     def say(message: str) -> None:
         if not args.quiet:
             print(f"{PROGRAM}: {message}", file=sys.stderr)
 
-    todo = [job for job in jobs if job.index not in done]
+    todo = [job for job in jobs if job.index not in done and job.index not in held]
     todo_indices = {job.index for job in todo}
     lanes = sum(1 for job in todo if job.previous not in todo_indices)  # a sequence's frames run one by one
     kind = pool_kind(args, lanes, say) if todo else "none"
@@ -516,8 +536,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             pool = open_pool(kind, args, todo[0].settings, lanes)
             _stop_on_sigterm()  # again: ray.init puts its own handler in place
         progress = BatchProgress(len(jobs), len(done), enabled=not args.quiet)
+        for index, reason in held.items():
+            rows[index] = report_row(jobs[index], "failed", error=f"not run: {reason}")
+            progress(rows[index])
         if pool is not None:
-            run_jobs(jobs, done, pool, rows, progress, args.shared_output)
+            run_jobs(jobs, done, pool, rows, progress, args.shared_output, held)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -536,6 +559,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     if not args.quiet:
         print(f"{counts['done']} done, {counts['skipped']} skipped (already done), {counts['failed']} failed in "
               f"{time.perf_counter() - started:.1f} s; report {out / REPORT_NAME}, contact sheet {out / SHEET_NAME}")
+    precisions = Counter(row["precision"] for row in rows.values() if row.get("precision"))
+    if len(precisions) > 1:  # a cluster resolves --precision auto per worker, and a resumed batch keeps outputs
+        mixed = ", ".join(f"{name}: {count}" for name, count in sorted(precisions.items()))
+        say(f"the outputs were computed in different precisions ({mixed}); --precision float32 (or mixed) with "
+            "--force makes them alike")
     if counts["failed"]:
         print(f"{PROGRAM}: {counts['failed']} of {len(jobs)} jobs failed; their errors are in {out / REPORT_NAME}",
               file=sys.stderr)
@@ -547,6 +575,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`keras-style batch ...` (cli.main hands it the arguments after `batch`): one-line errors, never a traceback
     (KERAS_STYLE_DEBUG=1 shows one)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow reads it when it loads, in any worker too
+    for stream in (sys.stdout, sys.stderr):
+        # a file name that is not UTF-8 (surrogate escapes) is printed as \xff rather than ending the batch
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return run(sys.argv[1:] if argv is None else list(argv))
     except SetupError as error:

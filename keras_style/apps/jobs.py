@@ -11,9 +11,11 @@ import csv
 import functools
 import hashlib
 import json
+import os
 import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ class Job:
     tag: str = ""  # short hash of the settings that differ from the defaults ("" when none do)
     previous: int | None = None  # --sequence: the job of the previous frame, whose result is this one's start
     blend: float | None = None  # --sequence: the previous result's share in the start image
+    named: bool = False  # the output's name is the manifest's, never changed
 
     @property
     def pair(self) -> str:
@@ -105,15 +108,26 @@ RESERVED_NAMES = (REPORT_NAME, SHEET_NAME)
 MAX_NAME_BYTES = 255
 
 
-def output_name(content: str, style: str, tag: str, suffix: str) -> str:
-    """photo.jpg x starry.jpg -> photo__starry.png, or photo__starry__1a2b3c4d.png with non-default settings. A name
-    over MAX_NAME_BYTES keeps its beginning and ends with a hash of the whole name, so it stays unique."""
-    stem = "__".join([Path(content).stem, Path(style).stem] + ([tag] if tag else []))
-    if len((stem + suffix).encode()) <= MAX_NAME_BYTES:
+def output_name(content: str, style: str, tag: str, suffix: str, qualified: bool = False) -> str:
+    """photo.jpg x starry.jpg -> photo__starry.png, or photo__starry__1a2b3c4d.png with non-default settings;
+    `qualified` keeps the inputs' extensions (photo_jpg__starry_jpg.png) and adds a hash of their full paths, for
+    jobs whose plain names collide (unique_outputs). A name over MAX_NAME_BYTES keeps its beginning and ends with a
+    hash of the whole name, so it stays unique."""
+    parts = [Path(content).stem, Path(style).stem]
+    if qualified:
+        parts = [Path(content).name.replace(".", "_"), Path(style).name.replace(".", "_"),
+                 _digest(str(Path(content).absolute()), str(Path(style).absolute()))[:6]]
+    stem = "__".join(parts + ([tag] if tag else []))
+    # os.fsencode: a name read from the file system may hold bytes that are not UTF-8 (surrogate escapes)
+    if len(os.fsencode(stem + suffix)) <= MAX_NAME_BYTES:
         return stem + suffix
-    digest = hashlib.sha256(stem.encode()).hexdigest()[:12]
-    room = MAX_NAME_BYTES - len(suffix.encode()) - len(digest) - 2
-    return stem.encode()[:room].decode("utf-8", "ignore") + "__" + digest + suffix
+    digest = _digest(stem)[:12]
+    room = MAX_NAME_BYTES - len(os.fsencode(suffix)) - len(digest) - 2
+    return os.fsdecode(os.fsencode(stem)[:room].decode("utf-8", "ignore").encode()) + "__" + digest + suffix
+
+
+def _digest(*texts: str) -> str:
+    return hashlib.sha256("\0".join(texts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def pair_jobs(contents: Sequence[Path], styles: Sequence[Path], settings: Settings, out: Path, suffix: str,
@@ -130,22 +144,39 @@ def pair_jobs(contents: Sequence[Path], styles: Sequence[Path], settings: Settin
 
     if sequence_blend is None:
         pairs = [(content, style) for content in contents for style in styles]
-        return check_outputs([job(index, content, style) for index, (content, style) in enumerate(pairs)])
+        return unique_outputs([job(index, content, style) for index, (content, style) in enumerate(pairs)], suffix)
     jobs: list[Job] = []
     for style in styles:  # one video per style, frame after frame
         for frame, content in enumerate(contents):
             jobs.append(job(len(jobs), content, style, previous=len(jobs) - 1 if frame else None))
-    return check_outputs(jobs)
+    return unique_outputs(jobs, suffix)
+
+
+def unique_outputs(jobs: list[Job], suffix: str) -> list[Job]:
+    """Jobs whose plain output names collide (x.jpg beside x.png, a/x.jpg beside b/x.jpg, a__b + c against a + b__c)
+    get qualified names (output_name); names a manifest gives must differ by themselves. A name that still
+    collides (a manifest listing one pair twice) is a usage error."""
+    crowd = Counter(_name_key(sidecar_path(job.output)) for job in jobs)
+    renamed = [job if job.named or crowd[_name_key(sidecar_path(job.output))] == 1 else
+               replace(job, output=job.output.with_name(output_name(job.content, job.style, job.tag, suffix, True)))
+               for job in jobs]
+    return check_outputs(renamed)
+
+
+def _name_key(path: Path) -> str:
+    """Names that would be one file on a case-insensitive file system (macOS, Windows) collide too."""
+    return str(path).casefold()
 
 
 def check_outputs(jobs: list[Job]) -> list[Job]:
-    """No two jobs may write the same file (two folders holding photo.jpg, a manifest listing a pair twice)."""
-    seen: dict[Path, Job] = {}
+    """No two jobs may write the same file, nor the same sidecar (x.png and x.jpg share x.json)."""
+    seen: dict[str, Job] = {}
     for job in jobs:
-        if job.output in seen:
-            raise UserError(f"jobs {seen[job.output].pair} and {job.pair} would both write {str(job.output)!r}; "
-                            "rename one input, or list the jobs in a --manifest with an output column")
-        seen[job.output] = job
+        key = _name_key(sidecar_path(job.output))
+        if key in seen:
+            raise UserError(f"jobs {seen[key].pair} and {job.pair} would both write {str(job.output)!r} (or its "
+                            "sidecar); list each pair once, or give each row its own output")
+        seen[key] = job
     return jobs
 
 
@@ -268,12 +299,25 @@ def manifest_jobs(path: Path, base: dict[str, Any], out: Path, suffix: str) -> l
                                 f"{', '.join(sorted(FORMATS))}")
             if name.lower() in RESERVED_NAMES:
                 raise UserError(f"output {name!r} is the batch's own {name}: choose another name")
-            if len(name.encode()) > MAX_NAME_BYTES:
+            if len(os.fsencode(name)) > MAX_NAME_BYTES:
                 raise UserError(f"output {name[:40]!r}... is longer than {MAX_NAME_BYTES} bytes")
         except UserError as error:
             raise UserError(f"{path}:{number}: {error}") from None
-        jobs.append(Job(len(jobs), content, style, out / name, settings, overrides, tag))
-    return check_outputs(jobs)
+        jobs.append(Job(len(jobs), content, style, out / name, settings, overrides, tag, named=bool(row.get("output"))))
+    return unique_outputs(jobs, suffix)
+
+
+def read_input(path: str, what: str) -> bytes:
+    """A job's input file as bytes, for the worker; the loader's one-line messages for a missing or unreadable one."""
+    file = Path(path)
+    if not file.exists():
+        raise UserError(f"{what} {path!r} does not exist")
+    if file.is_dir():
+        raise UserError(f"{what} {path!r} is a folder, not an image file")
+    try:
+        return file.read_bytes()
+    except OSError as error:
+        raise UserError(f"{what} {path!r} cannot be read: {error.strerror or first_line(error)}") from None
 
 
 def fingerprint(path: str) -> str | None:
@@ -338,23 +382,61 @@ def sequence_checked(jobs: Sequence[Job], done: dict[int, dict[str, Any]]) -> di
     return kept
 
 
-def finished(job: Job) -> dict[str, Any] | None:
-    """The sidecar of an earlier run of this very job, or None if it must run: the output and its sidecar exist, the
-    sidecar parses, records an uninterrupted run with the same settings, inputs and sequence blend, and the image
-    decodes."""
-    side = sidecar_path(job.output)
-    if not job.output.is_file() or not side.is_file():
-        return None
+def read_sidecar(output: Path) -> dict[str, Any] | None:
+    """OUTPUT's sidecar as a dict, or None where there is none or it does not parse as one."""
     try:
-        record = json.loads(side.read_text(encoding="utf-8"))
+        record = json.loads(sidecar_path(output).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    batch = record.get("batch") if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def owner(job: Job) -> str | None:
+    """Who else holds the job's output, in a few words; None when the job may write it: no sidecar is there (a file
+    without one is replaced, as a half-written pair would be), or the sidecar is this job's own (the same content
+    and style, by path or by bytes: an edited input or a moved folder is still the same job). Another batch's pair
+    with the same stems, a single-image run's output, or the other format's image sharing the sidecar (x.png and
+    x.jpg share x.json) are not this job's."""
+    record = read_sidecar(job.output)
+    if record is None:
+        return None
+    recorded = Path(str(record.get("output") or job.output)).name
+    if recorded.casefold() != job.output.name.casefold():
+        return f"{recorded}, whose sidecar is {sidecar_path(job.output).name}"
+    batch = record.get("batch")
+    if not isinstance(batch, dict):
+        return "a single-image run"
+    inputs = batch.get("inputs") or {}
+    same_paths = all(_same_path(batch.get(what), given) for what, given in (("content", job.content),
+                                                                               ("style", job.style)))
+    now = {"content_sha256": fingerprint(job.content), "style_sha256": fingerprint(job.style)}
+    same_bytes = None not in now.values() and all(inputs.get(key) == value for key, value in now.items())
+    if same_paths or same_bytes:
+        return None
+    return f"the job {batch.get('content')} x {batch.get('style')}"
+
+
+def _same_path(recorded: Any, given: str) -> bool:
+    return isinstance(recorded, str) and Path(recorded).absolute() == Path(given).absolute()
+
+
+def finished(job: Job, auto_precision: str | None = None) -> dict[str, Any] | None:
+    """The sidecar of an earlier run of this very job, or None if it must run: the output and its sidecar exist, the
+    sidecar parses, records an uninterrupted run with the same settings, inputs and sequence blend, and the image
+    decodes. `auto_precision`: what --precision auto resolves to where the jobs will run now (None: unknown, as on a
+    cluster); an output computed in another precision runs again, so that a resumed batch does not mix them."""
+    if not job.output.is_file():
+        return None
+    record = read_sidecar(job.output)
+    batch = record.get("batch") if record is not None else None
     if not isinstance(batch, dict) or record.get("interrupted") is not False:
         return None
     if record.get("settings") != settings_record(job.settings) or batch.get("inputs") != job_inputs(job):
         return None
     if job.blend is not None and (batch.get("sequence") or {}).get("blend") != job.blend:
+        return None
+    if (auto_precision is not None and job.settings.precision == "auto"
+            and (record.get("compute") or {}).get("precision") != auto_precision):
         return None
     try:
         with Image.open(job.output) as image:
@@ -362,4 +444,3 @@ def finished(job: Job) -> dict[str, Any] | None:
     except Exception:  # Pillow raises many kinds for a damaged file; any of them means: run again
         return None
     return record
-

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from keras_style.apps.jobs import FILE_SETTINGS, Job
+from keras_style.apps.jobs import FILE_SETTINGS, Job, read_input
 from keras_style.config.settings import Settings
 from keras_style.engine.backend import import_backend_quietly, set_threads
 from keras_style.errors import UserError, first_line
@@ -104,6 +104,7 @@ class JobRunner:
         self.jobs = 0
         self.threads = threads
         self.host = socket.gethostname()
+        self.node: str | None = None  # the Ray node this worker runs on (RayWorker sets it)
         if settings is not None:
             import_backend_quietly()
             from keras_style.run.assemble import feature_model_for
@@ -127,8 +128,8 @@ class JobRunner:
         except Exception as error:  # any other failure is this job's, not the batch's
             outcome = JobOutcome(job.index, 0.0, error=f"{type(error).__name__}: {first_line(error)}")
         outcome.seconds = round(time.perf_counter() - started, 3)
-        outcome.worker = {"host": self.host, "pid": os.getpid(), "threads": self.threads, "jobs": self.jobs,
-                          "vgg_builds": _vgg_builds()}
+        outcome.worker = {"host": self.host, "node": self.node, "pid": os.getpid(), "threads": self.threads,
+                          "jobs": self.jobs, "vgg_builds": _vgg_builds()}
         return outcome
 
     def _run(self, request: JobRequest, content: bytes | None, style: bytes | None) -> JobOutcome:
@@ -149,7 +150,8 @@ class JobRunner:
                 import_backend_quietly()
                 result = stylize_result(content_path, [style_path], settings=settings, prepared=prepared)
         result.settings = job.settings  # the sidecar records the paths the user gave, not this worker's copies
-        batch: dict[str, Any] = {"content": job.content, "style": job.style, "inputs": request.inputs}
+        batch: dict[str, Any] = {"content": job.content, "style": job.style, "inputs": request.inputs,
+                                 "worker": {"host": self.host, "node": self.node, "pid": os.getpid()}}
         if job.blend is not None:
             batch["sequence"] = {"blend": job.blend, "warm_start": request.start_from is not None,
                                  "start_sha256": request.start_sha256 if request.start_from is not None else None}
@@ -228,7 +230,8 @@ class Pool(Protocol):
     workers: int
     threads: int
 
-    def stage(self, data: bytes | None) -> Any: ...
+    def stage(self, path: str, what: str) -> Any:
+        """An input file for the jobs that read it (UserError when it cannot be read)."""
 
     def idle(self) -> int: ...
 
@@ -249,8 +252,9 @@ class InProcessPool:
         self.runner = JobRunner(settings, self.threads)
         self.pending: list[tuple[JobRequest, Any, Any]] = []
 
-    def stage(self, data: bytes | None) -> Any:
-        return data
+    def stage(self, path: str, what: str) -> Any:
+        # read when its job runs: a style that every job uses is not held in memory for the whole batch
+        return path, what
 
     def idle(self) -> int:
         return 0 if self.pending else 1
@@ -262,7 +266,12 @@ class InProcessPool:
         self.pending.append((request, content, style))
 
     def next_outcome(self) -> JobOutcome:
-        return self.runner.run(*self.pending.pop())
+        request, content, style = self.pending.pop()
+        try:
+            content, style = read_input(*content), read_input(*style)
+        except UserError as error:
+            return JobOutcome(request.job.index, 0.0, error=str(error))
+        return self.runner.run(request, content, style)
 
     def close(self) -> None:
         self.pending.clear()
@@ -318,6 +327,9 @@ class RayWorker:
         for name, value in environment.items():
             os.environ.setdefault(name, value)
         self.runner = JobRunner(settings, configure_threads(threads))
+        import ray
+
+        self.runner.node = ray.get_runtime_context().get_node_id()
 
     def run(self, request: JobRequest, content: bytes | None, style: bytes | None) -> JobOutcome:
         return self.runner.run(request, content, style)
@@ -379,8 +391,8 @@ class RayPool:
             self.close()
             raise
 
-    def stage(self, data: bytes | None) -> Any:
-        return None if data is None else self.ray.put(data)
+    def stage(self, path: str, what: str) -> Any:
+        return self.ray.put(read_input(path, what))
 
     def idle(self) -> int:
         return len(self.idle_actors)
