@@ -135,8 +135,8 @@ def restore_signals():
 # Modules whose tests start other processes as their subject (Ray workers, a web server and a browser, notebook
 # kernels, benchmark and comparison scripts): the full suite runs them, `make test-fast` leaves them out (as it does
 # the signal tests, marked `processes` one by one).
-PROCESS_MODULES = ("test_batch", "test_benchmarks", "test_web_server", "test_web_browser", "test_notebooks",
-                   "test_compare_layers")
+PROCESS_MODULES = ("test_batch", "test_cluster", "test_benchmarks", "test_web_server", "test_web_browser",
+                   "test_notebooks", "test_compare_layers")
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker

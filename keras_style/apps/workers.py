@@ -346,6 +346,20 @@ def ray_available() -> bool:
 # A job with no result after this long is taken for hung (--job-timeout); Ray is asked this often whether one is.
 JOB_TIMEOUT_SECONDS = 4 * 3600.0
 JOB_POLL_SECONDS = 5.0
+# A job whose worker process dies runs once more on a new worker (a crash or a lost node may not come back).
+JOB_ATTEMPTS = 2
+
+
+@dataclass
+class Running:
+    """A job on a Ray worker: what a retry or a timeout needs."""
+
+    actor: Any
+    request: JobRequest
+    started: float  # time.monotonic()
+    content: Any  # the inputs' object references
+    style: Any
+    attempt: int
 
 class RayPool:
     """Ray actors, one job each at a time (so a killed batch loses only the jobs that were running).
@@ -385,7 +399,7 @@ class RayPool:
                 num_cpus=self.cpus, num_gpus=self.gpus, runtime_env=runtime_env).remote(
                 settings, self.threads, dict(environment))
             self.idle_actors = [self.start() for _ in range(self.workers)]
-            self.running: dict[Any, tuple[Any, JobRequest, float]] = {}  # (actor, request, monotonic start)
+            self.running: dict[Any, Running] = {}  # by the reference of the job's result
             self.last_error = ""
         except BaseException:
             self.close()
@@ -400,44 +414,52 @@ class RayPool:
     def busy(self) -> int:
         return len(self.running)
 
-    def submit(self, request: JobRequest, content: Any, style: Any) -> None:
+    def submit(self, request: JobRequest, content: Any, style: Any, attempt: int = 1) -> None:
         actor = self.idle_actors.pop()
-        self.running[actor.run.remote(request, content, style)] = (actor, request, time.monotonic())
+        # the inputs' references stay here while the job runs: a retry sends them again
+        self.running[actor.run.remote(request, content, style)] = Running(actor, request, time.monotonic(), content,
+                                                                          style, attempt)
 
     def next_outcome(self) -> JobOutcome:
         while True:
             ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=JOB_POLL_SECONDS)
             if ready:
                 break
-            overdue = [ref for ref, (_, _, started) in self.running.items()
-                       if time.monotonic() - started > self.job_timeout]
+            overdue = [ref for ref, running in self.running.items()
+                       if time.monotonic() - running.started > self.job_timeout]
             if overdue:  # a hung worker: its job fails, a new worker takes its place
-                actor, request, _ = self.running.pop(overdue[0])
-                self.ray.kill(actor)
+                running = self.running.pop(overdue[0])
+                self.ray.kill(running.actor)
                 self.idle_actors.append(self.start())
-                return JobOutcome(request.job.index, 0.0, error=f"no result after {self.job_timeout:g} s "
+                return JobOutcome(running.request.job.index, 0.0, error=f"no result after {self.job_timeout:g} s "
                                   "(--job-timeout): its worker was stopped")
-        actor, request, _ = self.running.pop(ready[0])
+        running = self.running.pop(ready[0])
         try:
             outcome = self.ray.get(ready[0])
         except (self.ray.exceptions.RayActorError, *_out_of_memory(self.ray)) as error:
-            # The worker process died (out of memory, a crash): this job fails alone, and a new worker takes its
-            # place. One that could not start (its __init__ raised) is not replaced: the next would fail too.
-            self.ray.kill(actor)
+            # The worker process died (out of memory, a crash, a node lost): a new worker takes its place and the
+            # job runs once more; a second death fails it alone. One that could not start (its __init__ raised) is
+            # not replaced: the next would fail too.
+            self.ray.kill(running.actor)
             if getattr(error, "actor_init_failed", False):
                 self.last_error = f"no worker could start: {_last_line(error)}"
-            else:
-                self.last_error = "its worker process died (out of memory, or a crash: see Ray's worker logs)"
-                self.idle_actors.append(self.start())
-            return JobOutcome(request.job.index, 0.0, error=self.last_error)
+                return JobOutcome(running.request.job.index, 0.0, error=self.last_error)
+            self.idle_actors.append(self.start())
+            if running.attempt < JOB_ATTEMPTS:
+                self.submit(running.request, running.content, running.style, running.attempt + 1)
+                return self.next_outcome()
+            self.last_error = (f"its worker process died {running.attempt} times (out of memory, or a crash: see "
+                               "Ray's worker logs)")
+            return JobOutcome(running.request.job.index, 0.0, error=self.last_error)
         except self.ray.exceptions.RayError as error:
-            self.idle_actors.append(actor)
-            return JobOutcome(request.job.index, 0.0, error=f"{type(error).__name__}: {_last_line(error)}")
-        self.idle_actors.append(actor)
+            self.idle_actors.append(running.actor)
+            return JobOutcome(running.request.job.index, 0.0, error=f"{type(error).__name__}: {_last_line(error)}")
+        self.idle_actors.append(running.actor)
+        outcome.worker["attempt"] = running.attempt
         return outcome
 
     def close(self) -> None:
-        running = [actor for actor, _, _ in getattr(self, "running", {}).values()]
+        running = [running.actor for running in getattr(self, "running", {}).values()]
         for actor in getattr(self, "idle_actors", []) + running:
             try:
                 self.ray.kill(actor)

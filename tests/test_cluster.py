@@ -1,0 +1,120 @@
+"""`keras-style batch --address` against a real two-node Ray cluster on this machine, as a user would start one:
+`ray start --head`, then a second `ray start --address ...` with its own --num-cpus and a node label. The jobs run
+on both nodes, and a worker process killed in the middle of a job costs that job one retry, not the batch.
+
+Each node has one CPU and each worker takes one, so the two workers land on the two nodes. Ray's token
+authentication is on, as `ray start` has it by default: every process here gets the same token.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, require
+from .test_batch import SHALLOW_FLAGS, report, save_picture
+
+START_SECONDS = 90
+
+
+def ray_start(arguments: list[str], environment: dict[str, str], until: str) -> tuple[subprocess.Popen, str]:
+    """`ray start ... --block` in its own process group, once it has printed `until` (the node runs): (process,
+    its output so far)."""
+    process = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", *arguments, "--num-cpus", "1",
+                                "--disable-usage-stats", "--block"], env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    said = []
+    deadline = time.monotonic() + START_SECONDS
+    for line in process.stdout:
+        said.append(line)
+        if until in line or time.monotonic() > deadline:
+            break
+    return process, "".join(said)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM to a blocking `ray start` stops the node's processes with it."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """(the head's address, the environment that reaches it), the head and a labelled second node running."""
+    require("ray", "the cluster test needs the [batch] extra")
+    environment = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
+                       TF_CPP_MIN_LOG_LEVEL="2")
+    head, said = ray_start(["--head", "--port", "0", "--include-dashboard", "false",
+                            "--labels", "keras-style-node=head"], environment, until="ray start --address=")
+    nodes = [head]
+    try:
+        found = re.search(r"ray start --address='([^']+)'", said)
+        assert found, said
+        second, said = ray_start(["--address", found.group(1), "--labels", "keras-style-node=second"], environment,
+                                 until="Ray runtime started")
+        nodes.append(second)
+        assert "Ray runtime started" in said, said
+        yield found.group(1), environment
+    finally:
+        for node in reversed(nodes):
+            stop(node)
+
+
+def kill_first_running_job(killed: list[int], stop_looking: threading.Event) -> None:
+    """SIGKILL the first worker process seen inside a job: Ray titles it ray::RayWorker.run while the job runs."""
+    while not stop_looking.is_set():
+        for entry in Path("/proc").iterdir():
+            try:
+                title = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if title.startswith(b"ray::RayWorker.run"):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+                return
+        time.sleep(0.02)
+
+
+def test_a_batch_runs_on_both_nodes_and_a_killed_worker_costs_one_retry(cluster, tmp_path):
+    address, environment = cluster
+    for number in range(3):
+        save_picture(tmp_path / "contents" / f"photo{number}.png", 64, 48, number, "style")
+    style = save_picture(tmp_path / "style.png", 48, 48, 9, "style")
+    out = tmp_path / "out"
+    killed: list[int] = []
+    stop_looking = threading.Event()
+    killer = threading.Thread(target=kill_first_running_job, args=(killed, stop_looking), daemon=True)
+    killer.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "keras_style", "batch", str(tmp_path / "contents"), "--styles", str(style), "--out",
+             str(out), "--size", "48", "--iterations", "30", "--seed", "0", "--weights", "none", *SHALLOW_FLAGS,
+             "--address", address, "--workers", "2", "--threads-per-worker", "1"],
+            env=environment, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    finally:
+        stop_looking.set()
+        killer.join()
+    assert result.returncode == 0, result.stderr
+    assert len(killed) == 1, "no worker was seen running a job"
+    rows = report(out)
+    assert [row["status"] for row in rows] == ["done"] * 3
+    sidecars = [json.loads(Path(row["output"]).with_suffix(".json").read_text()) for row in rows]
+    nodes = {sidecar["batch"]["worker"]["node"] for sidecar in sidecars}
+    assert len(nodes) == 2 and all(re.fullmatch(r"[0-9a-f]{56}", node) for node in nodes)  # Ray's node ids
+    assert all(sidecar["batch"]["worker"]["host"] for sidecar in sidecars)
+    assert killed[0] not in {sidecar["batch"]["worker"]["pid"] for sidecar in sidecars}
+    assert sorted(row["worker"]["attempt"] for row in rows) == [1, 1, 2]  # the killed job ran once more
