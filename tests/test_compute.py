@@ -1,15 +1,17 @@
 """Precision and XLA chosen per device, compiled steps shared by Evaluators, device optimiser steps compiled once."""
+import json
+
 import numpy as np
 import pytest
 
 from keras_style.config.settings import Settings
-from keras_style.engine.backend import Device, choose_compute, read_cpu, xla_pays_on_cpu
+from keras_style.engine.backend import Device, choose_compute, read_cpu
 from keras_style.engine.optimize import minimize
 from keras_style.files.images import pixel_bounds
 from keras_style.run.assemble import evaluator_for, optimizer_spec
 from keras_style.run.monitor import Monitor
 
-from .conftest import build
+from .conftest import ROOT, build
 
 AMX_CPU = Device("cpu", "Intel Xeon", cpu_flags=frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}))
 AVX512_BF16_CPU = Device("cpu", "AMD EPYC Genoa", cpu_flags=frozenset({"avx2", "avx512f", "avx512_bf16"}))
@@ -18,27 +20,77 @@ HOPPER = Device("gpu", "NVIDIA H100", gpu_capability=(9, 0))
 VOLTA = Device("gpu", "Tesla V100", gpu_capability=(7, 0))
 
 
-@pytest.mark.parametrize("device", [AMX_CPU, AVX512_BF16_CPU], ids=["amx", "avx512-bf16"])
-def test_auto_picks_bfloat16_without_xla_on_a_cpu_with_bf16_units(device):
-    choice = choose_compute(device, "auto", None, pixels=512 * 384, evaluations=500)
-    assert (choice.precision, choice.xla) == ("mixed", False)
-    assert "bfloat16" in choice.reason and "XLA off" in choice.reason
+RESULTS = ROOT / "benchmarks" / "results"
+# Budgets the rule is checked at: a short run, the article's and the default preset's order, a long one.
+BUDGETS = (10, 100, 300, 1000)
 
 
-def test_auto_picks_float32_on_a_cpu_without_bf16_and_xla_only_when_it_pays():
-    long_run = choose_compute(AVX2_CPU, "auto", None, pixels=512 * 384, evaluations=500)
-    short_run = choose_compute(AVX2_CPU, "auto", None, pixels=64 * 48, evaluations=10)
-    assert (long_run.precision, long_run.xla) == ("float32", True)
-    assert (short_run.precision, short_run.xla) == ("float32", False)
-    assert "no bfloat16 units" in short_run.reason and "would not pay" in short_run.reason
-    # the break-even grows with fewer pixels: the same budget pays at 512 px and not at 64 px
-    assert xla_pays_on_cpu(512 * 384, 100) and not xla_pays_on_cpu(64 * 48, 100)
+def measured(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
 
 
-def test_auto_on_gpus_follows_their_bf16_units():
-    assert (choose_compute(HOPPER).precision, choose_compute(HOPPER).xla) == ("mixed", True)
-    assert (choose_compute(VOLTA).precision, choose_compute(VOLTA).xla) == ("float32", True)
-    assert "compute capability 9.0" in choose_compute(HOPPER).reason
+def cpu_of(machine: str) -> Device:
+    """A recorded machine line ('Intel(R) Xeon(R) Processor, 2 cores, flags: avx2 avx512_bf16 amx_bf16')."""
+    flags = machine.split("flags:", 1)[1].replace(",", " ").split() if "flags:" in machine else []
+    return Device("cpu", machine.split(",")[0], cpu_flags=frozenset(flags))
+
+
+def fastest(rows: list[dict], evaluations: int) -> tuple[str, bool]:
+    """The measured (precision, xla) that spends least on `evaluations`: the first evaluation (tracing, XLA's
+    compilation) plus the rest at the steady rate; the steady rate alone where the first was not timed."""
+    def spent(row: dict) -> float:
+        first = row.get("first_evaluation_seconds") or row["seconds_per_evaluation"]
+        return first + (evaluations - 1) * row["seconds_per_evaluation"]
+
+    best = min(rows, key=spent)
+    return best["precision"], best["xla"] in (True, "on")
+
+
+def test_auto_picks_the_fastest_measured_precision_and_xla_on_a_cpu_with_bf16_units():
+    """benchmarks/results/cpu_precision_xeon_amx.json: every precision x XLA, first evaluation and steady rate."""
+    results = measured("cpu_precision_xeon_amx.json")
+    device = cpu_of(results["machine"])
+    assert device.has_bf16
+    for size in {tuple(row["size"]) for row in results["rows"]}:
+        rows = [row for row in results["rows"] if tuple(row["size"]) == size]
+        assert len(rows) == 4
+        for evaluations in BUDGETS:
+            choice = choose_compute(device, "auto", None, pixels=size[0] * size[1], evaluations=evaluations)
+            assert (choice.precision, choice.xla) == fastest(rows, evaluations), (size, evaluations)
+
+
+def test_auto_picks_the_fastest_measured_xla_in_float32_on_a_cpu_without_bf16():
+    """benchmarks/results/cpu_bench*.json: the AMD EPYC with AVX2 and no bfloat16 (RESULTS.md's early tables),
+    float32 with XLA on and off per network, path and size, steady rate only: checked at the budgets where its
+    compilation (tens of evaluations' worth) is paid back, the default preset's and longer."""
+    default_budget = Settings.from_options().evaluation_budget
+    for name in ("cpu_bench.json", "cpu_bench_quick.json"):
+        results = measured(name)
+        assert results["machine"]["cpu"] == "AMD EPYC"
+        device = AVX2_CPU
+        keys = {(row["network"], row["path"], row["size"]) for row in results["rows"]}
+        for key in keys:
+            rows = [row for row in results["rows"] if (row["network"], row["path"], row["size"]) == key]
+            width, height = rows[0]["width"], rows[0]["height"]
+            for evaluations in (default_budget, 1000):
+                choice = choose_compute(device, "auto", None, pixels=width * height, evaluations=evaluations)
+                assert (choice.precision, choice.xla) == fastest(rows, evaluations), (name, key, evaluations)
+
+
+def test_auto_picks_the_fastest_measured_precision_on_a_hopper_gpu():
+    """benchmarks/results/gpu_h100_bench*.json: float32 and mixed, both with XLA (the rule's GPU choice), per
+    network, path and size measured in both."""
+    rows = measured("gpu_h100_bench.json")["rows"] + measured("gpu_h100_bench_mixed.json")["rows"]
+    compared = 0
+    for key in {(row["network"], row["path"], row["size"]) for row in rows}:
+        same = [row for row in rows if (row["network"], row["path"], row["size"]) == key]
+        if {row["precision"] for row in same} != {"float32", "mixed"}:
+            continue
+        compared += 1
+        choice = choose_compute(HOPPER, "auto", None, pixels=same[0]["width"] * same[0]["height"], evaluations=300)
+        assert (choice.precision, choice.xla) == fastest(same, 300), key
+    assert compared >= 2
+    assert choose_compute(VOLTA).precision == "float32"  # no bfloat16 units before compute capability 8.0
 
 
 def test_explicit_settings_win_over_the_rule():
