@@ -104,6 +104,10 @@ class Settings:
     content_weight: float = setting(1.0, "weight of the content loss", "losses")
     style_weight: float = setting(1e3, "weight of the style loss", "losses")
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
+    temporal_weight: float = setting(
+        1e8, "video only (keras-style video): weight of the temporal loss, which holds each frame to the "
+        "previous frame's output carried along the optical flow where the pixel stays visible (Ruder et al. 2016)",
+        "losses")
     tv_form: str = setting("articles", "total variation: articles = sum of ((dx^2 + dy^2)^1.25), as articles "
                            "001-003; squared = sum of dx^2 + dy^2 (jcjohnson/neural-style, crowsonkb)", "losses",
                            choices=TV_FORMS)
@@ -203,7 +207,7 @@ class Settings:
             _positive_int("outer-iterations", self.outer_iterations)
         if self.maxfun is not None:
             _positive_int("maxfun", self.maxfun)
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
             _non_negative(name.replace("_", "-"), getattr(self, name))
             _representable(name.replace("_", "-"), getattr(self, name))
         _positive("style-scale", self.style_scale)

@@ -70,6 +70,13 @@ def squared_total_variation(image):
     return ops.sum(down) + ops.sum(right)
 
 
+def temporal_loss(image, warped, reliable):
+    """Ruder et al.'s short-term temporal loss: the squared difference to the previous output warped to this frame,
+    where the flow can be trusted (`reliable` (1, H, W, 1), 1 or 0), averaged over every pixel and channel."""
+    count = ops.cast(ops.size(image), "float32")
+    return ops.sum(reliable * ops.square(image - warped)) / count
+
+
 # The --tv-form choices (config/choices.py's TV_FORMS).
 TV_FUNCTIONS = {"articles": total_variation_loss, "squared": squared_total_variation}
 

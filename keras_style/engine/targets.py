@@ -24,7 +24,7 @@ from PIL import Image
 from keras_style.config.layers import feature_size, layer_stride
 from keras_style.engine.backend import CompiledFunction, compiled
 from keras_style.engine.spec import LossSpec
-from keras_style.engine.terms import LossTerm, Region, make_terms
+from keras_style.engine.terms import LossTerm, PreviousFrame, Region, make_terms
 from keras_style.errors import UserError
 
 
@@ -71,13 +71,13 @@ class CachedTargets(TargetSource):
 
     def __init__(self, spec: LossSpec, feature_step: CompiledFunction, content: np.ndarray,
                  styles: Sequence[np.ndarray], shares: Sequence[float], masks: Sequence[np.ndarray] = (),
-                 per_style_masks: bool = False) -> None:
+                 per_style_masks: bool = False, previous: PreviousFrame | None = None) -> None:
         self.spec = spec
         content_features = by_layer(spec, feature_step(ops.convert_to_tensor(content, dtype="float32")))
         styles_features = [by_layer(spec, feature_step(ops.convert_to_tensor(style, dtype="float32")))
                            for style in styles]
         regions = style_regions(spec, masks, per_style_masks, content_features)
-        self.terms = make_terms(spec, tuple(content.shape[1:3]), regions)
+        self.terms = make_terms(spec, tuple(content.shape[1:3]), regions, previous)
         self.fixed = {"source": {}, "terms": [
             term.tensors(term.cached_targets(content_features, styles_features, shares)) for term in self.terms]}
 
@@ -113,11 +113,12 @@ class ConcatBatch(TargetSource):
 
     key = ("concat",)
 
-    def __init__(self, spec: LossSpec, content: np.ndarray, style: np.ndarray) -> None:
+    def __init__(self, spec: LossSpec, content: np.ndarray, style: np.ndarray,
+                 previous: PreviousFrame | None = None) -> None:
         if tuple(style.shape) != tuple(content.shape):
             raise ValueError(f"concat mode needs style and content of one shape, got {style.shape} and {content.shape}")
         self.spec = spec
-        self.terms = make_terms(spec, tuple(content.shape[1:3]))
+        self.terms = make_terms(spec, tuple(content.shape[1:3]), previous=previous)
         self.fixed = {"source": {"content": ops.convert_to_tensor(content, dtype="float32"),
                                  "style": ops.convert_to_tensor(style, dtype="float32")},
                       "terms": [term.tensors() for term in self.terms]}

@@ -278,13 +278,50 @@ class TotalVariationLoss(LossTerm):
         return [losses.TV_FUNCTIONS[self.spec.tv_form](image)]
 
 
-def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Sequence[Region] = (Region(),)
-               ) -> list[LossTerm]:
-    """The run's terms: the core ones, and every other registered term with a weight above 0."""
+@dataclass(frozen=True)
+class PreviousFrame:
+    """The temporal term's target: the previous frame's output warped to this frame, as network input (1, H, W, 3),
+    and where the warp can be trusted (1, H, W, 1): 0 at disoccluded pixels and motion boundaries (run/motion.py)."""
+
+    warped: np.ndarray
+    reliable: np.ndarray
+
+
+@term
+class TemporalLoss(LossTerm):
+    """Ruder, Dosovitskiy and Brox's temporal term (2016): each frame of a video stays close to the previous frame's
+    output carried along the optical flow, where the flow says the pixel stays visible. Its target is given by the
+    video run (PreviousFrame), not computed from features; without one (a single image, a clip's first frame) the
+    term is not made."""
+
+    name = "temporal"
+
+    def __init__(self, spec: LossSpec, image_size: tuple[int, int], previous: PreviousFrame | None = None) -> None:
+        super().__init__(spec, image_size)
+        self.previous = previous
+
+    def tensors(self, targets: Any = None) -> dict[str, Any]:
+        fixed = super().tensors(targets)
+        fixed["warped"] = ops.convert_to_tensor(self.previous.warped, dtype="float32")
+        fixed["reliable"] = ops.convert_to_tensor(self.previous.reliable, dtype="float32")
+        return fixed
+
+    def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
+        return [losses.temporal_loss(image, tensors["warped"], tensors["reliable"])]
+
+
+def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Sequence[Region] = (Region(),),
+               previous: PreviousFrame | None = None) -> list[LossTerm]:
+    """The run's terms: the core ones, and every other registered term with a weight above 0 (the temporal term
+    only with a previous frame to hold on to)."""
     made = []
     for name, cls in TERMS.items():
         cls = STYLE_LOSSES[spec.style_loss] if name == "style" else cls
         if name not in CORE_TERMS and spec.weight(name) <= 0:
+            continue
+        if cls is TemporalLoss:
+            if previous is not None:
+                made.append(TemporalLoss(spec, image_size, previous))
             continue
         if cls.regional:
             made.append(cls(spec, image_size, style_regions))
@@ -296,6 +333,8 @@ def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Seque
     return made
 
 
-def layout(spec: LossSpec) -> list[tuple[str, tuple[str, ...]]]:
-    """(term name, its per-layer names) of the terms `spec` makes, in the order an Evaluator stacks their values."""
-    return [(made.name, made.layers) for made in make_terms(spec, (1, 1))]
+def layout(spec: LossSpec, temporal: bool = False) -> list[tuple[str, tuple[str, ...]]]:
+    """(term name, its per-layer names) of the terms `spec` makes (with a previous frame: `temporal`), in the order
+    an Evaluator stacks their values."""
+    placeholder = PreviousFrame(np.zeros((1, 1, 1, 3), np.float32), np.zeros((1, 1, 1, 1), np.float32))
+    return [(made.name, made.layers) for made in make_terms(spec, (1, 1), previous=placeholder if temporal else None)]

@@ -13,7 +13,7 @@ from keras_style.engine.evaluator import Evaluator, Observer
 from keras_style.engine.network import feature_model
 from keras_style.engine.spec import LossSpec, OptimizerSpec
 from keras_style.engine.targets import CachedTargets, ConcatBatch, TargetSource, feature_step_for
-from keras_style.engine.terms import TERMS
+from keras_style.engine.terms import TERMS, PreviousFrame
 
 
 def loss_spec(settings: Settings) -> LossSpec:
@@ -47,15 +47,15 @@ def compute_for(settings: Settings, pixels: int, evaluations: int) -> Compute:
 
 
 def _cached(settings: Settings, spec: LossSpec, feature_step, content: np.ndarray, styles: Sequence[np.ndarray],
-            masks: Sequence[np.ndarray]) -> TargetSource:
+            masks: Sequence[np.ndarray], previous: PreviousFrame | None) -> TargetSource:
     return CachedTargets(spec, feature_step, content, styles, settings.blend_weights(len(styles)), masks,
-                         per_style_masks=settings.style_masks is not None)
+                         per_style_masks=settings.style_masks is not None, previous=previous)
 
 
 def _concat(settings: Settings, spec: LossSpec, feature_step, content: np.ndarray, styles: Sequence[np.ndarray],
-            masks: Sequence[np.ndarray]) -> TargetSource:
+            masks: Sequence[np.ndarray], previous: PreviousFrame | None) -> TargetSource:
     settings.blend_weights(len(styles))  # one style: the batch has room for one
-    return ConcatBatch(spec, content, styles[0])
+    return ConcatBatch(spec, content, styles[0], previous)
 
 
 # --mode: the one place it picks code (config/choices.py's MODES says what it means for sizes and memory).
@@ -72,14 +72,15 @@ def evaluator_for(
     compute: Compute | None = None,
     spec: LossSpec | None = None,
     evaluations: int | None = None,
+    previous: PreviousFrame | None = None,
 ) -> Evaluator:
     """The Evaluator of a network-input content (1, H, W, 3) and style(s) under `settings`; `spec` replaces the
     settings' loss (a scale's balance), `evaluations` their budget for the precision/XLA choice, `compute` that
-    choice itself."""
+    choice itself, `previous` a video's previous frame (the temporal term's target)."""
     styles = [style] if isinstance(style, np.ndarray) else list(style)
     spec = spec or loss_spec(settings)
     budget = settings.evaluation_budget if evaluations is None else evaluations
     compute = compute or compute_for(settings, content.shape[1] * content.shape[2], budget)
     feature_step = feature_step_for(model, compute.xla)
-    source = TARGET_SOURCES[settings.mode](settings, spec, feature_step, content, styles, masks)
+    source = TARGET_SOURCES[settings.mode](settings, spec, feature_step, content, styles, masks, previous)
     return Evaluator(model, source, compute, content.shape, observer)

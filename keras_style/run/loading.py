@@ -36,6 +36,9 @@ class SizedImages(NamedTuple):
     # (H, W) weights in 0..1: one region per style mask (times the content mask), or the content mask alone
     masks: tuple[np.ndarray, ...] = ()
     tile: int | None = None  # --tile-size: this scale is optimised in tiles of this size (tiling.py); None: whole
+    # a video frame after the first: the previous frame's output warped to this one (RGB, 0..255) and where the warp
+    # can be trusted ((H, W), 1 or 0): the temporal term's target (run/video.py)
+    previous: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def style(self) -> np.ndarray:

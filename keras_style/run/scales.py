@@ -6,9 +6,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from keras_style.config.settings import Settings
 from keras_style.engine.optimize import minimize
 from keras_style.engine.spec import LossSpec, OptimizerSpec
+from keras_style.engine.terms import PreviousFrame
 from keras_style.errors import Converged
 from keras_style.files.images import preprocess
 from keras_style.run.assemble import evaluator_for
@@ -26,6 +29,14 @@ class ScaleRun:
     optimizer: OptimizerSpec
 
 
+def previous_frame(images: SizedImages) -> PreviousFrame | None:
+    """The temporal term's target as network input, from a video frame's images."""
+    if images.previous is None:
+        return None
+    warped, reliable = images.previous
+    return PreviousFrame(preprocess(warped), reliable.astype(np.float32)[None, :, :, None])
+
+
 def run_whole_scale(model, settings: Settings, scale: ScaleRun, monitor: Monitor, record: dict[str, Any]) -> None:
     """Optimise one scale from its start image; fills its record (evaluations, seconds, compute, start-up) even when
     the run is stopped."""
@@ -33,7 +44,8 @@ def run_whole_scale(model, settings: Settings, scale: ScaleRun, monitor: Monitor
     images = scale.images
     evaluator = evaluator_for(model, settings, preprocess(images.content),
                               [preprocess(style) for style in images.styles], observer=monitor, masks=images.masks,
-                              spec=scale.loss, evaluations=scale.optimizer.evaluation_budget)
+                              spec=scale.loss, evaluations=scale.optimizer.evaluation_budget,
+                              previous=previous_frame(images))
     optimising = time.perf_counter()
     record.update(compute=evaluator.compute.as_dict(), targets_seconds=optimising - started,
                   optimisation_started=optimising)

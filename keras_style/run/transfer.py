@@ -14,7 +14,7 @@ from keras_style.config.settings import Settings
 from keras_style.engine.backend import import_backend
 from keras_style.engine.network import weights_description
 from keras_style.engine.terms import layout
-from keras_style.errors import Interrupted
+from keras_style.errors import Interrupted, UserError
 from keras_style.files.colors import keep_content_colors
 from keras_style.files.images import ImageSource, deprocess, resize, to_array
 from keras_style.run.assemble import feature_model_for, loss_spec, optimizer_spec
@@ -96,7 +96,10 @@ def _run_scales(model, settings: Settings, runs: list[ScaleRun], monitor: Monito
                 scale = replace(scale, images=scale.images._replace(
                     start=upsampled(monitor.best_rgb(), scale.images.content)))
             height, width = scale.images.content.shape[:2]
-            monitor.start_scale(scale.index, (width, height), layout(scale.loss), dict(scale.loss.weights))
+            if scale.images.previous is not None and scale.images.tile is not None:
+                raise UserError("a video frame is optimised whole: give --tile-size off or a smaller --size")
+            monitor.start_scale(scale.index, (width, height), layout(scale.loss, scale.images.previous is not None),
+                                dict(scale.loss.weights))
             records.append({"size": [width, height]})
             runner = run_whole_scale if scale.images.tile is None else run_tiled_scale
             runner(model, settings, scale, monitor, records[-1])

@@ -1,0 +1,83 @@
+"""Video's motion (run/motion.py) and temporal term (engine/terms.py): warping along DIS flow, Ruder et al.'s
+consistency mask, and the temporal term's value and gradient through an Evaluator."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .conftest import build, require
+
+require("cv2", "video needs the [video] extra")
+
+from keras_style.run.motion import motion, warp, warping_error  # noqa: E402
+
+
+def texture(height: int, width: int, seed: int) -> np.ndarray:
+    """A smooth random RGB texture (uint8): something for the flow to track at every pixel."""
+    from scipy.ndimage import gaussian_filter
+
+    noise = np.random.default_rng(seed).random((height, width, 3))
+    smooth = np.stack([gaussian_filter(noise[..., channel], 2.0) for channel in range(3)], axis=-1)
+    smooth = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    return (smooth * 255).astype(np.uint8)
+
+
+def test_warping_a_translated_frame_reproduces_the_shifted_frame_away_from_the_border():
+    scene = texture(80, 112, 0)
+    previous, current = scene[:, 8:104], scene[:, 5:101]  # the camera moved 3 px left: things move 3 px right
+    moved = motion(previous, current)
+    interior = (slice(8, -8), slice(8, -8))
+    assert np.abs(moved.backward[interior][..., 0] + 3.0).mean() < 0.2  # current -> previous: 3 px left
+    assert np.abs(moved.backward[interior][..., 1]).mean() < 0.2
+    carried = moved.carried(previous.astype(np.float32))
+    assert np.abs(carried[interior] - current[interior]).mean() < 2.0  # levels of 255
+    assert moved.reliable[interior].mean() > 0.95  # nothing is occluded
+    # and an exact shift, warped with the exact flow, is exact away from the border
+    flow = np.zeros((80, 96, 2), np.float32)
+    flow[..., 0] = -3.0
+    assert np.array_equal(warp(previous, flow)[:, 3:], previous[:, :-3].astype(np.float32))
+
+
+def test_the_mask_marks_the_pixels_an_occluder_uncovers():
+    background = texture(72, 96, 1)
+    square = texture(24, 24, 2) // 2 + 128  # brighter, its own texture
+
+    def frame(left: int) -> np.ndarray:
+        picture = background.copy()
+        picture[24:48, left:left + 24] = square
+        return picture
+
+    previous, current = frame(30), frame(38)  # the square moved 8 px right over a still background
+    moved = motion(previous, current)
+    uncovered = moved.reliable[26:46, 32:37]  # hidden by the square before, visible now
+    far = np.concatenate([moved.reliable[:, :16].ravel(), moved.reliable[:, 80:].ravel()])
+    assert uncovered.mean() < 0.3, uncovered
+    assert far.mean() > 0.95
+    # the warping error counts reliable pixels only: the previous frame carried along the flow matches the current
+    assert warping_error(previous, current, moved) < 0.02
+    assert warping_error(previous, np.zeros_like(current), moved) > 0.2
+
+
+def test_the_temporal_term_gradient_matches_finite_differences():
+    from keras_style.engine.terms import PreviousFrame
+    from keras_style.run.assemble import evaluator_for
+
+    settings, content, style, model = build(size=(40, 32), content_weight=0.0, style_weight=0.0, tv_weight=0.0,
+                                            temporal_weight=3.0)
+    rng = np.random.default_rng(0)
+    warped = (content + rng.normal(scale=30.0, size=content.shape)).astype(np.float32)
+    mask = (rng.random(content.shape[:3] + (1,)) > 0.3).astype(np.float32)
+    evaluator = evaluator_for(model, settings, content, style, previous=PreviousFrame(warped, mask))
+    assert [name for name, _ in evaluator.layout] == ["content", "style", "tv", "temporal"]
+    x = (content + rng.normal(scale=20.0, size=content.shape)).astype(np.float64)
+    value, gradient = evaluator.loss_and_grads(x.ravel())
+    expected = 3.0 * np.sum(mask * (x - warped) ** 2) / x.size
+    assert value == pytest.approx(expected, rel=1e-4)
+    for direction in [gradient / np.linalg.norm(gradient) * np.sqrt(x.size), rng.normal(size=x.size)]:
+        step = 0.05
+        plus, _ = evaluator.loss_and_grads(x.ravel() + step * direction)
+        minus, _ = evaluator.loss_and_grads(x.ravel() - step * direction)
+        assert float(gradient @ direction) == pytest.approx((plus - minus) / (2 * step), rel=1e-2)
+    # a masked-out pixel has no gradient; without a previous frame there is no temporal term
+    assert np.all(gradient.reshape(x.shape)[np.broadcast_to(mask, x.shape) == 0] == 0)
+    assert [name for name, _ in evaluator_for(model, settings, content, style).layout] == ["content", "style", "tv"]
