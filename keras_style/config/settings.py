@@ -154,6 +154,10 @@ class Settings:
         "coarse", "how --scales shares --iterations: coarse = the coarser sizes 60%% (each twice the next finer "
         "one's), the final size 40%%; equal = the same number at every size (crowsonkb)", "optimisation",
         choices=SCALE_BUDGETS)
+    frame_iterations: int | None = setting(
+        None, "video only: evaluations of each frame after the first, which starts from the previous frame's result "
+        "carried along the optical flow, at --size in one scale (default: half of --iterations, as Ruder et al. "
+        "give later frames half the first's)", "optimisation", metavar="N", show_default=False)
     min_improvement: float | None = setting(
         None, "early stop: end a scale when its best total loss fell by less than this fraction over the last "
         "--patience evaluations (e.g. 0.001); default: run the whole budget", "optimisation", metavar="R",
@@ -207,6 +211,8 @@ class Settings:
             _positive_int("outer-iterations", self.outer_iterations)
         if self.maxfun is not None:
             _positive_int("maxfun", self.maxfun)
+        if self.frame_iterations is not None:
+            _positive_int("frame-iterations", self.frame_iterations)
         for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
             _non_negative(name.replace("_", "-"), getattr(self, name))
             _representable(name.replace("_", "-"), getattr(self, name))

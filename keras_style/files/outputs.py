@@ -145,6 +145,12 @@ def save_image(image: np.ndarray, path: Path, replace: bool = False) -> None:
         _publish(temporary, path, replace)
 
 
+def save_json(data: dict[str, Any], path: Path) -> None:
+    """Write a JSON record atomically, replacing what is there (a video's sidecar, rewritten after each frame)."""
+    with _temporary(path, _json_writer(data)) as temporary:
+        _publish(temporary, path, replace=True)
+
+
 def names_beside(output: Path) -> Iterator[Path]:
     """out.png, then the names beside it: out-1.png, out-2.png, ..."""
     yield output
