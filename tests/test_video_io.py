@@ -4,6 +4,7 @@ an unwritable output refused before any frame, and nothing left behind when writ
 frames."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -382,3 +383,16 @@ def test_the_module_loads_without_pyav(monkeypatch, tmp_path):
     assert ".mp4" in video.VIDEO_SUFFIXES
     shutil.copy(__file__, tmp_path / "clip.mp4")
     one_line_error(lambda: open_clip(tmp_path / "clip.mp4"), "PyAV", "keras-style[video]")
+
+
+def test_the_demo_clip_script_draws_a_moving_scene(tmp_path, capsys):
+    script = Path(__file__).resolve().parent.parent / "scripts" / "make_demo_clip.py"
+    spec = importlib.util.spec_from_file_location("make_demo_clip", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    output = tmp_path / "demo.mp4"
+    assert module.main(["--frames", "4", "--width", "64", "--height", "48", "--output", str(output)]) == 0
+    clip = open_clip(output)
+    assert (clip.frames, clip.fps, clip.size) == (4, 12, (64, 48))
+    first, *_, last = clip.iter_frames()
+    assert np.abs(first.astype(np.int16) - last).mean() > 2  # the camera and the objects moved
