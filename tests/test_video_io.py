@@ -8,6 +8,7 @@ import importlib.util
 import os
 import shutil
 import sys
+import weakref
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,11 +26,14 @@ WIDTH, HEIGHT, COUNT = 48, 32, 6
 FPS = Fraction(12)
 
 
-def make_frames(count: int = COUNT, width: int = WIDTH, height: int = HEIGHT) -> list[np.ndarray]:
-    """Smooth gradients that move a little from frame to frame (what a codec compresses well)."""
+def make_frame(step: int, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
+    """Smooth gradients that move a little from step to step (what a codec compresses well)."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    return [np.stack([(x * 4 + step * 6) % 256, 40 + y * 5, 200 - (x + y) * 2 + step * 4], axis=-1).astype(np.uint8)
-            for step in range(count)]
+    return np.stack([(x * 4 + step * 6) % 256, 40 + y * 5, 200 - (x + y) * 2 + step * 4], axis=-1).astype(np.uint8)
+
+
+def make_frames(count: int = COUNT, width: int = WIDTH, height: int = HEIGHT) -> list[np.ndarray]:
+    return [make_frame(step, width, height) for step in range(count)]
 
 
 def mean_error(decoded: list[np.ndarray], originals: list[np.ndarray]) -> float:
@@ -162,6 +166,22 @@ def test_a_rotated_phone_video_reads_upright(tmp_path):
     upright = next(clip.iter_frames())
     assert upright.shape == (WIDTH, HEIGHT, 3)
     assert upright[:, :4].mean() > 200 and upright[:, -4:].mean() < 50  # the top went to the left
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.gif", "frames"])
+def test_frames_are_written_as_they_come_never_held(tmp_path, name):
+    alive = []
+
+    def frames():
+        for index in range(COUNT):
+            frame = make_frame(index)
+            held = sum(reference() is not None for reference in alive)
+            assert held <= 2, f"{held} earlier frames still held when frame {index + 1} comes"
+            alive.append(weakref.ref(frame))
+            yield frame
+
+    encode_clip(frames(), tmp_path / name, FPS)
+    assert open_clip(tmp_path / name).frames == COUNT
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
