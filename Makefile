@@ -3,8 +3,8 @@ PYTHON_BASE ?= python3
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 EXTRAS ?= cpu,test
-# the tests also cover the web page and the batch runner, so they install those extras too
-TEST_EXTRAS ?= cpu,test,web,batch
+# the tests also cover the web page, the batch runner and video files, so they install those extras too
+TEST_EXTRAS ?= cpu,test,web,batch,video
 # Offline machines point this at a folder of vgg16_*.h5 / vgg19_*.h5; ../shared/weights is used when present.
 KERAS_STYLE_WEIGHTS_DIR ?= $(wildcard $(abspath ../shared/weights))
 export KERAS_STYLE_WEIGHTS_DIR
