@@ -287,6 +287,10 @@ class PreviousFrame:
     reliable: np.ndarray
 
 
+# The frame size at which --temporal-weight is the temporal term's own weight (the default preset's units).
+TEMPORAL_REFERENCE_PIXELS = 512 * 384
+
+
 @term
 class TemporalLoss(LossTerm):
     """Ruder, Dosovitskiy and Brox's temporal term (2016): each frame of a video stays close to the previous frame's
@@ -302,6 +306,10 @@ class TemporalLoss(LossTerm):
 
     def tensors(self, targets: Any = None) -> dict[str, Any]:
         fixed = super().tensors(targets)
+        # the term is a mean over pixels, the content and smoothness terms are sums: weighed by the frame's pixels
+        # against TEMPORAL_REFERENCE_PIXELS, one --temporal-weight keeps the same balance at every --size
+        height, width = self.image_size
+        fixed["weight"] = scalar(self.weight * height * width / TEMPORAL_REFERENCE_PIXELS)
         fixed["warped"] = ops.convert_to_tensor(self.previous.warped, dtype="float32")
         fixed["reliable"] = ops.convert_to_tensor(self.previous.reliable, dtype="float32")
         return fixed
