@@ -20,7 +20,9 @@ from keras_style.errors import UserError
 from keras_style.files import video
 from keras_style.files.video import VideoFormat, check_clip_output, encode_clip, open_clip
 
-av = pytest.importorskip("av")
+from .conftest import require
+
+av = require("av", "video needs the [video] extra")
 
 WIDTH, HEIGHT, COUNT = 48, 32, 6
 FPS = Fraction(12)
@@ -258,9 +260,9 @@ def test_an_empty_file(tmp_path):
     one_line_error(lambda: open_clip(path), "empty.mp4", "empty file")
 
 
-def test_a_video_with_no_frames(tmp_path):
-    path = tmp_path / "nothing.mkv"
-    with av.open(str(path), "w") as container:  # a video stream that never gets a frame, beside some sound
+def write_no_frames(path: Path) -> Path:
+    """A video stream that never gets a frame, beside some sound (mkv keeps such a track)."""
+    with av.open(str(path), "w") as container:
         picture = container.add_stream("libx264", rate=FPS)
         picture.width, picture.height, picture.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         sound = container.add_stream("aac", rate=16000)
@@ -269,18 +271,23 @@ def test_a_video_with_no_frames(tmp_path):
         samples.sample_rate, samples.pts = 16000, 0
         container.mux(sound.encode(samples))
         container.mux(sound.encode(None))
+    return path
+
+
+def test_a_video_with_no_frames(tmp_path):
+    path = write_no_frames(tmp_path / "nothing.mkv")
     one_line_error(lambda: open_clip(path), "nothing.mkv", "has no frames")
 
 
-def test_a_codec_this_build_cannot_decode(tmp_path):
-    # MPEG-5 EVC has a demuxer tag but no decoder in PyAV's FFmpeg (it would need libxevd). A QuickTime file whose
-    # sample description says 'evc1' instead of 'jpeg' is such a file, made honestly with the installed muxer.
+def write_undecodable(folder: Path) -> Path:
+    """MPEG-5 EVC has a demuxer tag but no decoder in PyAV's FFmpeg (it would need libxevd). A QuickTime file whose
+    sample description says 'evc1' instead of 'jpeg' is such a file, made honestly with the installed muxer."""
     try:
         av.codec.Codec("evc", "r")
         pytest.skip("this FFmpeg build decodes EVC")
     except av.codec.codec.UnknownCodecError:
         pass
-    written = tmp_path / "mjpeg.mov"
+    written = folder / "mjpeg.mov"
     with av.open(str(written), "w") as container:
         stream = container.add_stream("mjpeg", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuvj420p"
@@ -288,8 +295,14 @@ def test_a_codec_this_build_cannot_decode(tmp_path):
         container.mux(stream.encode(None))
     data = written.read_bytes()
     entry = data.index(b"jpeg", data.index(b"stsd"))
-    path = tmp_path / "evc.mov"
+    path = folder / "evc.mov"
     path.write_bytes(data[:entry] + b"evc1" + data[entry + 4:])
+    written.unlink()
+    return path
+
+
+def test_a_codec_this_build_cannot_decode(tmp_path):
+    path = write_undecodable(tmp_path)
     one_line_error(lambda: open_clip(path), "evc.mov", "'evc'", "cannot decode")
 
 

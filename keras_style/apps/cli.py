@@ -23,6 +23,7 @@ from keras_style.apps.options import (
     list_presets,
     settings_options,
 )
+from keras_style.config.presets import DEFAULT_PRESET
 from keras_style.config.settings import GROUPS
 from keras_style.errors import Interrupted, UserError, first_line
 
@@ -42,12 +43,12 @@ def _process_started_at() -> float:
 
 PROCESS_STARTED_AT = _process_started_at()
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Paint CONTENT in the style of STYLE with the Gatys et al. algorithm (VGG16/VGG19 in Keras 3) and write OUTPUT.
 
 Inputs: any image Pillow reads (JPEG, PNG, WebP, TIFF, GIF first frame; greyscale, palette, CMYK, 16-bit);
 EXIF orientation is honoured; transparent pixels are composited onto white before use (VGG has no alpha).
-Settings start from a preset (default 'gatys'); every option given here overrides the preset's value.
+Settings start from a preset (default {DEFAULT_PRESET!r}); every option given here overrides the preset's value.
 Beside OUTPUT a JSON sidecar (out.png -> out.json) records settings, versions, sizes, time and losses."""
 
 EPILOG = """\
@@ -55,7 +56,8 @@ weights: 'imagenet' looks for vgg16_*.h5 / vgg19_*.h5 in $KERAS_STYLE_WEIGHTS_DI
 and cache (~/.keras/models); 'none' gives random weights (tests only); anything else is an .h5 file path.
 exit codes: 0 done, 2 bad input or usage, 130 interrupted (Ctrl-C/SIGTERM save the best image so far), 1 other.
 other commands: `keras-style serve --help` (a local web page, extra [web]),
-                `keras-style batch --help` (many images, on Ray when installed, extra [batch]).
+                `keras-style batch --help` (many images, on Ray when installed, extra [batch]),
+                `keras-style video --help` (a clip without flicker, extra [video]).
 examples:
   keras-style examples/content.jpg examples/style.jpg out.png
   keras-style photo.jpg painting.jpg big.png --size 4096 --tile-size 512
@@ -161,8 +163,8 @@ def layer_table(layer_losses: dict[str, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-# `keras-style serve ...` and `keras-style batch ...` hand their arguments to these modules' own main().
-SUBCOMMANDS = {"serve": "keras_style.apps.web", "batch": "keras_style.apps.batch"}
+# `keras-style serve ...`, `batch ...` and `video ...` hand their arguments to these modules' own main().
+SUBCOMMANDS = {"serve": "keras_style.apps.web", "batch": "keras_style.apps.batch", "video": "keras_style.apps.video"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from keras_style.version import __version__
 
 PROGRAM = "keras-style"
 BATCH_PROGRAM = f"{PROGRAM} batch"
+VIDEO_PROGRAM = f"{PROGRAM} video"
 SERVE_PROGRAM = f"{PROGRAM} serve"
 VERSION = f"{PROGRAM} {__version__}"  # what --version prints, whichever command
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -22,12 +22,11 @@ from keras_style.config.settings import Settings
 from keras_style.errors import Interrupted
 from keras_style.files.images import ImageSource, load_image, resize, target_size, to_array
 from keras_style.files.outputs import save_image, save_json
+from keras_style.files.video import FRAME_NAME
 from keras_style.run.loading import prepare
 from keras_style.run.monitor import Callbacks
 from keras_style.run.motion import motion
 
-# Each finished frame's file in the frames folder (1-based, as video tools number frames).
-FRAME_NAME = "frame_{:05d}.png"
 # The modes benchmarks/video.py compares: every frame alone, the flow-carried start only, and start plus the term.
 MODES = ("independent", "warm", "temporal")
 
