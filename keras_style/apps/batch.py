@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keras_style.apps.jobs import (
+    CONTENT_SUFFIXES,
     REPORT_NAME,
     SHEET_NAME,
     Job,
     expand,
     fingerprint,
     finished,
+    is_clip,
     job_inputs,
     manifest_jobs,
     owner,
@@ -183,7 +185,8 @@ def plan(args: argparse.Namespace) -> list[Job]:
         if settings.scales > 1:
             raise UserError("--sequence needs --scales 1: the warm start is an image at the output size")
         blend = args.sequence_blend
-    return pair_jobs(expand(args.contents, "content"), expand(args.styles, "style"), settings, out, suffix, blend)
+    contents = expand(args.contents, "content", CONTENT_SUFFIXES)
+    return pair_jobs(contents, expand(args.styles, "style"), settings, out, suffix, blend)
 
 
 def settings_files(settings: Settings) -> dict[str, bytes]:
@@ -282,8 +285,8 @@ def _settled(job: Job, outcome: JobOutcome) -> tuple[dict[str, Any], np.ndarray 
     written = outcome.written
     if written is None:
         try:
-            written = str(save_result(outcome.image, lambda path: {**outcome.record, "output": str(path)},
-                                      job.output, True))
+            written = str(save_result(outcome.clip if outcome.clip is not None else outcome.image,
+                                      lambda path: {**outcome.record, "output": str(path)}, job.output, True))
         except OSError as error:
             return report_row(job, "failed", seconds=outcome.seconds, worker=outcome.worker,
                               error=f"could not write {str(job.output)!r}: {error.strerror or error}"), None
@@ -382,8 +385,13 @@ def contact_sheet(jobs: Sequence[Job], rows: dict[int, dict[str, Any]], path: Pa
         from keras_style.files.images import load_image
 
         try:
-            picture = load_image(source)
-        except (UserError, OSError):
+            if is_clip(source):  # a clip, in or out: its first frame
+                from keras_style.files.video import open_clip
+
+                picture = load_image(next(iter(open_clip(source).iter_frames())))
+            else:
+                picture = load_image(source)
+        except (UserError, OSError, StopIteration):
             return False
         picture = ImageOps.contain(picture, (cell - 4, cell - 4))  # small outputs are enlarged to the cell too
         sheet.paste(picture, (column * cell + (cell - picture.width) // 2, row * cell + (cell - picture.height) // 2))
@@ -523,9 +531,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     kind = pool_kind(args, lanes, say) if todo else "none"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from keras_style.files.outputs import check_output
-
-    check_output(out / ("probe" + jobs[0].output.suffix), force=True)  # writable, and Pillow can write the format
+    check_out(out, jobs)
     rows = {index: report_row(jobs[index], "skipped", record=record, output=str(jobs[index].output))
             for index, record in done.items()}
     previous = _stop_on_sigterm()
@@ -551,14 +557,35 @@ def run(argv: Sequence[str] | None = None) -> int:
             pool.close()
         signal.signal(signal.SIGTERM, previous)
     contact_sheet(jobs, rows, out / SHEET_NAME)
+    return summary(jobs, rows, out, interrupted, time.perf_counter() - started, say, args.quiet)
+
+
+def check_out(out: Path, jobs: Sequence[Job]) -> None:
+    """DIR is writable and every output's format can be written here (Pillow's for images, PyAV's for clips),
+    before any job runs."""
+    from keras_style.files.outputs import check_output
+
+    for suffix in sorted({job.output.suffix.lower() for job in jobs}):
+        probe = out / ("probe" + suffix)
+        if is_clip(probe):
+            from keras_style.files.video import check_clip_output
+
+            check_clip_output(probe, force=True)
+        else:
+            check_output(probe, force=True)
+
+
+def summary(jobs: Sequence[Job], rows: dict[int, dict[str, Any]], out: Path, interrupted: bool, seconds: float,
+            say: Callable[[str], None], quiet: bool) -> int:
+    """The batch's last lines and its exit status."""
     counts = Counter(row["status"] for row in rows.values())
     if interrupted:
         print(f"{PROGRAM}: interrupted: {counts['done'] + counts['skipped']} of {len(jobs)} jobs finished; run the "
               "same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if not args.quiet:
+    if not quiet:
         print(f"{counts['done']} done, {counts['skipped']} skipped (already done), {counts['failed']} failed in "
-              f"{time.perf_counter() - started:.1f} s; report {out / REPORT_NAME}, contact sheet {out / SHEET_NAME}")
+              f"{seconds:.1f} s; report {out / REPORT_NAME}, contact sheet {out / SHEET_NAME}")
     precisions = Counter(row["precision"] for row in rows.values() if row.get("precision"))
     if len(precisions) > 1:  # a cluster resolves --precision auto per worker, and a resumed batch keeps outputs
         mixed = ", ".join(f"{name}: {count}" for name, count in sorted(precisions.items()))

@@ -12,7 +12,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -25,10 +24,14 @@ from keras_style.apps.options import add_setting
 from keras_style.config.choices import INITS
 from keras_style.config.settings import Settings, declared_settings, flag
 from keras_style.errors import UserError, first_line
+from keras_style.files.folders import IMAGE_SUFFIXES, expand, natural_key  # noqa: F401 (the batch's names)
 from keras_style.files.outputs import FORMATS, sidecar_path
+from keras_style.files.video import VIDEO_SUFFIXES
 
-# What a folder given as CONTENT or --styles contributes: its image files, not its subfolders.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+# A CONTENT with one of these suffixes is a clip: its job stylizes every frame on one worker (run/video.py) and
+# writes a video of the same format. A .gif stays an image (its first frame), as it always was for the batch.
+CLIP_SUFFIXES = tuple(suffix for suffix in VIDEO_SUFFIXES if suffix not in IMAGE_SUFFIXES)
+CONTENT_SUFFIXES = IMAGE_SUFFIXES + CLIP_SUFFIXES
 # Manifest columns that are not settings.
 MANIFEST_COLUMNS = ("content", "style", "output")
 # Settings whose values name files: a worker gets their bytes, and a manifest's relative paths start at its folder.
@@ -54,29 +57,19 @@ class Job:
     def pair(self) -> str:
         return f"{self.content} x {self.style}"
 
+    @property
+    def is_clip(self) -> bool:
+        """A video CONTENT: the job stylizes its frames in order and writes a video."""
+        return is_clip(self.content)
 
-def natural_key(path: Path) -> list:
-    """frame2 before frame10: digits compare as numbers."""
-    # isdecimal, not isdigit: "²" is a digit that int() refuses
-    return [int(part) if part.isdecimal() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+def is_clip(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in CLIP_SUFFIXES
 
 
-def expand(paths: Sequence[str], what: str) -> list[Path]:
-    """Files as given, folders as their image files in natural order (the frame order of --sequence)."""
-    found: list[Path] = []
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            images = sorted((child for child in path.iterdir() if child.is_file() and not child.name.startswith(".")
-                             and child.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
-            if not images:
-                raise UserError(f"{what} folder {given!r} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-            found.extend(images)
-        elif path.exists():
-            found.append(path)
-        else:
-            raise UserError(f"{what} {given!r} does not exist")
-    return found
+def output_suffix(content: str | Path, image_suffix: str) -> str:
+    """A clip's output keeps its format (a video out of a video); an image's takes --format (`image_suffix`)."""
+    return Path(content).suffix.lower() if is_clip(content) else image_suffix
 
 
 def _json_values(data: Any) -> Any:
@@ -138,27 +131,32 @@ def pair_jobs(contents: Sequence[Path], styles: Sequence[Path], settings: Settin
     tag = settings_tag(settings, {"sequence_blend": sequence_blend} if sequence_blend is not None else None)
 
     def job(index: int, content: Path, style: Path, previous: int | None = None) -> Job:
-        output = out / output_name(str(content), str(style), tag, suffix)
+        output = out / output_name(str(content), str(style), tag, output_suffix(content, suffix))
         return Job(index, str(content), str(style), output, settings, tag=tag, previous=previous,
                    blend=sequence_blend)
 
     if sequence_blend is None:
         pairs = [(content, style) for content in contents for style in styles]
-        return unique_outputs([job(index, content, style) for index, (content, style) in enumerate(pairs)], suffix)
+        return unique_outputs([job(index, content, style) for index, (content, style) in enumerate(pairs)])
+    clips = [str(content) for content in contents if is_clip(content)]
+    if clips:
+        raise UserError(f"--sequence takes frames as CONTENT, not a video ({clips[0]!r}): give videos without "
+                        "--sequence (each is stylized with optical flow)")
     jobs: list[Job] = []
     for style in styles:  # one video per style, frame after frame
         for frame, content in enumerate(contents):
             jobs.append(job(len(jobs), content, style, previous=len(jobs) - 1 if frame else None))
-    return unique_outputs(jobs, suffix)
+    return unique_outputs(jobs)
 
 
-def unique_outputs(jobs: list[Job], suffix: str) -> list[Job]:
+def unique_outputs(jobs: list[Job]) -> list[Job]:
     """Jobs whose plain output names collide (x.jpg beside x.png, a/x.jpg beside b/x.jpg, a__b + c against a + b__c)
     get qualified names (output_name); names a manifest gives must differ by themselves. A name that still
     collides (a manifest listing one pair twice) is a usage error."""
     crowd = Counter(_name_key(sidecar_path(job.output)) for job in jobs)
     renamed = [job if job.named or crowd[_name_key(sidecar_path(job.output))] == 1 else
-               replace(job, output=job.output.with_name(output_name(job.content, job.style, job.tag, suffix, True)))
+               replace(job, output=job.output.with_name(output_name(job.content, job.style, job.tag,
+                                                                    job.output.suffix, True)))
                for job in jobs]
     return check_outputs(renamed)
 
@@ -293,10 +291,11 @@ def manifest_jobs(path: Path, base: dict[str, Any], out: Path, suffix: str) -> l
                     overrides[name] = [_beside(folder, str(each)) for each in value]
             settings = Settings.from_options(**{**base, **overrides})
             tag = settings_tag(settings)
-            name = str(row.get("output") or "") or output_name(content, style, tag, suffix)
-            if Path(name).name != name or Path(name).suffix.lower() not in FORMATS:
+            kinds = CLIP_SUFFIXES if is_clip(content) else tuple(FORMATS)
+            name = str(row.get("output") or "") or output_name(content, style, tag, output_suffix(content, suffix))
+            if Path(name).name != name or Path(name).suffix.lower() not in kinds:
                 raise UserError(f"output {name!r} must be a file name in --out ending in one of "
-                                f"{', '.join(sorted(FORMATS))}")
+                                f"{', '.join(sorted(kinds))}")
             if name.lower() in RESERVED_NAMES:
                 raise UserError(f"output {name!r} is the batch's own {name}: choose another name")
             if len(os.fsencode(name)) > MAX_NAME_BYTES:
@@ -304,7 +303,7 @@ def manifest_jobs(path: Path, base: dict[str, Any], out: Path, suffix: str) -> l
         except UserError as error:
             raise UserError(f"{path}:{number}: {error}") from None
         jobs.append(Job(len(jobs), content, style, out / name, settings, overrides, tag, named=bool(row.get("output"))))
-    return unique_outputs(jobs, suffix)
+    return unique_outputs(jobs)
 
 
 def read_input(path: str, what: str) -> bytes:
@@ -439,8 +438,14 @@ def finished(job: Job, auto_precision: str | None = None) -> dict[str, Any] | No
             and (record.get("compute") or {}).get("precision") != auto_precision):
         return None
     try:
-        with Image.open(job.output) as image:
-            image.load()  # decodes every pixel: verify() passes a truncated JPEG or TIFF
-    except Exception:  # Pillow raises many kinds for a damaged file; any of them means: run again
+        if job.is_clip:
+            from keras_style.files.video import open_clip
+
+            if sum(1 for _ in open_clip(job.output).iter_frames()) != len(record.get("frames") or ()):
+                return None  # every frame decodes, and they are all there
+        else:
+            with Image.open(job.output) as image:
+                image.load()  # decodes every pixel: verify() passes a truncated JPEG or TIFF
+    except Exception:  # Pillow and PyAV raise many kinds for a damaged file; any of them means: run again
         return None
     return record

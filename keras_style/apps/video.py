@@ -139,7 +139,7 @@ def run(argv: Sequence[str]) -> int:
         raise UserError(f"--fps must be above 0, got {args.fps}")
 
     from keras_style.files.images import load_image
-    from keras_style.files.video import DEFAULT_FPS, check_clip_output, encode_clip, open_clip
+    from keras_style.files.video import DEFAULT_FPS, check_clip_output, open_clip
     from keras_style.run.video import finished_frames
 
     settings = Settings.from_options(**settings_options(args))
@@ -165,31 +165,21 @@ def run(argv: Sequence[str]) -> int:
 
     from keras_style.apps.callbacks import StopOnSignal
     from keras_style.engine.backend import import_backend_quietly
-    from keras_style.run.video import stylize_frames
+    from keras_style.run.video import stylize_clip
 
     stop = StopOnSignal().install()
     import_backend_quietly()
     bar = FrameBar(clip.frames, len(resumed), enabled=not args.quiet)
-    extra = {"input": str(input_path), "styles": list(styles), "fps": str(clip.fps), "output": str(output)}
+    extra = {"input": str(input_path), "styles": list(styles), "output": str(output)}
     try:
-        records = stylize_frames(clip.iter_frames(), styles, settings, folder, sidecar, key,
-                                 callback=[bar.evaluation, stop], on_frame=bar.frame, extra=extra)
+        records, note = stylize_clip(clip, styles, settings, output, folder, sidecar, key,
+                                     callback=[bar.evaluation, stop], on_frame=bar.frame, extra=extra)
     except Interrupted:
         bar.close()
         print(f"{PROGRAM}: interrupted: {len(finished_frames(sidecar, key, folder))} frames finished in {folder}; "
               "run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     bar.close()
-    note = None
-    if encoded:
-        from keras_style.files.images import to_array
-
-        frames = (to_array(load_image(folder / record["file"])).astype("uint8") for record in records)
-        note = encode_clip(frames, output, clip.fps, audio_from=input_path if clip.has_audio else None)
-    from keras_style.files.outputs import save_json
-
-    save_json({"identity": key, **extra, "finished": True, "audio": note or ("kept" if clip.has_audio else None),
-               "frames": records}, sidecar)
     if note:
         print(f"{PROGRAM}: {note}", file=sys.stderr)
     if not args.quiet:

@@ -53,6 +53,7 @@ class JobOutcome:
     seconds: float
     error: str | None = None
     image: np.ndarray | None = None
+    clip: bytes | None = None  # a clip job's encoded video (image is then None)
     record: dict[str, Any] | None = None  # the sidecar (outputs.sidecar plus the batch section)
     written: str | None = None  # the worker wrote the pair here (--shared-output)
     worker: dict[str, Any] = field(default_factory=dict)  # host, pid, jobs run, VGG builds in that process
@@ -120,7 +121,7 @@ class JobRunner:
         started = time.perf_counter()
         self.jobs += 1
         try:
-            outcome = self._run(request, content, style)
+            outcome = (self._run_clip if job.is_clip else self._run)(request, content, style)
         except UserError as error:
             outcome = JobOutcome(job.index, 0.0, error=str(error))
         except MemoryError:
@@ -150,8 +151,7 @@ class JobRunner:
                 import_backend_quietly()
                 result = stylize_result(content_path, [style_path], settings=settings, prepared=prepared)
         result.settings = job.settings  # the sidecar records the paths the user gave, not this worker's copies
-        batch: dict[str, Any] = {"content": job.content, "style": job.style, "inputs": request.inputs,
-                                 "worker": {"host": self.host, "node": self.node, "pid": os.getpid()}}
+        batch = self._batch_section(request)
         if job.blend is not None:
             batch["sequence"] = {"blend": job.blend, "warm_start": request.start_from is not None,
                                  "start_sha256": request.start_sha256 if request.start_from is not None else None}
@@ -161,6 +161,46 @@ class JobRunner:
             written = str(save_result(result.image, lambda path: {**record, "output": str(path)}, job.output, True))
         image = result.image if request.return_image or not request.write else None
         return JobOutcome(job.index, 0.0, image=image, record=record, written=written)
+
+
+    def _batch_section(self, request: JobRequest) -> dict[str, Any]:
+        """The sidecar's batch section: what the job read (resuming compares it) and who ran it."""
+        return {"content": request.job.content, "style": request.job.style, "inputs": request.inputs,
+                "worker": {"host": self.host, "node": self.node, "pid": os.getpid()}}
+
+    def _run_clip(self, request: JobRequest, content: bytes | None, style: bytes | None) -> JobOutcome:
+        """A video CONTENT: every frame in order on this worker (run/video.py), encoded with the clip's sound; the
+        outcome carries the video's bytes, or the worker writes it (--shared-output)."""
+        from keras_style.files.outputs import save_result, versions
+        from keras_style.files.video import open_clip
+        from keras_style.run.video import stylize_clip
+
+        job = request.job
+        with tempfile.TemporaryDirectory(prefix="keras-style-job-") as folder:
+            local = _Materialised(Path(folder))
+            content_path = local.file("content", job.content, content, "video")
+            style_path = local.file("style", job.style, style, "style image")
+            settings = local.settings(job.settings, request.files)
+            encoded = Path(folder) / ("stylized" + job.output.suffix)
+            with local.named_as_given():
+                import_backend_quietly()
+                frames = Path(folder) / "frames"
+                frames.mkdir()
+                records, note = stylize_clip(open_clip(content_path), [style_path], settings, encoded, frames,
+                                             Path(folder) / "clip.json", {})
+            data = encoded.read_bytes()
+        record = {
+            "output": str(job.output), "interrupted": False, "stopped": "budget",
+            "settings": job.settings.as_dict(), "versions": versions(),
+            "evaluations": sum(frame["evaluations"] for frame in records),
+            "seconds": round(sum(frame["seconds"] for frame in records), 3),
+            "losses": {"initial": records[0]["losses"]["initial"], "final": records[-1]["losses"]["final"]},
+            "compute": records[-1]["compute"], "audio": note, "frames": records, "batch": self._batch_section(request),
+        }
+        written = None
+        if request.write:
+            written = str(save_result(data, lambda path: {**record, "output": str(path)}, job.output, True))
+        return JobOutcome(job.index, 0.0, clip=None if request.write else data, record=record, written=written)
 
 
 class _Materialised:

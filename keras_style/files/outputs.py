@@ -158,14 +158,17 @@ def names_beside(output: Path) -> Iterator[Path]:
         yield output.with_name(f"{output.stem}-{number}{output.suffix}")
 
 
-def save_result(image: np.ndarray, describe: Callable[[Path], dict[str, Any]], output: Path, force: bool) -> Path:
-    """Write the image and its sidecar (`describe(image_path)`) as a pair sharing one stem; return the image's path.
+def save_result(image: np.ndarray | bytes, describe: Callable[[Path], dict[str, Any]], output: Path,
+                force: bool) -> Path:
+    """Write the image (or a file's bytes as they are: an encoded video) and its sidecar (`describe(image_path)`) as a
+    pair sharing one stem; return the image's path.
 
     With `force` the pair replaces what is at OUTPUT. Without it no file is ever replaced: if OUTPUT or its sidecar
     appeared since check_output (another run aimed at OUTPUT, another program), the pair goes beside them under the
     first free name (out-1.png and out-1.json), and the caller says so."""
     for candidate in [output] if force else names_beside(output):
-        with (_temporary(candidate, _image_writer(image, candidate)) as picture,
+        writer = (lambda stream: stream.write(image)) if isinstance(image, bytes) else _image_writer(image, candidate)
+        with (_temporary(candidate, writer) as picture,
               _temporary(sidecar_path(candidate), _json_writer(describe(candidate))) as record):
             try:
                 _publish(picture, candidate, force)

@@ -26,8 +26,8 @@ from typing import Any, BinaryIO, NamedTuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from keras_style.apps.jobs import expand
 from keras_style.errors import UserError, first_line
+from keras_style.files.folders import expand
 from keras_style.files.images import load_image
 
 # The private helpers are the ones images use, so a video and an image are written the same way.

@@ -23,7 +23,7 @@ from keras_style.errors import Interrupted
 from keras_style.files.images import ImageSource, load_image, resize, target_size, to_array
 from keras_style.files.outputs import save_image, save_json
 from keras_style.files.video import FRAME_NAME
-from keras_style.run.loading import prepare
+from keras_style.run.loading import Prepared, prepare
 from keras_style.run.monitor import Callbacks
 from keras_style.run.motion import motion
 
@@ -80,6 +80,19 @@ def finished_frames(sidecar: Path, identity: dict[str, Any], folder: Path) -> li
     return done
 
 
+def carried_start(prepared: Prepared, previous_input: np.ndarray, previous_output: np.ndarray,
+                  current: np.ndarray, mode: str) -> tuple[Prepared, float]:
+    """A later frame's inputs: its start is the previous output carried along the flow from the previous input
+    frame, and (mode temporal) the temporal term's target; with the share of its pixels the flow can trust."""
+    moved = motion(previous_input, current)
+    carried = moved.carried(previous_output)
+    # where the flow cannot be trusted (uncovered, motion boundaries) the frame starts from its own content
+    start = np.where(moved.reliable[..., None] > 0, carried, prepared.final.content).astype(np.float32)
+    target = (carried, moved.reliable) if mode == "temporal" else None
+    final = prepared.final._replace(start=start, previous=target)
+    return replace(prepared, final=final), round(float(moved.reliable.mean()), 4)
+
+
 def stylize_frames(
     frames: Iterable[np.ndarray],
     styles: Sequence[ImageSource],
@@ -122,13 +135,8 @@ def stylize_frames(
         prepared = prepare(frame, list(styles), run_settings)
         record: dict[str, Any] = {"index": index, "file": FRAME_NAME.format(index + 1), "warm_start": False}
         if not first and mode != "independent":
-            moved = motion(previous_input, current)
-            carried = moved.carried(previous_output)
-            # where the flow cannot be trusted (uncovered, motion boundaries) the frame starts from its own content
-            start = np.where(moved.reliable[..., None] > 0, carried, prepared.final.content).astype(np.float32)
-            target = (carried, moved.reliable) if mode == "temporal" else None
-            prepared = replace(prepared, final=prepared.final._replace(start=start, previous=target))
-            record.update(warm_start=True, reliable_share=round(float(moved.reliable.mean()), 4))
+            prepared, reliable_share = carried_start(prepared, previous_input, previous_output, current, mode)
+            record.update(warm_start=True, reliable_share=reliable_share)
         result = stylize_result(None, None, settings=run_settings, prepared=prepared, callback=callback)
         if result.interrupted:
             raise Interrupted()
@@ -142,3 +150,34 @@ def stylize_frames(
             on_frame(FrameDone(index, path, record, result.image))
         previous_input, previous_output = current, result.image.astype(np.float32)
     return records
+
+
+def stylize_clip(
+    clip,
+    styles: Sequence[ImageSource],
+    settings: Settings,
+    output: Path,
+    folder: Path,
+    sidecar: Path,
+    identity: dict[str, Any],
+    *,
+    callback: Callbacks = None,
+    on_frame: Callable[[FrameDone], None] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A whole clip (files.video.Clip): its frames stylized into `folder` (stylize_frames, resumed where an earlier
+    run stopped), then OUTPUT encoded from them at the clip's frame rate with its sound (a folder OUTPUT is `folder`
+    itself: nothing to encode). Returns the frames' records and encode_clip's note (None, or why the sound was
+    dropped); the sidecar ends with finished: true."""
+    from keras_style.files.video import encode_clip
+
+    extra = {**(extra or {}), "fps": str(clip.fps)}
+    records = stylize_frames(clip.iter_frames(), styles, settings, folder, sidecar, identity, callback=callback,
+                             on_frame=on_frame, extra=extra)
+    note = None
+    if output != folder:
+        frames = (np.asarray(load_image(folder / record["file"]), dtype=np.uint8) for record in records)
+        note = encode_clip(frames, output, clip.fps, audio_from=clip.source if clip.has_audio else None)
+    audio = note or ("kept" if clip.has_audio else None)
+    save_json({"identity": identity, **extra, "finished": True, "audio": audio, "frames": records}, sidecar)
+    return records, note
