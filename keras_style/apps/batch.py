@@ -86,7 +86,7 @@ that row (size, style_weight or style-weight, iterations, preset, ...); an empty
 --sequence: CONTENT are the frames of a video, in natural order (frame2 before frame10). Frame 1 starts as --init
 says; each later frame starts from blend x the previous frame's result + (1 - blend) x its own content. No optical
 flow warps the previous result and no temporal loss ties the frames, so moving parts leave traces and some
-flicker remains.
+flicker remains; a video file as CONTENT gets both (its frames in order on one worker, as keras-style video).
 exit codes: 0 every job done or already done, 3 some jobs failed (listed in DIR/batch.jsonl), 2 bad usage,
 130 interrupted (finished jobs are kept), 1 other failures.
 examples:
@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROGRAM, description=DESCRIPTION, epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("contents", nargs="*", metavar="CONTENT",
-                        help="content images, or folders whose image files are all taken (not their subfolders)")
+                        help="content images or video files (a video becomes a stylized video, as keras-style video "
+                             "makes it), or folders whose image and video files are all taken (not their subfolders)")
     jobs = parser.add_argument_group("jobs")
     jobs.add_argument("--styles", nargs="+", metavar="STYLE", default=[],
                       help="style images or folders of them; every CONTENT is paired with every STYLE")
