@@ -42,10 +42,12 @@ class FrameDone:
 
 
 def frame_settings(settings: Settings, first: bool, mode: str = "temporal") -> Settings:
-    """The first frame (and, with mode 'independent', every frame) runs as a single image; later frames start from
-    the previous result at the output size: one scale, --frame-iterations evaluations (default half the first's)."""
+    """Every frame runs at the output size in one scale: later frames start from an image at that size, and a
+    first frame painted coarse to fine would differ from them in stroke scale (and at small sizes loses the content
+    to the style at its coarse scales). The first frame (with mode 'independent', every frame) gets --iterations;
+    later frames --frame-iterations (default half the first's)."""
     if first or mode == "independent":
-        return settings
+        return replace(settings, scales=1)
     evaluations = settings.frame_iterations or max(1, settings.evaluation_budget // 2)
     return replace(settings, scales=1, iterations=evaluations, outer_iterations=None, maxfun=None)
 
