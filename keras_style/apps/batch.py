@@ -40,13 +40,13 @@ from keras_style.apps.jobs import (
 )
 from keras_style.apps.options import (
     BATCH_PROGRAM,
-    EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     VERSION,
     OneLineParser,
     add_settings,
+    guarded_main,
     settings_options,
 )
 from keras_style.apps.workers import JOB_TIMEOUT_SECONDS
@@ -600,30 +600,8 @@ def summary(jobs: Sequence[Job], rows: dict[int, dict[str, Any]], out: Path, int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`keras-style batch ...` (cli.main hands it the arguments after `batch`): one-line errors, never a traceback
-    (KERAS_STYLE_DEBUG=1 shows one)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow reads it when it loads, in any worker too
-    for stream in (sys.stdout, sys.stderr):
-        # a file name that is not UTF-8 (surrogate escapes) is printed as \xff rather than ending the batch
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
-    try:
-        return run(sys.argv[1:] if argv is None else list(argv))
-    except SetupError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except UserError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as error:
-        if os.environ.get("KERAS_STYLE_DEBUG"):
-            raise
-        print(f"{PROGRAM}: error: {type(error).__name__}: {first_line(error)} (set KERAS_STYLE_DEBUG=1 for details)",
-              file=sys.stderr)
-        return EXIT_FAILURE
+    """`keras-style batch ...`: one-line errors, never a traceback (options.guarded_main)."""
+    return guarded_main(PROGRAM, run, argv)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,15 @@ itself. Importing this needs neither TensorFlow nor Gradio.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import Field
 from typing import Any
 
 from keras_style.config.presets import DEFAULT_PRESET, PAPER_PRESET, PRESETS
 from keras_style.config.settings import declared_settings, flag
+from keras_style.errors import SetupError, UserError, first_line
 from keras_style.version import __version__
 
 PROGRAM = "keras-style"
@@ -124,3 +127,31 @@ def list_presets() -> str:
         if preset.differences:
             lines.append(f"  differs: {preset.differences}")
     return "\n".join(lines)
+
+
+def guarded_main(program: str, run: Callable[[list[str]], int], argv: Sequence[str] | None) -> int:
+    """A subcommand's entry point (cli.main hands it the arguments after its name): one-line errors, never a
+    traceback (KERAS_STYLE_DEBUG=1 shows one); exit 1 for a machine that cannot run it, 2 for bad usage, 130 when
+    interrupted."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow reads it when it loads, in any worker too
+    for stream in (sys.stdout, sys.stderr):
+        # a file name that is not UTF-8 (surrogate escapes) is printed as \udcff rather than ending the command
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        return run(sys.argv[1:] if argv is None else list(argv))
+    except SetupError as error:  # before UserError, which it is a kind of
+        print(f"{program}: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except UserError as error:
+        print(f"{program}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if os.environ.get("KERAS_STYLE_DEBUG"):
+            raise
+        print(f"{program}: error: {type(error).__name__}: {first_line(error)} (set KERAS_STYLE_DEBUG=1 for details)",
+              file=sys.stderr)
+        return EXIT_FAILURE

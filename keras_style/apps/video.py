@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from fractions import Fraction
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from keras_style.apps.options import (
-    EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -28,10 +26,11 @@ from keras_style.apps.options import (
     VIDEO_PROGRAM,
     OneLineParser,
     add_settings,
+    guarded_main,
     settings_options,
 )
 from keras_style.config.settings import GROUPS, Settings
-from keras_style.errors import Interrupted, SetupError, UserError, first_line
+from keras_style.errors import Interrupted, UserError
 
 PROGRAM = VIDEO_PROGRAM
 # The clip's sidecar inside a folder OUTPUT.
@@ -190,26 +189,8 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`keras-style video ...` (cli.main hands it the arguments after `video`): one-line errors, never a traceback
-    (KERAS_STYLE_DEBUG=1 shows one)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        return run(sys.argv[1:] if argv is None else list(argv))
-    except UserError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except SetupError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as error:
-        if os.environ.get("KERAS_STYLE_DEBUG"):
-            raise
-        print(f"{PROGRAM}: error: {type(error).__name__}: {first_line(error)} (set KERAS_STYLE_DEBUG=1 for details)",
-              file=sys.stderr)
-        return EXIT_FAILURE
+    """`keras-style video ...`: one-line errors, never a traceback (options.guarded_main)."""
+    return guarded_main(PROGRAM, run, argv)
 
 
 if __name__ == "__main__":

@@ -106,8 +106,8 @@ class Settings:
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
     temporal_weight: float = setting(
         3e11, "video only (keras-style video): weight of the temporal loss, which holds each frame to the "
-        "previous frame's output carried along the optical flow where the pixel stays visible (Ruder et al. 2016); scaled "
-        "with the frame's pixels, chosen by benchmarks/video.py",
+        "previous frame's output carried along the optical flow where the pixel stays visible (Ruder et al. 2016); "
+        "scaled with the frame's pixels, chosen by benchmarks/video.py",
         "losses")
     tv_form: str = setting("articles", "total variation: articles = sum of ((dx^2 + dy^2)^1.25), as articles "
                            "001-003; squared = sum of dx^2 + dy^2 (jcjohnson/neural-style, crowsonkb)", "losses",
