@@ -82,3 +82,18 @@ def test_the_temporal_term_gradient_matches_finite_differences():
     # a masked-out pixel has no gradient; without a previous frame there is no temporal term
     assert np.all(gradient.reshape(x.shape)[np.broadcast_to(mask, x.shape) == 0] == 0)
     assert [name for name, _ in evaluator_for(model, settings, content, style).layout] == ["content", "style", "tv"]
+
+
+def test_a_single_image_still_tiles_with_the_temporal_weight_declared():
+    """The temporal term exists only with a previous frame: a still image in tiles is not refused for its weight."""
+    from keras_style.config.settings import Settings
+    from keras_style.run.transfer import stylize_result
+
+    from .conftest import make_picture
+
+    settings = Settings.from_options(size=96, tile_size=64, iterations=2, weights="none", seed=0,
+                                     style_layers=["conv1_1"], content_layers=["conv2_2"])
+    assert settings.temporal_weight > 0
+    result = stylize_result(make_picture(96, 72), make_picture(64, 64, seed=1, kind="style"), settings=settings)
+    assert result.image.shape == (72, 96, 3) and result.scales[-1]["tiles"]
+    assert "temporal" not in result.losses["final"]

@@ -29,7 +29,7 @@ from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.optimize import minimize
 from keras_style.engine.spec import LossSpec
 from keras_style.engine.targets import TileTargets, feature_step_for, make_terms
-from keras_style.engine.terms import CORE_TERMS, combine
+from keras_style.engine.terms import CORE_TERMS, combine, layout
 from keras_style.errors import Converged, Interrupted, UserError
 from keras_style.files.images import preprocess
 from keras_style.run.assemble import compute_for
@@ -135,7 +135,7 @@ class TiledScale:
     """One scale optimised tile by tile from its start image (see the module's docstring)."""
 
     def __init__(self, model, settings, scale: ScaleRun, monitor, record: dict[str, Any]) -> None:
-        if any(name not in CORE_TERMS for name, _ in scale.loss.weights if scale.loss.weight(name) > 0):
+        if any(name not in CORE_TERMS for name, _ in layout(scale.loss, scale.images.previous is not None)):
             raise UserError("tiling supports the content, style and tv terms only: use --tile-size off")
         images, self.tile = scale.images, scale.images.tile
         self.model, self.scale, self.monitor, self.record = model, scale, monitor, record
