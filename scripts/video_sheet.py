@@ -1,0 +1,61 @@
+"""An animated side-by-side of stylized clips: the input clip and each folder of stylized frames (frame_00001.png ...,
+as `keras-style video` and benchmarks/video.py write them), one column each, with a label above, as a looping GIF.
+
+    python scripts/video_sheet.py examples/demo_clip.mp4 examples/video_sheet.gif \\
+        --column independent=outputs/video_benchmark_192/demo/independent \\
+        --column "temporal loss=outputs/video_benchmark_192/demo/temporal_3e+11"
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LABEL_HEIGHT = 16
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("clip", type=Path, help="the input clip (a video file or a folder of frames)")
+    parser.add_argument("output", type=Path, help="the animated GIF to write")
+    parser.add_argument("--column", action="append", default=[], metavar="LABEL=FOLDER",
+                        help="a folder of stylized frames and its label (repeat for each column)")
+    parser.add_argument("--scale", type=float, default=1.0, help="enlarge every column by this factor")
+    args = parser.parse_args(argv)
+    if not args.column:
+        parser.error("give at least one --column LABEL=FOLDER")
+
+    from keras_style.files.video import FRAME_NAME, open_clip
+
+    columns = [(label, Path(folder)) for label, _, folder in (column.partition("=") for column in args.column)]
+    clip = open_clip(args.clip)
+    count = min(len(list(folder.glob("frame_*.png"))) for _, folder in columns)
+    sheets = []
+    for index, source in zip(range(count), clip.iter_frames()):
+        pictures = [Image.open(folder / FRAME_NAME.format(index + 1)).convert("RGB") for _, folder in columns]
+        width, height = (round(side * args.scale) for side in pictures[0].size)
+        cells = [Image.fromarray(source).resize((width, height), Image.Resampling.LANCZOS)]
+        cells += [picture.resize((width, height), Image.Resampling.NEAREST) for picture in pictures]
+        sheet = Image.new("RGB", (width * len(cells), height + LABEL_HEIGHT), "white")
+        draw = ImageDraw.Draw(sheet)
+        for position, (cell, label) in enumerate(zip(cells, ["input", *(label for label, _ in columns)])):
+            sheet.paste(cell, (position * width, LABEL_HEIGHT))
+            draw.text((position * width + 4, 2), label, fill="black")
+        sheets.append(sheet)
+    milliseconds = round(1000 / float(clip.fps))
+    palette = [sheet.quantize(256, method=Image.Quantize.MEDIANCUT) for sheet in sheets]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    palette[0].save(args.output, save_all=True, append_images=palette[1:], duration=milliseconds, loop=0,
+                    optimize=True)
+    print(f"wrote {args.output}: {len(sheets)} frames, {np.prod(sheets[0].size)} px each")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
