@@ -83,6 +83,13 @@ def served(tmp_path_factory):
     assert not server.workspace.root.exists()
 
 
+@pytest.fixture
+def long_runs(served):
+    """For tests that start long runs: whatever happens, no run is left going for the next test."""
+    yield
+    assert served.server.runs.stop_all(timeout=60)
+
+
 def stylize(client, content, style, **fields):
     """One run through the page's API: the final (preview, progress, curve, downloads, message)."""
     values = dict(FAST, **fields)
@@ -103,6 +110,17 @@ def files_of(outputs) -> dict[str, Path]:
 
 def assert_alive(served: Served) -> None:
     assert httpx.get(served.url, timeout=10).status_code == 200
+
+
+def wait_until(condition, timeout: float = 60.0, what: str = "the condition"):
+    """Poll `condition` until it returns something true (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"{what} did not happen within {timeout:g} s")
 
 
 # --- options ---------------------------------------------------------------------------------------------------
@@ -394,14 +412,27 @@ def test_the_command_removes_its_temporary_folder_on_ctrl_c(tmp_path):
     assert not folder.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_a_stop_from_another_session_reaches_nothing(served):
-    # Runs never share state: Stop acts on the caller's own session only, so one client cannot stop another's run.
+def evaluation(run) -> int:
+    return run.snapshot().evaluation
+
+
+def test_a_stop_from_another_session_reaches_nothing(served, long_runs):
+    # Two clients, two Gradio sessions: the page maps each session to its own run (Runs, by session hash), so one
+    # client's Stop reaches its own run and never another's.
     runs = served.server.runs
-    mine = runs.begin("session-a")
-    assert runs.stop("session-b") is False and not mine.stop_requested
-    assert runs.stop("session-a") is True and mine.stop_requested
-    runs.end("session-a", mine)
-    assert mine.folder.parent == served.workspace / "runs"
+    mine, other = served.client(), served.client()
+    job = mine.submit(gradio_client.handle_file(str(CONTENT)), gradio_client.handle_file(str(STYLE)),
+                      *dict(FAST, iterations=2000).values(), api_name="/stylize")
+    run = wait_until(lambda: (run := runs._by_session.get(mine.session_hash)) and evaluation(run) >= 2 and run,
+                     what="the run's second evaluation")
+    other.predict(api_name="/stop")
+    stopped_at = evaluation(run)
+    wait_until(lambda: evaluation(run) >= stopped_at + 3, 20, "the run going on after another session's Stop")
+    assert not run.stop_requested
+    mine.predict(api_name="/stop")
+    outputs = job.result(timeout=60)
+    assert re.fullmatch(r"stopped after \d+ evaluations: the best image so far is kept", message_of(outputs))
+    assert json.loads(files_of(outputs)[".json"].read_text())["interrupted"] is True
 
 
 def test_no_run_thread_outlives_its_run(served):
