@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +122,82 @@ def wait_until(condition, timeout: float = 60.0, what: str = "the condition"):
             return value
         time.sleep(0.02)
     raise AssertionError(f"{what} did not happen within {timeout:g} s")
+
+
+class Tab:
+    """A browser tab as Gradio's page talks to the server: its own session, a heartbeat, and the stream of its
+    events' messages. close() drops both connections at once, as a closed tab, a reload or a lost network does.
+    (gradio_client keeps its heartbeat up to 15 s after close() and cannot drop its event stream; the streams are
+    plain sockets here because only shutdown() ends a connection that another thread is reading.)"""
+
+    def __init__(self, served: Served) -> None:
+        self.url = served.url
+        self.api = served.url + "gradio_api/"
+        self.session = uuid.uuid4().hex
+        config = httpx.get(served.url + "config", timeout=10).json()
+        self.fn_index = {dependency["api_name"]: dependency["id"] for dependency in config["dependencies"]}
+        self.inputs = {dependency["api_name"]: len(dependency["inputs"]) for dependency in config["dependencies"]}
+        self.http = httpx.Client(timeout=30)
+        self.messages: list[dict] = []
+        self._sockets: list[socket.socket] = []
+        self._events: threading.Thread | None = None
+        self._open(f"heartbeat/{self.session}")
+
+    def _open(self, path: str) -> threading.Thread:
+        """GET an event stream on its own connection, read by a thread into `messages`."""
+        address = httpx.URL(self.url)
+        connection = socket.create_connection((address.host, address.port), timeout=30)
+        connection.settimeout(None)
+        connection.sendall(f"GET /gradio_api/{path} HTTP/1.1\r\nHost: {address.host}:{address.port}\r\n"
+                           "Accept: text/event-stream\r\n\r\n".encode())
+        self._sockets.append(connection)
+        reader = threading.Thread(target=self._read, args=(connection.makefile("rb"),), daemon=True)
+        reader.start()
+        return reader
+
+    def _read(self, stream) -> None:
+        try:
+            while stream.readline() not in (b"\r\n", b""):  # the headers
+                pass
+            text = b""
+            while size := int(stream.readline().strip() or b"0", 16):  # chunked: a JSON line may span chunks
+                text += stream.read(size)
+                stream.readline()
+                *lines, text = text.split(b"\n")
+                self.messages += [json.loads(line[len(b"data: "):]) for line in lines if line.startswith(b"data: {")]
+        except (OSError, ValueError):  # the connection was dropped
+            pass
+
+    def upload(self, path: Path) -> dict:
+        with path.open("rb") as stream:
+            sent = self.http.post(self.api + "upload", files={"files": (path.name, stream)})
+        return {"path": sent.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+    def call(self, api_name: str, *data) -> str:
+        """Join the queue with an event of the page (as its button would); the event's id."""
+        joined = self.http.post(self.api + "queue/join", json={
+            "data": list(data), "fn_index": self.fn_index[api_name], "session_hash": self.session,
+            "event_data": None, "trigger_id": None})
+        assert joined.status_code == 200, joined.text
+        if self._events is None or not self._events.is_alive():  # the server closes it when no event is pending
+            self._events = self._open(f"queue/data?session_hash={self.session}")
+        return joined.json()["event_id"]
+
+    def stylize(self, **fields) -> str:
+        values = dict(FAST, **fields)
+        return self.call("stylize", self.upload(CONTENT), self.upload(STYLE), *values.values())
+
+    def message(self, event: str, kind: str, timeout: float = 60.0) -> dict:
+        """The first message of `kind` (estimation, process_completed, ...) for `event`, waiting for it."""
+        return wait_until(lambda: next((message for message in list(self.messages)
+                                        if message.get("event_id") == event and message["msg"] == kind), None),
+                          timeout, f"a {kind} message")
+
+    def close(self) -> None:
+        for connection in self._sockets:
+            connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+        self.http.close()
 
 
 # --- options ---------------------------------------------------------------------------------------------------
@@ -435,5 +512,67 @@ def test_a_stop_from_another_session_reaches_nothing(served, long_runs):
     assert json.loads(files_of(outputs)[".json"].read_text())["interrupted"] is True
 
 
-def test_no_run_thread_outlives_its_run(served):
+def test_a_queued_run_whose_tab_closes_leaves_the_session_map_and_the_queue(served, long_runs):
+    runs, queue = served.server.runs, served.server._page._queue
+    first = Tab(served)
+    running = first.stylize(iterations=2000)
+    wait_until(lambda: (run := runs._by_session.get(first.session)) and evaluation(run) >= 1,
+               what="the first run's first evaluation")
+    second = Tab(served)  # its Start: begin, then the run waits in Gradio's queue behind the first
+    second.message(second.call("begin", *[""] * second.inputs["begin"]), "process_completed")
+    waiting = runs._by_session[second.session]
+    queued = second.stylize()
+    assert second.message(queued, "estimation")["rank"] == 0
+    second.close()  # the tab closes while its run waits
+    wait_until(lambda: second.session not in runs._by_session, 10, "the closed tab's run leaving the session map")
+    assert waiting.snapshot().state == "stopped" and not waiting.started and not waiting.folder.exists()
+    # Gradio drops the queued event when the tab's event stream closes (a connection of its own)
+    wait_until(lambda: not [event for event in queue.event_queue_per_concurrency_id["stylize"].queue
+                            if event.session_hash == second.session], 10, "Gradio dropping the queued event")
+    first.call("stop")
+    assert first.message(running, "process_completed")["success"]
+    assert not waiting.started and second.session not in runs._by_session  # nothing ran for the closed tab
+    first.close()
+
+
+def test_a_run_whose_page_went_away_goes_on_then_stops_itself(served, monkeypatch, long_runs):
+    # Gradio ends the event of a page whose connection drops (a closed tab, a reload, a network blip); the run's
+    # thread outlives that event, so that a reloaded page can follow it again, but not for long: with no page
+    # following it, it stops itself after DETACHED_SECONDS and keeps its best image. Runs still take turns meanwhile.
+    from gradio_client.utils import Status
+
+    from keras_style.apps.web import runs as web_runs
+
+    monkeypatch.setattr(web_runs, "DETACHED_SECONDS", 1.0, raising=False)  # (raising: the old code lacks it)
+    runs = served.server.runs
+    tab = Tab(served)
+    tab.stylize(iterations=2000)
+    run = wait_until(lambda: (run := runs._by_session.get(tab.session)) and evaluation(run) >= 2 and run,
+                     what="the run's second evaluation")
+    job = served.client().submit(gradio_client.handle_file(str(CONTENT)), gradio_client.handle_file(str(STYLE)),
+                                 *dict(FAST, iterations=3).values(), api_name="/stylize")
+    wait_until(lambda: job.status().code == Status.IN_QUEUE, 30, "the next run waiting in Gradio's queue")
+    tab.close()  # the connection drops: Gradio ends the event, and lets the next one in
+    wait_until(lambda: tab.session not in runs._by_session, 10, "Gradio ending the event")
+    dropped_at, dropped = evaluation(run), time.monotonic()
+    wait_until(lambda: evaluation(run) >= dropped_at + 3, 10, "the run going on without its page")
+    threads = []  # how many run threads there are, while the next run waits for its turn
+
+    def counted() -> bool:
+        threads.append(sum(thread.name == "keras-style-run" for thread in threading.enumerate()))
+        return job.done()
+
+    wait_until(counted, 30, "the next run, once the one without a page stopped itself")
+    assert max(threads) == 1, threads  # never two runs at once
+    assert not run.alive and time.monotonic() - dropped < 30
+    snapshot = run.snapshot()
+    assert snapshot.state == "stopped", snapshot.message
+    assert re.fullmatch(r"stopped after \d+ evaluations \(no page followed it for 1 s\): the best image so far is "
+                        r"kept", snapshot.message)
+    assert {path.name for path in snapshot.files} == {"stylized.png", "stylized.json"}
+    assert all(path.is_file() and path.parent == run.folder for path in snapshot.files)  # kept for its browser
+    assert json.loads(run.folder.joinpath("stylized.json").read_text())["interrupted"] is True
+    outputs = job.outputs()
+    assert any("whose page went away, to stop" in message_of(update) for update in outputs)  # it said why it waited
+    assert message_of(outputs[-1]).startswith("done: ")
     assert not [thread for thread in threading.enumerate() if thread.name == "keras-style-run"]
