@@ -468,25 +468,63 @@ def test_every_file_stays_in_the_temporary_folder(served):
     assert list(served.cwd.iterdir()) == []
 
 
-def test_the_command_removes_its_temporary_folder_on_ctrl_c(tmp_path):
+def start_command(environment: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, Path, str]:
+    """`python -m keras_style.apps.web` on a free port with random weights: the process, its temporary folder and
+    its address, once it serves."""
     port = free_port()
-    environment = dict(os.environ, TMPDIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="2")
+    environment = dict(environment, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
     process = subprocess.Popen([sys.executable, "-m", "keras_style.apps.web", "--port", str(port), "--weights", "none"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=environment)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=environment)
+    line = process.stdout.readline()
+    if f"serving http://127.0.0.1:{port}/" not in line:
+        process.kill()
+        raise AssertionError(line + process.stderr.read())
+    return process, Path(re.search(r"results in (\S+),", line).group(1)), f"http://127.0.0.1:{port}/"
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
+
+
+def test_the_command_removes_its_temporary_folder_on_ctrl_c(tmp_path):
+    from keras_style.apps.web.server import workspace_prefix
+
+    # a server killed before it could clean up left its folder; another server runs (this process stands for it)
+    stale = tmp_path / f"{workspace_prefix(dead_pid())}killed"
+    (stale / "runs").mkdir(parents=True)
+    live = tmp_path / f"{workspace_prefix(os.getpid())}serving"
+    live.mkdir()
+    process, folder, url = start_command(dict(os.environ, TMPDIR=str(tmp_path)), ROOT)
     try:
-        line = process.stdout.readline()
-        assert f"serving http://127.0.0.1:{port}/" in line, line + process.stderr.read()
-        folder = Path(re.search(r"results in (\S+),", line).group(1))
         assert folder.is_dir() and folder.parent == tmp_path.resolve()
-        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+        assert not stale.exists() and live.is_dir()  # removed at start
+        assert httpx.get(url, timeout=10).status_code == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()
     errors = process.stderr.read()
-    assert "warning" not in errors and "Traceback" not in errors, errors
-    assert not folder.exists() and list(tmp_path.iterdir()) == []
+    assert errors.strip() == "keras-style serve: removed 1 temporary folder(s) of servers no longer running", errors
+    assert not folder.exists() and list(tmp_path.iterdir()) == [live]
+
+
+def test_only_folders_of_servers_no_longer_running_are_removed(tmp_path):
+    from keras_style.apps.web.server import WORKSPACE_PREFIX, remove_stale_workspaces, workspace_prefix
+
+    dead, other_host = dead_pid(), f"{WORKSPACE_PREFIX}{dead_pid()}.00000000-elsewhere"
+    folders = {name: tmp_path / name for name in (
+        f"{workspace_prefix(dead)}a", f"{workspace_prefix(dead)}b",  # dead: removed
+        f"{workspace_prefix(os.getpid())}c", f"{workspace_prefix(1)}d",  # alive (1: init): kept
+        other_host, f"{WORKSPACE_PREFIX}x1y2z3", "keras-style-other")}  # another host's, an older name, not ours
+    for folder in folders.values():
+        (folder / "runs").mkdir(parents=True)
+    assert sorted(remove_stale_workspaces(tmp_path)) == [folders[f"{workspace_prefix(dead)}a"],
+                                                        folders[f"{workspace_prefix(dead)}b"]]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(list(folders)[2:])
 
 
 def evaluation(run) -> int:

@@ -2,7 +2,8 @@
 
 Every file the server writes (uploads, Gradio's cache, previews, results) goes into one temporary folder, removed
 when the server stops: Gradio's GRADIO_TEMP_DIR and GRADIO_EXAMPLES_CACHE point inside it while it runs, and so does
-the process's own temporary folder (tempfile, TMPDIR), where TensorFlow's autograph leaves generated code."""
+the process's own temporary folder (tempfile, TMPDIR), where TensorFlow's autograph leaves generated code.
+A server killed before it could remove its folder (SIGKILL, a crash) leaves it: the next server removes it."""
 from __future__ import annotations
 
 import argparse
@@ -10,12 +11,14 @@ import contextlib
 import importlib.util
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import socket
 import sys
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +147,61 @@ def check_weights(weights: str) -> None:
         resolve_weights(network, weights)
 
 
+# The temporary folder's name says which server owns it: keras-style-web-<pid>.<host>-<random>, the host a hash of
+# its name (so that containers sharing a temporary folder, each with its own pids, never judge each other's).
+WORKSPACE_PREFIX = "keras-style-web-"
+WORKSPACE_NAME = re.compile(re.escape(WORKSPACE_PREFIX) + r"(?P<pid>\d+)\.(?P<host>[0-9a-f]{8})-[^/\\]+")
+
+
+def _host_tag() -> str:
+    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def workspace_prefix(pid: int) -> str:
+    """The start of the name of process `pid`'s temporary folder (WORKSPACE_NAME)."""
+    return f"{WORKSPACE_PREFIX}{pid}.{_host_tag()}-"
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this machine; True when that cannot be told (the folder is then kept)."""
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there
+        try:
+            import psutil
+        except ImportError:
+            return True
+        return psutil.pid_exists(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+def remove_stale_workspaces(folder: Path) -> list[Path]:
+    """Remove from `folder` the temporary folders of servers on this host that no longer run (killed before they
+    could clean up); the folders removed. A folder whose process runs, another user's, another host's, or one whose
+    name has no pid (an older version's) is kept. (A pid reused by another process keeps its folder: safe side.)"""
+    removed = []
+    host = _host_tag()
+    for path in sorted(folder.glob(WORKSPACE_PREFIX + "*")):
+        match = WORKSPACE_NAME.fullmatch(path.name)
+        if match is None or match["host"] != host or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            if hasattr(os, "getuid") and path.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if not _process_alive(int(match["pid"])):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 @dataclass(frozen=True)
 class Workspace:
     """The server's temporary folder: Gradio's uploads and cache, its examples cache, and one folder per run."""
@@ -152,7 +210,7 @@ class Workspace:
 
     @classmethod
     def create(cls) -> Workspace:
-        workspace = cls(Path(tempfile.mkdtemp(prefix="keras-style-web-")).resolve())
+        workspace = cls(Path(tempfile.mkdtemp(prefix=workspace_prefix(os.getpid()))).resolve())
         for folder in (workspace.uploads, workspace.examples, workspace.runs):
             folder.mkdir()
         return workspace
@@ -210,10 +268,12 @@ class Server:
         self.workspace: Workspace | None = None
         self.runs = None
         self.url: str | None = None
+        self.stale_removed: list[Path] = []  # the folders of dead servers removed at start
         self._page = None
         self._environment: contextlib.ExitStack | None = None
 
     def start(self) -> str:
+        self.stale_removed = remove_stale_workspaces(Path(tempfile.gettempdir()))
         self.workspace = Workspace.create()
         self._environment = contextlib.ExitStack()
         self._environment.enter_context(_environment(self.workspace.environment(), self.workspace.root))
@@ -293,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if warning:
             print(warning, file=sys.stderr)
         url = server.start()
+        if server.stale_removed:
+            print(f"{PROGRAM}: removed {len(server.stale_removed)} temporary folder(s) of servers no longer running",
+                  file=sys.stderr)
         print(f"{PROGRAM}: serving {url} (Ctrl-C stops; uploads and results in {server.workspace.root}, removed "
               "on exit)", flush=True)
         while not stopping.wait(1.0):  # a timed wait, so signal handlers run promptly
