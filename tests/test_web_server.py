@@ -52,6 +52,7 @@ class Served:
     system_temp: Path  # tempfile.gettempdir() while the server runs
     cwd: Path  # the working directory while the server runs
     downloads: Path  # where the test clients save what they download
+    home: Path | None = None  # HOME while the server runs
 
     @property
     def workspace(self) -> Path:
@@ -64,23 +65,29 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """The server in this process, with the system temp folder and the working directory pointed at empty folders,
-    so a test can see that nothing lands outside the server's own temporary folder."""
+    """The server in this process, with the system temp folder, the working directory and HOME pointed at empty
+    folders, so a test can see that nothing lands outside the server's own temporary folder. (Keras is imported
+    already in this process: test_the_command_stops_its_run_on_sigterm_... sees what its first import writes.)"""
     from keras_style.apps.web.server import Server
 
     system_temp, cwd = tmp_path_factory.mktemp("system-temp"), tmp_path_factory.mktemp("cwd")
-    downloads = tmp_path_factory.mktemp("downloads")
-    saved_temp, saved_cwd = tempfile.tempdir, os.getcwd()
+    downloads, home = tmp_path_factory.mktemp("downloads"), tmp_path_factory.mktemp("home")
+    saved_temp, saved_cwd, saved_home = tempfile.tempdir, os.getcwd(), os.environ.get("HOME")
     tempfile.tempdir = str(system_temp)
     os.chdir(cwd)
+    os.environ["HOME"] = str(home)
     server = Server(ServerOptions(port=free_port(), limits=LIMITS, weights="none"))
     try:
         url = server.start()
-        yield Served(server, url, system_temp, cwd, downloads)
+        yield Served(server, url, system_temp, cwd, downloads, home)
     finally:
         server.close()
         os.chdir(saved_cwd)
         tempfile.tempdir = saved_temp
+        if saved_home is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = saved_home
     assert not server.workspace.root.exists()
 
 
@@ -463,9 +470,11 @@ def test_every_file_stays_in_the_temporary_folder(served):
     assert any(re.fullmatch(r"runs/run-[^/]+/stylized\.(png|json)", name) for name in written)  # a result
     assert any(re.fullmatch(r"gradio/[^/]+/stylized\.png", name) for name in written)  # served from Gradio's cache
     assert tempfile.gettempdir() == str(served.workspace)  # anything else a library writes to "temp" lands here
-    # nothing beside it in the system temp folder, nothing in the working directory (no .gradio folder)
+    # nothing beside it in the system temp folder, nothing in the working directory (no .gradio folder), nothing in
+    # the home folder
     assert [path.name for path in served.system_temp.iterdir()] == [served.workspace.name]
     assert list(served.cwd.iterdir()) == []
+    assert list(served.home.iterdir()) == []
 
 
 def start_command(environment: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, Path, str]:
@@ -512,6 +521,36 @@ def test_the_command_removes_its_temporary_folder_on_ctrl_c(tmp_path):
     assert not folder.exists() and list(tmp_path.iterdir()) == [live]
 
 
+def test_the_command_stops_its_run_on_sigterm_and_writes_nothing_outside_its_folder(tmp_path):
+    # HOME, the temporary folder and the working directory are empty folders: after SIGTERM in the middle of a run,
+    # all three are empty again (Keras wrote no ~/.keras/keras.json, matplotlib no font cache). The run's page has
+    # just gone (its run goes on without it, runs.DETACHED_SECONDS): SIGTERM must stop that run too.
+    home, temporary, cwd = tmp_path / "home", tmp_path / "temp", tmp_path / "cwd"
+    for folder in (home, temporary, cwd):
+        folder.mkdir()
+    chosen = ("KERAS_HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")  # the defaults: under HOME
+    environment = {name: value for name, value in os.environ.items() if name not in chosen}
+    process, folder, url = start_command(dict(environment, HOME=str(home), TMPDIR=str(temporary)), cwd)
+    try:
+        tab = Tab(Served(None, url, temporary, cwd, tmp_path))
+        event = tab.stylize(iterations=2000)
+        wait_until(lambda: any(message.get("event_id") == event and "data-evaluation" in json.dumps(message)
+                               for message in list(tab.messages)), 120, "the run's first evaluation")
+        tab.close()
+        assert [path.name for path in (folder / "runs").iterdir()]  # the run's folder, its run in flight
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    errors = process.stderr.read()
+    assert "Traceback" not in errors and "did not stop" not in errors, errors
+    assert "stopping" in process.stdout.read()
+    assert not folder.exists() and list(temporary.iterdir()) == []
+    assert [str(path.relative_to(home)) for path in home.rglob("*")] == []
+    assert list(cwd.iterdir()) == []
+
+
 def test_only_folders_of_servers_no_longer_running_are_removed(tmp_path):
     from keras_style.apps.web.server import WORKSPACE_PREFIX, remove_stale_workspaces, workspace_prefix
 
@@ -525,6 +564,32 @@ def test_only_folders_of_servers_no_longer_running_are_removed(tmp_path):
     assert sorted(remove_stale_workspaces(tmp_path)) == [folders[f"{workspace_prefix(dead)}a"],
                                                         folders[f"{workspace_prefix(dead)}b"]]
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(list(folders)[2:])
+
+
+def test_keras_home_moves_into_the_temporary_folder_only_when_nothing_of_the_persons_is_there(tmp_path, monkeypatch):
+    from keras_style.apps.web.server import keras_home_moves
+    from keras_style.files.weights import KERAS_CACHE_NAMES
+
+    for name in ("KERAS_HOME", "KERAS_STYLE_WEIGHTS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert keras_home_moves("none") and keras_home_moves(str(CONTENT))  # Keras would create ~/.keras: it moves
+    assert not keras_home_moves("imagenet")  # Keras downloads the weights into ~/.keras: they must outlive us
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for file in KERAS_CACHE_NAMES.values():
+        (weights / file).write_bytes(b"")
+    monkeypatch.setenv("KERAS_STYLE_WEIGHTS_DIR", str(weights))
+    assert keras_home_moves("imagenet")  # the weights are elsewhere
+    monkeypatch.delenv("KERAS_STYLE_WEIGHTS_DIR")
+    (tmp_path / ".keras").mkdir()
+    (tmp_path / ".keras" / "models").symlink_to(weights)
+    assert not keras_home_moves("imagenet")  # the weights are in Keras's cache there
+    assert keras_home_moves("none")  # they are not used: Keras would only add its keras.json there
+    (tmp_path / ".keras" / "keras.json").write_text("{}")
+    assert not keras_home_moves("none")  # the person's configuration
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "chosen"))
+    assert not keras_home_moves("none")
 
 
 def evaluation(run) -> int:

@@ -2,7 +2,8 @@
 
 Every file the server writes (uploads, Gradio's cache, previews, results) goes into one temporary folder, removed
 when the server stops: Gradio's GRADIO_TEMP_DIR and GRADIO_EXAMPLES_CACHE point inside it while it runs, and so does
-the process's own temporary folder (tempfile, TMPDIR), where TensorFlow's autograph leaves generated code.
+the process's own temporary folder (tempfile, TMPDIR), where TensorFlow's autograph leaves generated code, and what
+Keras and matplotlib would write in the home folder (KERAS_HOME, MPLCONFIGDIR) unless the person chose otherwise.
 A server killed before it could remove its folder (SIGKILL, a crash) leaves it: the next server removes it."""
 from __future__ import annotations
 
@@ -147,6 +148,21 @@ def check_weights(weights: str) -> None:
         resolve_weights(network, weights)
 
 
+def keras_home_moves(weights: str) -> bool:
+    """Whether the server points KERAS_HOME into its temporary folder, so that Keras's first import writes no
+    ~/.keras/keras.json: not when the person set KERAS_HOME or keeps a keras.json (their configuration), nor when
+    the runs take the ImageNet weights from Keras's cache there or download them into it (it must outlive us)."""
+    from keras_style.config.settings import NETWORKS
+    from keras_style.files.weights import keras_cache_file, resolve_weights
+
+    if "KERAS_HOME" in os.environ or (Path.home() / ".keras" / "keras.json").exists():
+        return False
+    if str(weights).lower() != "imagenet":
+        return True
+    found = {network: resolve_weights(network, weights) for network in NETWORKS}
+    return not any(path == "imagenet" or Path(path) == keras_cache_file(network) for network, path in found.items())
+
+
 # The temporary folder's name says which server owns it: keras-style-web-<pid>.<host>-<random>, the host a hash of
 # its name (so that containers sharing a temporary folder, each with its own pids, never judge each other's).
 WORKSPACE_PREFIX = "keras-style-web-"
@@ -227,11 +243,18 @@ class Workspace:
     def runs(self) -> Path:
         return self.root / "runs"
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, keras_home: bool = False) -> dict[str, str]:
         """The variables that keep Gradio's files, and any library's temporary files, in here (Gradio reads them
-        when it imports, builds the page and serves)."""
-        return {"GRADIO_TEMP_DIR": str(self.uploads), "GRADIO_EXAMPLES_CACHE": str(self.examples),
-                "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(self.root)}
+        when it imports, builds the page and serves); Keras's home too when `keras_home` (keras_home_moves), and
+        matplotlib's cache (TensorFlow imports it) unless MPLCONFIGDIR is set. Keras and matplotlib read theirs on
+        their first import, in the first run."""
+        values = {"GRADIO_TEMP_DIR": str(self.uploads), "GRADIO_EXAMPLES_CACHE": str(self.examples),
+                  "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(self.root)}
+        if keras_home:
+            values["KERAS_HOME"] = str(self.root / "keras")
+        if "MPLCONFIGDIR" not in os.environ:
+            values["MPLCONFIGDIR"] = str(self.root / "matplotlib")
+        return values
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -276,7 +299,8 @@ class Server:
         self.stale_removed = remove_stale_workspaces(Path(tempfile.gettempdir()))
         self.workspace = Workspace.create()
         self._environment = contextlib.ExitStack()
-        self._environment.enter_context(_environment(self.workspace.environment(), self.workspace.root))
+        environment = self.workspace.environment(keras_home=keras_home_moves(self.options.weights))
+        self._environment.enter_context(_environment(environment, self.workspace.root))
         try:
             from keras_style.apps.web.page import CSS, PageOptions, build_page
             from keras_style.apps.web.runs import Runs
