@@ -148,6 +148,9 @@ class Tab:
         self.messages: list[dict] = []
         self._sockets: list[socket.socket] = []
         self._events: threading.Thread | None = None
+        self._pending: set[str] = set()  # events joined and not completed: the server keeps the stream open for them
+        self._completed: set[str] = set()
+        self._lock = threading.Lock()
         self._open(f"heartbeat/{self.session}")
 
     def _open(self, path: str) -> threading.Thread:
@@ -171,7 +174,12 @@ class Tab:
                 text += stream.read(size)
                 stream.readline()
                 *lines, text = text.split(b"\n")
-                self.messages += [json.loads(line[len(b"data: "):]) for line in lines if line.startswith(b"data: {")]
+                for message in [json.loads(line[len(b"data: "):]) for line in lines if line.startswith(b"data: {")]:
+                    self.messages.append(message)
+                    if message["msg"] == "process_completed":
+                        with self._lock:
+                            self._completed.add(message["event_id"])
+                            self._pending.discard(message["event_id"])
         except (OSError, ValueError):  # the connection was dropped
             pass
 
@@ -182,11 +190,16 @@ class Tab:
 
     def call(self, api_name: str, *data) -> str:
         """Join the queue with an event of the page (as its button would); the event's id."""
+        if self._events is not None and not self._pending:  # the server ends the stream once none is pending
+            self._events.join(timeout=10)
         joined = self.http.post(self.api + "queue/join", json={
             "data": list(data), "fn_index": self.fn_index[api_name], "session_hash": self.session,
             "event_data": None, "trigger_id": None})
         assert joined.status_code == 200, joined.text
-        if self._events is None or not self._events.is_alive():  # the server closes it when no event is pending
+        with self._lock:
+            if joined.json()["event_id"] not in self._completed:
+                self._pending.add(joined.json()["event_id"])
+        if self._events is None or not self._events.is_alive():
             self._events = self._open(f"queue/data?session_hash={self.session}")
         return joined.json()["event_id"]
 
@@ -198,7 +211,7 @@ class Tab:
         """The first message of `kind` (estimation, process_completed, ...) for `event`, waiting for it."""
         return wait_until(lambda: next((message for message in list(self.messages)
                                         if message.get("event_id") == event and message["msg"] == kind), None),
-                          timeout, f"a {kind} message")
+                          timeout, f"the {kind} message")
 
     def close(self) -> None:
         for connection in self._sockets:
