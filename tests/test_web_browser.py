@@ -236,3 +236,34 @@ def test_a_bad_upload_shows_one_line_and_the_page_goes_on(open_page, tmp_path):
     assert wait_for_state(page, "done", "failed", "stopped")["state"] == "done", message(page)
     image, record = downloaded_result(page, tmp_path)
     assert max(image.size) == 64 and record["interrupted"] is False
+
+
+def evaluation_shown(page) -> int:
+    return int(page.evaluate(
+        "() => Number(document.querySelector('#progress .ks-progress')?.dataset.evaluation || 0)"))
+
+
+def test_a_reloaded_tab_finds_its_run_again(open_page, served, tmp_path):
+    # A reload ends the page's Gradio session and its events (as a network drop does); the run goes on, and the
+    # reloaded page, the same browser, follows it again: its progress, its Stop, its downloads.
+    budget = 400
+    page = open_page()
+    upload(page, CONTENT, STYLE)
+    set_fields(page, 64, budget)
+    page.click("#start")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#progress .ks-progress')?.dataset.evaluation || 0) >= 5")
+    before = evaluation_shown(page)
+    page.reload()
+    page.wait_for_selector("#start")
+    page.wait_for_function(
+        f"() => Number(document.querySelector('#progress .ks-progress')?.dataset.evaluation || 0) > {before}",
+        timeout=20_000)  # the same run, further on
+    assert page.locator("#start").is_disabled()
+    page.click("#stop")
+    assert wait_for_state(page, "stopped", "done", "failed")["state"] == "stopped", message(page)
+    assert page.locator("#start").is_enabled()
+    image, record = downloaded_result(page, tmp_path)
+    assert max(image.size) == 64 and record["interrupted"] is True
+    assert before < record["evaluations"] < budget == record["evaluation_budget"]
+    assert not [run for run in served.runs._by_session.values() if run.alive]

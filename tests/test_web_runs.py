@@ -3,22 +3,33 @@ once no session holds it and it is older than RUN_KEEP_SECONDS."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 from keras_style.apps.web import runs as web_runs
 from keras_style.apps.web.runs import RUN_KEEP_SECONDS, Runs
 
 
+def finished_run(run: web_runs.Run) -> None:
+    """Make `run` look as a run that ran and finished: its thread has run, its result is in its folder."""
+    run._thread = threading.Thread(target=lambda: None)
+    run._thread.start()
+    run._thread.join()
+    (run.folder / "stylized.png").write_bytes(b"x")
+    run.fail("done")
+
+
 def test_old_run_folders_are_removed_when_a_run_begins_and_held_ones_kept(tmp_path):
     runs = Runs(tmp_path)
-    held = runs.begin("session-a")  # this session's current run: kept however old
+    held = runs.take("session-a")  # this session's current run, shown by its event: kept however old
+    finished_run(held)
     old = tmp_path / "run-old"
     old.mkdir()
     (old / "stylized.png").write_bytes(b"x")
     recent = tmp_path / "run-recent"
     recent.mkdir()
     long_ago = time.time() - RUN_KEEP_SECONDS - 60
-    for path in (old, old / "stylized.png", held.folder):
+    for path in (old, old / "stylized.png", held.folder, held.folder / "stylized.png"):
         os.utime(path, (long_ago, long_ago))
     runs.begin("session-b")
     assert not old.exists() and recent.exists() and held.folder.exists()
@@ -91,3 +102,22 @@ def test_the_server_caps_iterations_and_the_queue():
     options = parse_options(["--max-iterations", "50", "--max-queue", "3"])
     assert (options.limits.max_iterations, options.limits.max_queue) == (50, 3)
     assert parse_options([]).limits == Limits()
+
+
+def test_a_browser_finds_its_run_again_and_its_next_start_stops_the_one_it_left(tmp_path):
+    runs = Runs(tmp_path)
+    run = runs.begin("tab-1", "browser")
+    assert runs.take("tab-1") is run  # its stylize event follows it
+    finishing = threading.Event()
+    run._thread = threading.Thread(target=finishing.wait, args=(10,))  # it runs
+    run._thread.start()
+    runs.end("tab-1", run)  # its page went away
+    assert not run.stop_requested and "tab-1" not in runs._by_session
+    assert runs.attach("tab-2", "another-browser") is None
+    assert runs.attach("tab-2", "browser") is run and runs.stop("tab-2")  # the reloaded tab's Stop reaches it
+    runs.end("tab-2", run)
+    run._stop.clear()
+    runs.begin("tab-3", "browser")  # the same browser starts anew: the run it left is asked to stop
+    assert run.stop_requested
+    finishing.set()
+    run.join()

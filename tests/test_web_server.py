@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class Served:
     system_temp: Path  # tempfile.gettempdir() while the server runs
     cwd: Path  # the working directory while the server runs
     downloads: Path  # where the test clients save what they download
+    home: Path | None = None  # HOME while the server runs
 
     @property
     def workspace(self) -> Path:
@@ -63,24 +65,37 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """The server in this process, with the system temp folder and the working directory pointed at empty folders,
-    so a test can see that nothing lands outside the server's own temporary folder."""
+    """The server in this process, with the system temp folder, the working directory and HOME pointed at empty
+    folders, so a test can see that nothing lands outside the server's own temporary folder. (Keras is imported
+    already in this process: test_the_command_stops_its_run_on_sigterm_... sees what its first import writes.)"""
     from keras_style.apps.web.server import Server
 
     system_temp, cwd = tmp_path_factory.mktemp("system-temp"), tmp_path_factory.mktemp("cwd")
-    downloads = tmp_path_factory.mktemp("downloads")
-    saved_temp, saved_cwd = tempfile.tempdir, os.getcwd()
+    downloads, home = tmp_path_factory.mktemp("downloads"), tmp_path_factory.mktemp("home")
+    saved_temp, saved_cwd, saved_home = tempfile.tempdir, os.getcwd(), os.environ.get("HOME")
     tempfile.tempdir = str(system_temp)
     os.chdir(cwd)
+    os.environ["HOME"] = str(home)
     server = Server(ServerOptions(port=free_port(), limits=LIMITS, weights="none"))
     try:
         url = server.start()
-        yield Served(server, url, system_temp, cwd, downloads)
+        yield Served(server, url, system_temp, cwd, downloads, home)
     finally:
         server.close()
         os.chdir(saved_cwd)
         tempfile.tempdir = saved_temp
+        if saved_home is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = saved_home
     assert not server.workspace.root.exists()
+
+
+@pytest.fixture
+def long_runs(served):
+    """For tests that start long runs: whatever happens, no run is left going for the next test."""
+    yield
+    assert served.server.runs.stop_all(timeout=60)
 
 
 def stylize(client, content, style, **fields):
@@ -103,6 +118,106 @@ def files_of(outputs) -> dict[str, Path]:
 
 def assert_alive(served: Served) -> None:
     assert httpx.get(served.url, timeout=10).status_code == 200
+
+
+def wait_until(condition, timeout: float = 60.0, what: str = "the condition"):
+    """Poll `condition` until it returns something true (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"{what} did not happen within {timeout:g} s")
+
+
+class Tab:
+    """A browser tab as Gradio's page talks to the server: its own session, a heartbeat, and the stream of its
+    events' messages. close() drops both connections at once, as a closed tab, a reload or a lost network does.
+    (gradio_client keeps its heartbeat up to 15 s after close() and cannot drop its event stream; the streams are
+    plain sockets here because only shutdown() ends a connection that another thread is reading.)"""
+
+    def __init__(self, served: Served) -> None:
+        self.url = served.url
+        self.api = served.url + "gradio_api/"
+        self.session = uuid.uuid4().hex
+        config = httpx.get(served.url + "config", timeout=10).json()
+        self.fn_index = {dependency["api_name"]: dependency["id"] for dependency in config["dependencies"]}
+        self.inputs = {dependency["api_name"]: len(dependency["inputs"]) for dependency in config["dependencies"]}
+        self.http = httpx.Client(timeout=30)
+        self.messages: list[dict] = []
+        self._sockets: list[socket.socket] = []
+        self._events: threading.Thread | None = None
+        self._pending: set[str] = set()  # events joined and not completed: the server keeps the stream open for them
+        self._completed: set[str] = set()
+        self._lock = threading.Lock()
+        self._open(f"heartbeat/{self.session}")
+
+    def _open(self, path: str) -> threading.Thread:
+        """GET an event stream on its own connection, read by a thread into `messages`."""
+        address = httpx.URL(self.url)
+        connection = socket.create_connection((address.host, address.port), timeout=30)
+        connection.settimeout(None)
+        connection.sendall(f"GET /gradio_api/{path} HTTP/1.1\r\nHost: {address.host}:{address.port}\r\n"
+                           "Accept: text/event-stream\r\n\r\n".encode())
+        self._sockets.append(connection)
+        reader = threading.Thread(target=self._read, args=(connection.makefile("rb"),), daemon=True)
+        reader.start()
+        return reader
+
+    def _read(self, stream) -> None:
+        try:
+            while stream.readline() not in (b"\r\n", b""):  # the headers
+                pass
+            text = b""
+            while size := int(stream.readline().strip() or b"0", 16):  # chunked: a JSON line may span chunks
+                text += stream.read(size)
+                stream.readline()
+                *lines, text = text.split(b"\n")
+                for message in [json.loads(line[len(b"data: "):]) for line in lines if line.startswith(b"data: {")]:
+                    self.messages.append(message)
+                    if message["msg"] == "process_completed":
+                        with self._lock:
+                            self._completed.add(message["event_id"])
+                            self._pending.discard(message["event_id"])
+        except (OSError, ValueError):  # the connection was dropped
+            pass
+
+    def upload(self, path: Path) -> dict:
+        with path.open("rb") as stream:
+            sent = self.http.post(self.api + "upload", files={"files": (path.name, stream)})
+        return {"path": sent.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+    def call(self, api_name: str, *data) -> str:
+        """Join the queue with an event of the page (as its button would); the event's id."""
+        if self._events is not None and not self._pending:  # the server ends the stream once none is pending
+            self._events.join(timeout=10)
+        joined = self.http.post(self.api + "queue/join", json={
+            "data": list(data), "fn_index": self.fn_index[api_name], "session_hash": self.session,
+            "event_data": None, "trigger_id": None})
+        assert joined.status_code == 200, joined.text
+        with self._lock:
+            if joined.json()["event_id"] not in self._completed:
+                self._pending.add(joined.json()["event_id"])
+        if self._events is None or not self._events.is_alive():
+            self._events = self._open(f"queue/data?session_hash={self.session}")
+        return joined.json()["event_id"]
+
+    def stylize(self, **fields) -> str:
+        values = dict(FAST, **fields)
+        return self.call("stylize", self.upload(CONTENT), self.upload(STYLE), *values.values())
+
+    def message(self, event: str, kind: str, timeout: float = 60.0) -> dict:
+        """The first message of `kind` (estimation, process_completed, ...) for `event`, waiting for it."""
+        return wait_until(lambda: next((message for message in list(self.messages)
+                                        if message.get("event_id") == event and message["msg"] == kind), None),
+                          timeout, f"the {kind} message")
+
+    def close(self) -> None:
+        for connection in self._sockets:
+            connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+        self.http.close()
 
 
 # --- options ---------------------------------------------------------------------------------------------------
@@ -368,41 +483,212 @@ def test_every_file_stays_in_the_temporary_folder(served):
     assert any(re.fullmatch(r"runs/run-[^/]+/stylized\.(png|json)", name) for name in written)  # a result
     assert any(re.fullmatch(r"gradio/[^/]+/stylized\.png", name) for name in written)  # served from Gradio's cache
     assert tempfile.gettempdir() == str(served.workspace)  # anything else a library writes to "temp" lands here
-    # nothing beside it in the system temp folder, nothing in the working directory (no .gradio folder)
+    # nothing beside it in the system temp folder, nothing in the working directory (no .gradio folder), nothing in
+    # the home folder
     assert [path.name for path in served.system_temp.iterdir()] == [served.workspace.name]
     assert list(served.cwd.iterdir()) == []
+    assert list(served.home.iterdir()) == []
+
+
+def start_command(environment: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, Path, str]:
+    """`python -m keras_style.apps.web` on a free port with random weights: the process, its temporary folder and
+    its address, once it serves."""
+    port = free_port()
+    environment = dict(environment, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    process = subprocess.Popen([sys.executable, "-m", "keras_style.apps.web", "--port", str(port), "--weights", "none"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=environment)
+    line = process.stdout.readline()
+    if f"serving http://127.0.0.1:{port}/" not in line:
+        process.kill()
+        raise AssertionError(line + process.stderr.read())
+    return process, Path(re.search(r"results in (\S+),", line).group(1)), f"http://127.0.0.1:{port}/"
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
 
 
 def test_the_command_removes_its_temporary_folder_on_ctrl_c(tmp_path):
-    port = free_port()
-    environment = dict(os.environ, TMPDIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen([sys.executable, "-m", "keras_style.apps.web", "--port", str(port), "--weights", "none"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=environment)
+    from keras_style.apps.web.server import workspace_prefix
+
+    # a server killed before it could clean up left its folder; another server runs (this process stands for it)
+    stale = tmp_path / f"{workspace_prefix(dead_pid())}killed"
+    (stale / "runs").mkdir(parents=True)
+    live = tmp_path / f"{workspace_prefix(os.getpid())}serving"
+    live.mkdir()
+    process, folder, url = start_command(dict(os.environ, TMPDIR=str(tmp_path)), ROOT)
     try:
-        line = process.stdout.readline()
-        assert f"serving http://127.0.0.1:{port}/" in line, line + process.stderr.read()
-        folder = Path(re.search(r"results in (\S+),", line).group(1))
         assert folder.is_dir() and folder.parent == tmp_path.resolve()
-        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+        assert not stale.exists() and live.is_dir()  # removed at start
+        assert httpx.get(url, timeout=10).status_code == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()
     errors = process.stderr.read()
-    assert "warning" not in errors and "Traceback" not in errors, errors
-    assert not folder.exists() and list(tmp_path.iterdir()) == []
+    assert errors.strip() == "keras-style serve: removed 1 temporary folder(s) of servers no longer running", errors
+    assert not folder.exists() and list(tmp_path.iterdir()) == [live]
 
 
-def test_a_stop_from_another_session_reaches_nothing(served):
-    # Runs never share state: Stop acts on the caller's own session only, so one client cannot stop another's run.
+def test_the_command_stops_its_run_on_sigterm_and_writes_nothing_outside_its_folder(tmp_path):
+    # HOME, the temporary folder and the working directory are empty folders: after SIGTERM in the middle of a run,
+    # all three are empty again (Keras wrote no ~/.keras/keras.json, matplotlib no font cache). The run's page has
+    # just gone (its run goes on without it, runs.DETACHED_SECONDS): SIGTERM must stop that run too.
+    home, temporary, cwd = tmp_path / "home", tmp_path / "temp", tmp_path / "cwd"
+    for folder in (home, temporary, cwd):
+        folder.mkdir()
+    chosen = ("KERAS_HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")  # the defaults: under HOME
+    environment = {name: value for name, value in os.environ.items() if name not in chosen}
+    process, folder, url = start_command(dict(environment, HOME=str(home), TMPDIR=str(temporary)), cwd)
+    try:
+        tab = Tab(Served(None, url, temporary, cwd, tmp_path))
+        event = tab.stylize(iterations=2000)
+        wait_until(lambda: any(message.get("event_id") == event and "data-evaluation" in json.dumps(message)
+                               for message in list(tab.messages)), 120, "the run's first evaluation")
+        tab.close()
+        assert [path.name for path in (folder / "runs").iterdir()]  # the run's folder, its run in flight
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    errors = process.stderr.read()
+    assert "Traceback" not in errors and "did not stop" not in errors, errors
+    assert "stopping" in process.stdout.read()
+    assert not folder.exists() and list(temporary.iterdir()) == []
+    assert [str(path.relative_to(home)) for path in home.rglob("*")] == []
+    assert list(cwd.iterdir()) == []
+
+
+def test_only_folders_of_servers_no_longer_running_are_removed(tmp_path):
+    from keras_style.apps.web.server import WORKSPACE_PREFIX, remove_stale_workspaces, workspace_prefix
+
+    dead, other_host = dead_pid(), f"{WORKSPACE_PREFIX}{dead_pid()}.00000000-elsewhere"
+    folders = {name: tmp_path / name for name in (
+        f"{workspace_prefix(dead)}a", f"{workspace_prefix(dead)}b",  # dead: removed
+        f"{workspace_prefix(os.getpid())}c", f"{workspace_prefix(1)}d",  # alive (1: init): kept
+        other_host, f"{WORKSPACE_PREFIX}x1y2z3", "keras-style-other")}  # another host's, an older name, not ours
+    for folder in folders.values():
+        (folder / "runs").mkdir(parents=True)
+    assert sorted(remove_stale_workspaces(tmp_path)) == [folders[f"{workspace_prefix(dead)}a"],
+                                                        folders[f"{workspace_prefix(dead)}b"]]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(list(folders)[2:])
+
+
+def test_keras_home_moves_into_the_temporary_folder_only_when_nothing_of_the_persons_is_there(tmp_path, monkeypatch):
+    from keras_style.apps.web.server import keras_home_moves
+    from keras_style.files.weights import KERAS_CACHE_NAMES
+
+    for name in ("KERAS_HOME", "KERAS_STYLE_WEIGHTS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert keras_home_moves("none") and keras_home_moves(str(CONTENT))  # Keras would create ~/.keras: it moves
+    assert not keras_home_moves("imagenet")  # Keras downloads the weights into ~/.keras: they must outlive us
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for file in KERAS_CACHE_NAMES.values():
+        (weights / file).write_bytes(b"")
+    monkeypatch.setenv("KERAS_STYLE_WEIGHTS_DIR", str(weights))
+    assert keras_home_moves("imagenet")  # the weights are elsewhere
+    monkeypatch.delenv("KERAS_STYLE_WEIGHTS_DIR")
+    (tmp_path / ".keras").mkdir()
+    (tmp_path / ".keras" / "models").symlink_to(weights)
+    assert not keras_home_moves("imagenet")  # the weights are in Keras's cache there
+    assert keras_home_moves("none")  # they are not used: Keras would only add its keras.json there
+    (tmp_path / ".keras" / "keras.json").write_text("{}")
+    assert not keras_home_moves("none")  # the person's configuration
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "chosen"))
+    assert not keras_home_moves("none")
+
+
+def evaluation(run) -> int:
+    return run.snapshot().evaluation
+
+
+def test_a_stop_from_another_session_reaches_nothing(served, long_runs):
+    # Two clients, two Gradio sessions: the page maps each session to its own run (Runs, by session hash), so one
+    # client's Stop reaches its own run and never another's.
     runs = served.server.runs
-    mine = runs.begin("session-a")
-    assert runs.stop("session-b") is False and not mine.stop_requested
-    assert runs.stop("session-a") is True and mine.stop_requested
-    runs.end("session-a", mine)
-    assert mine.folder.parent == served.workspace / "runs"
+    mine, other = served.client(), served.client()
+    job = mine.submit(gradio_client.handle_file(str(CONTENT)), gradio_client.handle_file(str(STYLE)),
+                      *dict(FAST, iterations=2000).values(), api_name="/stylize")
+    run = wait_until(lambda: (run := runs._by_session.get(mine.session_hash)) and evaluation(run) >= 2 and run,
+                     what="the run's second evaluation")
+    other.predict(api_name="/stop")
+    stopped_at = evaluation(run)
+    wait_until(lambda: evaluation(run) >= stopped_at + 3, 20, "the run going on after another session's Stop")
+    assert not run.stop_requested
+    mine.predict(api_name="/stop")
+    outputs = job.result(timeout=60)
+    assert re.fullmatch(r"stopped after \d+ evaluations: the best image so far is kept", message_of(outputs))
+    assert json.loads(files_of(outputs)[".json"].read_text())["interrupted"] is True
 
 
-def test_no_run_thread_outlives_its_run(served):
+def test_a_queued_run_whose_tab_closes_leaves_the_session_map_and_the_queue(served, long_runs):
+    runs, queue = served.server.runs, served.server._page._queue
+    first = Tab(served)
+    running = first.stylize(iterations=2000)
+    wait_until(lambda: (run := runs._by_session.get(first.session)) and evaluation(run) >= 1,
+               what="the first run's first evaluation")
+    second = Tab(served)  # its Start: begin, then the run waits in Gradio's queue behind the first
+    second.message(second.call("begin", *[""] * second.inputs["begin"]), "process_completed")
+    waiting = runs._by_session[second.session]
+    queued = second.stylize()
+    assert second.message(queued, "estimation")["rank"] == 0
+    second.close()  # the tab closes while its run waits
+    wait_until(lambda: second.session not in runs._by_session, 10, "the closed tab's run leaving the session map")
+    assert waiting.snapshot().state == "stopped" and not waiting.started and not waiting.folder.exists()
+    # Gradio drops the queued event when the tab's event stream closes (a connection of its own)
+    wait_until(lambda: not [event for event in queue.event_queue_per_concurrency_id["stylize"].queue
+                            if event.session_hash == second.session], 10, "Gradio dropping the queued event")
+    first.call("stop")
+    assert first.message(running, "process_completed")["success"]
+    assert not waiting.started and second.session not in runs._by_session  # nothing ran for the closed tab
+    first.close()
+
+
+def test_a_run_whose_page_went_away_goes_on_then_stops_itself(served, monkeypatch, long_runs):
+    # Gradio ends the event of a page whose connection drops (a closed tab, a reload, a network blip); the run's
+    # thread outlives that event, so that a reloaded page can follow it again, but not for long: with no page
+    # following it, it stops itself after DETACHED_SECONDS and keeps its best image. Runs still take turns meanwhile.
+    from gradio_client.utils import Status
+
+    from keras_style.apps.web import runs as web_runs
+
+    monkeypatch.setattr(web_runs, "DETACHED_SECONDS", 1.0, raising=False)  # (raising: the old code lacks it)
+    runs = served.server.runs
+    tab = Tab(served)
+    tab.stylize(iterations=2000)
+    run = wait_until(lambda: (run := runs._by_session.get(tab.session)) and evaluation(run) >= 2 and run,
+                     what="the run's second evaluation")
+    job = served.client().submit(gradio_client.handle_file(str(CONTENT)), gradio_client.handle_file(str(STYLE)),
+                                 *dict(FAST, iterations=3).values(), api_name="/stylize")
+    wait_until(lambda: job.status().code == Status.IN_QUEUE, 30, "the next run waiting in Gradio's queue")
+    tab.close()  # the connection drops: Gradio ends the event, and lets the next one in
+    wait_until(lambda: tab.session not in runs._by_session, 10, "Gradio ending the event")
+    dropped_at, dropped = evaluation(run), time.monotonic()
+    wait_until(lambda: evaluation(run) >= dropped_at + 3, 10, "the run going on without its page")
+    threads = []  # how many run threads there are, while the next run waits for its turn
+
+    def counted() -> bool:
+        threads.append(sum(thread.name == "keras-style-run" for thread in threading.enumerate()))
+        return job.done()
+
+    wait_until(counted, 30, "the next run, once the one without a page stopped itself")
+    assert max(threads) == 1, threads  # never two runs at once
+    assert not run.alive and time.monotonic() - dropped < 30
+    snapshot = run.snapshot()
+    assert snapshot.state == "stopped", snapshot.message
+    assert re.fullmatch(r"stopped after \d+ evaluations \(no page followed it for 1 s\): the best image so far is "
+                        r"kept", snapshot.message)
+    assert {path.name for path in snapshot.files} == {"stylized.png", "stylized.json"}
+    assert all(path.is_file() and path.parent == run.folder for path in snapshot.files)  # kept for its browser
+    assert json.loads(run.folder.joinpath("stylized.json").read_text())["interrupted"] is True
+    outputs = job.outputs()
+    assert any("whose page went away, to stop" in message_of(update) for update in outputs)  # it said why it waited
+    assert message_of(outputs[-1]).startswith("done: ")
     assert not [thread for thread in threading.enumerate() if thread.name == "keras-style-run"]

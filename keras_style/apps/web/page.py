@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 import inspect
 import math
+import re
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,8 @@ PREVIEW = 768  # px: the preview's longest side at most (the download has the fu
 # The page updates at most this often: each update of the preview is an image file in Gradio's cache.
 UPDATE_SECONDS = 0.25
 CURVE_POINTS = 200
+# What a run updates on the page, in the order stylize (and _updates) yields them.
+RESULTS = ("preview", "progress", "curve", "downloads", "message")
 
 CSS = """
 .ks-message { margin: 0; font-weight: 600; }
@@ -73,6 +77,15 @@ GRADIO_CACHE_CLEANUP = (600, 3600)
 
 def _session(request: gr.Request | None) -> str:
     return (request.session_hash if request is not None else None) or "no-session"
+
+
+# A browser's id: a random token the page keeps in the browser's localStorage (gr.BrowserState), so that a reloaded
+# tab, a new Gradio session, finds its browser's run again. Anything else the browser sends is replaced.
+BROWSER_ID = re.compile(r"[A-Za-z0-9_-]{22,64}")
+
+
+def _browser(value: Any) -> str | None:
+    return value if isinstance(value, str) and BROWSER_ID.fullmatch(value) else None
 
 
 def message_html(text: str, error: bool = False) -> str:
@@ -177,6 +190,7 @@ class Layout:
     progress: gr.HTML
     curve: gr.HTML
     downloads: gr.File
+    browser: gr.BrowserState
 
     def settings(self, names: Sequence[str] = PAGE_SETTINGS) -> list[gr.components.Component]:
         """The fields for `names`, in that order (by default every one, in the order stylize takes them)."""
@@ -184,8 +198,8 @@ class Layout:
 
     @property
     def results(self) -> list[gr.components.Component]:
-        """What a run updates, in the order PageEvents.stylize yields them."""
-        return [self.preview, self.progress, self.curve, self.downloads, self.message]
+        """What a run updates, in the order PageEvents.stylize yields them (RESULTS)."""
+        return [getattr(self, name) for name in RESULTS]
 
 
 def page_layout(limits: Limits) -> Layout:
@@ -209,8 +223,9 @@ def page_layout(limits: Limits) -> Layout:
             curve = gr.HTML(elem_id="curve")
             downloads = gr.File(label="Download: the PNG and its JSON sidecar", file_count="multiple",
                                 interactive=False, elem_id="downloads")
+    browser = gr.BrowserState("")  # this browser's id (BROWSER_ID), kept in its localStorage
     return Layout(content_file, content_view, style_file, style_view, preset, fields, start, stop, message, preview,
-                  progress, curve, downloads)
+                  progress, curve, downloads, browser)
 
 
 def _uploads() -> tuple[gr.File, gr.Image, gr.File, gr.Image]:
@@ -270,14 +285,18 @@ def connect(page: gr.Blocks, layout: Layout, events: PageEvents) -> None:
           show_progress="hidden", trigger_mode="always_last", concurrency_limit=1, concurrency_id="checks",
           api_visibility="undocumented")
     (
-        layout.start.click(events.begin, None, [layout.start, layout.progress, layout.curve, layout.downloads,
-                                                layout.message], show_progress="hidden", **quick)
+        layout.start.click(events.begin, layout.browser, [layout.start, layout.progress, layout.curve,
+                                                          layout.downloads, layout.message], show_progress="hidden",
+                           **quick)
         .then(events.stylize, [layout.content_file, layout.style_file, layout.preset, *layout.settings()],
               layout.results, api_name="stylize", concurrency_limit=1, concurrency_id="stylize",
               show_progress="minimal", show_progress_on=layout.progress)
         .then(lambda: gr.Button(interactive=True), None, layout.start, show_progress="hidden", **quick)
     )
     layout.stop.click(events.stop, None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
+    # a page load finds its browser's run again (a reload, or a tab whose connection dropped, reopened)
+    page.load(events.reattach, layout.browser, [layout.browser, layout.start, *layout.results], show_progress="hidden",
+              concurrency_limit=None, api_visibility="private")
     page.unload(events.closed)
 
 
@@ -325,9 +344,9 @@ class PageEvents:
         values["size"] = min(values["size"], self.options.limits.max_size)
         return [values[name] for name in PRESET_SETTINGS]
 
-    def begin(self, request: gr.Request) -> tuple[Any, ...]:
+    def begin(self, request: gr.Request, browser: Any) -> tuple[Any, ...]:
         """Start was pressed: a fresh run for this tab, waiting for its turn; Start is off until it ends."""
-        self.runs.begin(_session(request))
+        self.runs.begin(_session(request), _browser(browser))
         return gr.Button(interactive=False), progress_html(Snapshot(QUEUED)), "", None, ""
 
     def stylize(self, request: gr.Request, content: str | None, style: str | None, preset: str,
@@ -338,17 +357,41 @@ class PageEvents:
         session = _session(request)
         run = self.runs.take(session)
         try:
+            yield from self._wait_for_turn(run)
             if run.stop_requested:
                 run.fail("stopped before it started", STOPPED)
             else:
                 self._start(run, content, style, preset, dict(zip(PAGE_SETTINGS, values, strict=True)))
             yield from _updates(run)
         finally:
-            run.request_stop()  # the page went away, or the run ended: either way nothing more to compute
-            run.join()
+            # The run has finished, or Gradio ended the event because its page went away: the run then goes on
+            # without a page (runs.DETACHED_SECONDS) rather than stop at the first network drop.
             self.runs.end(session, run)
 
     stylize.__signature__ = _named_values(stylize, PAGE_SETTINGS)  # type: ignore[attr-defined]
+
+    def _wait_for_turn(self, run: Run) -> Iterator[tuple[Any, ...]]:
+        """Until `run` holds the run slot: Gradio's queue lets the next run in when a page goes away, while that
+        page's run still goes on for a while (or until Stop)."""
+        while not run.stop_requested and not self.runs.claim(run):
+            yield (gr.skip(), progress_html(Snapshot(QUEUED)), gr.skip(), gr.skip(),
+                   message_html("waiting for the previous run, whose page went away, to stop"))
+            run.wait(UPDATE_SECONDS)
+
+    def reattach(self, request: gr.Request, browser: Any) -> Iterator[tuple[Any, ...]]:
+        """A page load: the browser's id (made on its first visit), and its latest run while that run's folder is
+        kept, shown again until it ends (Start off meanwhile). Outputs: the id, Start, then as stylize's."""
+        browser = _browser(browser) or secrets.token_urlsafe(24)
+        session = _session(request)
+        run = self.runs.attach(session, browser)
+        if run is None:
+            yield browser, gr.skip(), *[gr.skip()] * len(RESULTS)
+            return
+        try:
+            for update in _updates(run):
+                yield browser, gr.Button(interactive=run.finished), *update
+        finally:
+            self.runs.end(session, run)
 
     def _start(self, run: Run, content: str | None, style: str | None, preset: str, chosen: dict[str, Any]) -> None:
         """Check the uploads and the settings and start the run's worker; a refusal (or a bug) fails the run with one
@@ -370,8 +413,10 @@ class PageEvents:
     def stop(self, request: gr.Request) -> None:
         self.runs.stop(_session(request))
 
-    def closed(self, request: gr.Request) -> None:  # a closed tab stops its run: nobody is left to see it
-        self.runs.stop(_session(request))
+    def closed(self, request: gr.Request) -> None:
+        """Gradio's unload (the tab closed, or its heartbeat dropped): a run still waiting for its turn leaves; a
+        started run is not stopped here (it goes on while a page follows it, runs.DETACHED_SECONDS without)."""
+        self.runs.closed(_session(request))
 
 
 def _updates(run: Run) -> Iterator[tuple[Any, ...]]:

@@ -3,7 +3,12 @@ optimisation in a worker thread, and what the page draws of it (a Snapshot).
 
 Data flows one way: the library reports each evaluation to Run.on_progress (a stylize_result callback), the run
 keeps the latest state under a lock, and the page polls Run.snapshot(). Each run has its own folder, stop flag and
-state; the only thing runs share is the cached feature model (engine/network.py builds it once per process)."""
+state; the only thing runs share is the cached feature model (engine/network.py builds it once per process).
+
+A run outlives the Gradio event that shows it: Gradio ends an event whenever its page's connection drops (a closed
+tab, a reload, a network blip), so a started run goes on with no page following it for DETACHED_SECONDS, long enough
+for a reloaded tab of the same browser to find it again (Runs.attach), and then stops itself, keeping its best image
+for RUN_KEEP_SECONDS. Runs still take turns: the next run waits for such a run's thread (Runs.claim)."""
 from __future__ import annotations
 
 import os
@@ -43,6 +48,9 @@ RUN_KEEP_SECONDS = 30 * 60
 # On shutdown, how long the server waits for the runs to stop (each stops at its next evaluation, which at the
 # largest sizes on a CPU takes tens of seconds) before it leaves their folders behind rather than pull them away.
 STOP_SECONDS = 120.0
+# A started run whose page went away (Gradio ended its event: the tab closed, reloaded or lost its connection) goes on
+# this long with no page following it, so that a short network drop or a reload finds it running, then stops itself.
+DETACHED_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -174,8 +182,8 @@ class Snapshot:
 class Run:
     """One run: its folder, its stop flag, the optimisation in a worker thread and the latest state.
 
-    The page calls request_stop() (Stop, a closed tab); the next evaluation's callback returns True, so the run
-    keeps its best image as Ctrl-C does on the command line."""
+    The page calls request_stop() (Stop), and a run no page has followed for DETACHED_SECONDS stops itself: the next
+    evaluation's callback returns True, so the run keeps its best image as Ctrl-C does on the command line."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -191,10 +199,38 @@ class Run:
         self._preview_at = 0.0
         self._message = ""
         self._files: tuple[Path, ...] = ()
+        self._followers = 0  # the page events showing it now (Runs counts them under its lock)
+        self._unfollowed_at: float | None = None  # when the last one ended (time.monotonic)
+        self._detached = False  # it stopped itself: no page followed it for DETACHED_SECONDS
 
     @property
     def started(self) -> bool:
         return self._thread is not None
+
+    @property
+    def finished(self) -> bool:
+        with self._lock:
+            return self._state in FINISHED
+
+    @property
+    def followed(self) -> bool:
+        with self._lock:
+            return self._followers > 0
+
+    def follow(self) -> None:
+        with self._lock:
+            self._followers += 1
+
+    def unfollow(self) -> None:
+        with self._lock:
+            self._followers = max(0, self._followers - 1)
+            if self._followers == 0:
+                self._unfollowed_at = time.monotonic()
+
+    def _left_alone(self, now: float) -> bool:
+        """Whether no page has followed it for DETACHED_SECONDS (under the lock)."""
+        return (self._followers == 0 and self._unfollowed_at is not None
+                and now - self._unfollowed_at > DETACHED_SECONDS)
 
     @property
     def stop_requested(self) -> bool:
@@ -209,8 +245,11 @@ class Run:
         self._finish(state, message)
 
     def start(self, content: Image.Image, style: Image.Image, settings: Settings, prepared: Prepared) -> None:
-        """Optimise in a worker thread (a daemon: a server that exits does not wait for a run)."""
+        """Optimise in a worker thread (a daemon: a server that exits does not wait for a run); nothing if the run
+        has already ended (its page closed meanwhile)."""
         with self._lock:
+            if self._state in FINISHED:
+                return
             self._state = STARTING
         self._thread = threading.Thread(target=self._work, args=(content, style, settings, prepared),
                                         name="keras-style-run", daemon=True)
@@ -231,7 +270,8 @@ class Run:
         self._changed.clear()
 
     def on_progress(self, event: Progress) -> bool:
-        """The stylize_result callback: keep the event (and now and then the best image); True asks to stop."""
+        """The stylize_result callback: keep the event (and now and then the best image); True asks to stop (Stop,
+        or no page followed it for DETACHED_SECONDS)."""
         now = time.monotonic()
         preview = None
         if event.evaluation == 1 or now - self._preview_at >= PREVIEW_SECONDS:
@@ -245,6 +285,9 @@ class Run:
                 self._first_elapsed = event.elapsed
             if preview is not None:
                 self._preview = preview
+            if not self._stop.is_set() and self._left_alone(now):
+                self._detached = True
+                self._stop.set()
         self._changed.set()
         return self._stop.is_set()
 
@@ -302,7 +345,8 @@ class Run:
         else:
             files = (output, sidecar_path(output))
             if result.interrupted:
-                message = f"stopped after {result.evaluations} evaluations: the best image so far is kept"
+                why = f" (no page followed it for {DETACHED_SECONDS:g} s)" if self._detached else ""
+                message = f"stopped after {result.evaluations} evaluations{why}: the best image so far is kept"
                 self._finish(STOPPED, message, files, result.image)
             else:
                 message = (f"done: {result.evaluations} evaluations in {result.seconds:.1f} s, final loss "
@@ -311,31 +355,114 @@ class Run:
 
 
 class Runs:
-    """Each browser session's current run: Stop and a closed tab reach their own session's run and no other."""
+    """Each browser session's current run, and each browser's latest run: Stop reaches its own session's run and no
+    other, and a reloaded tab (a new session, the same browser) finds its browser's run again.
+
+    A session holds a run from Start (begin) until the event that shows it ends (end); a browser holds its latest run
+    until that run's folder is pruned. The browser ids are random tokens the page keeps in the browser's localStorage.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._lock = threading.Lock()
         self._by_session: dict[str, Run] = {}
+        self._by_browser: dict[str, Run] = {}
+        self._running: Run | None = None  # the run that holds the run slot (its thread may still run)
 
-    def begin(self, session: str) -> Run:
-        """A fresh run for the session (Start was pressed: it waits in the queue until its turn)."""
+    def begin(self, session: str, browser: str | None = None) -> Run:
+        """A fresh run for the session (Start was pressed: it waits in the queue until its turn). The browser's
+        previous run, if it started and no page follows it any more, is asked to stop: the person has moved on (a
+        run of another tab of the browser, waiting or followed, goes on)."""
+        return self._new(session, browser, follow=False)
+
+    def _new(self, session: str, browser: str | None, follow: bool) -> Run:
         self.prune()
-        folder = Path(tempfile.mkdtemp(prefix="run-", dir=self.folder))
-        run = Run(folder)
+        run = Run(Path(tempfile.mkdtemp(prefix="run-", dir=self.folder)))
         with self._lock:
+            if follow:  # under the lock, so that closed() never sees it unfollowed
+                run.follow()
             previous = self._by_session.get(session)
             self._by_session[session] = run
+            left = self._by_browser.get(browser) if browser else None
+            if browser:
+                self._by_browser[browser] = run
         if previous is not None and not previous.started:
             previous.fail("replaced by a newer start", STOPPED)
+        if left is not None and left is not previous and left.started and not left.followed:
+            left.request_stop()
         return run
 
+    def take(self, session: str) -> Run:
+        """The run a stylize event shows, followed until end(): the session's run that has not started yet (from
+        begin), else a fresh one (a client of the API)."""
+        with self._lock:
+            run = self._by_session.get(session)
+            if run is not None and not run.started and not run.finished:
+                run.follow()
+                return run
+        return self._new(session, None, follow=True)
+
+    def attach(self, session: str, browser: str) -> Run | None:
+        """On a page load: the browser's latest run while its folder is kept, followed by this session until end()
+        (its Stop reaches it while it runs); None when the browser has none."""
+        with self._lock:
+            run = self._by_browser.get(browser)
+            if run is None or not run.started or not run.folder.is_dir():
+                return None
+            run.follow()
+            if not run.finished:
+                self._by_session[session] = run
+        return run
+
+    def claim(self, run: Run) -> bool:
+        """Give `run` the run slot unless another run's thread still runs (one whose page went away goes on for up
+        to DETACHED_SECONDS while Gradio's queue has moved on); False: wait and claim again."""
+        with self._lock:
+            holder = self._running
+            if holder is not None and holder is not run and holder.alive:
+                return False
+            self._running = run
+            return True
+
+    def end(self, session: str, run: Run) -> None:
+        """The event that showed `run` ended: its run finished, or Gradio ended the event because its page went away
+        (the run then goes on, DETACHED_SECONDS at most unless a reloaded page follows it again). A run that never
+        started ends here, and its empty folder goes. Never waits: Gradio closes an event on its event loop."""
+        with self._lock:
+            run.unfollow()
+            if self._by_session.get(session) is run:
+                del self._by_session[session]
+        self._drop_unstarted(run, "its page went away before it started")
+
+    def closed(self, session: str) -> None:
+        """Gradio's unload: the session's page is gone (or its heartbeat dropped). A run that waits for its turn with
+        no event following it leaves the session, and its browser, at once: Gradio drops a closed page's queued
+        event, so nothing would ever take it. A run an event follows is left to that event (end())."""
+        with self._lock:
+            run = self._by_session.get(session)
+            if run is None or run.followed:
+                return
+            del self._by_session[session]
+            for browser in [browser for browser, held in self._by_browser.items() if held is run]:
+                del self._by_browser[browser]
+        self._drop_unstarted(run, "its page closed before it started")
+
+    @staticmethod
+    def _drop_unstarted(run: Run, message: str) -> None:
+        if run.started or run.followed:
+            return
+        if not run.finished:
+            run.fail(message, STOPPED)
+        shutil.rmtree(run.folder, ignore_errors=True)  # nothing was written there
+
     def prune(self, now: float | None = None) -> list[Path]:
-        """Remove the folders of runs that no session holds any more and that have not changed for RUN_KEEP_SECONDS;
-        the folders removed."""
+        """Remove the folders of runs that no session holds any more, that do not hold the run slot and that have
+        not changed for RUN_KEEP_SECONDS; the folders removed."""
         now = time.time() if now is None else now
         with self._lock:
             held = {run.folder.resolve() for run in self._by_session.values()}
+            if self._running is not None and self._running.alive:
+                held.add(self._running.folder.resolve())
         removed = []
         for folder in self.folder.glob("run-*"):
             try:
@@ -345,20 +472,10 @@ class Runs:
             if folder.resolve() not in held and now - changed > RUN_KEEP_SECONDS:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
+        with self._lock:  # a browser keeps its run only as long as the run's folder
+            for browser in [browser for browser, run in self._by_browser.items() if not run.folder.is_dir()]:
+                del self._by_browser[browser]
         return removed
-
-    def take(self, session: str) -> Run:
-        """The session's run that has not started yet (from begin), else a fresh one (a client of the API)."""
-        with self._lock:
-            run = self._by_session.get(session)
-        if run is None or run.started or run.snapshot().finished:
-            run = self.begin(session)
-        return run
-
-    def end(self, session: str, run: Run) -> None:
-        with self._lock:
-            if self._by_session.get(session) is run:
-                del self._by_session[session]
 
     def stop(self, session: str) -> bool:
         """Ask the session's run to stop; False when it has none."""
@@ -370,10 +487,13 @@ class Runs:
         return True
 
     def stop_all(self, timeout: float = STOP_SECONDS) -> bool:
-        """Ask every run to stop and wait for their threads (a run stops at its next evaluation); False when one
-        is still running after `timeout` seconds, so that its folder must not be removed under it."""
+        """Ask every run to stop (those no page follows too) and wait for their threads (a run stops at its next
+        evaluation); False when one is still running after `timeout` seconds, so that its folder must not be
+        removed under it."""
         with self._lock:
-            runs = list(self._by_session.values())
+            runs = {*self._by_session.values(), *self._by_browser.values()}
+            if self._running is not None:
+                runs.add(self._running)
         for run in runs:
             run.request_stop()
         deadline = time.monotonic() + timeout

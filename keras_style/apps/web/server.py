@@ -2,7 +2,9 @@
 
 Every file the server writes (uploads, Gradio's cache, previews, results) goes into one temporary folder, removed
 when the server stops: Gradio's GRADIO_TEMP_DIR and GRADIO_EXAMPLES_CACHE point inside it while it runs, and so does
-the process's own temporary folder (tempfile, TMPDIR), where TensorFlow's autograph leaves generated code."""
+the process's own temporary folder (tempfile, TMPDIR), where TensorFlow's autograph leaves generated code, and what
+Keras and matplotlib would write in the home folder (KERAS_HOME, MPLCONFIGDIR) unless the person chose otherwise.
+A server killed before it could remove its folder (SIGKILL, a crash) leaves it: the next server removes it."""
 from __future__ import annotations
 
 import argparse
@@ -10,12 +12,14 @@ import contextlib
 import importlib.util
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import socket
 import sys
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +148,76 @@ def check_weights(weights: str) -> None:
         resolve_weights(network, weights)
 
 
+def keras_home_moves(weights: str) -> bool:
+    """Whether the server points KERAS_HOME into its temporary folder, so that Keras's first import writes no
+    ~/.keras/keras.json: not when the person set KERAS_HOME or keeps a keras.json (their configuration), nor when
+    the runs take the ImageNet weights from Keras's cache there or download them into it (it must outlive us)."""
+    from keras_style.config.settings import NETWORKS
+    from keras_style.files.weights import keras_cache_file, resolve_weights
+
+    if "KERAS_HOME" in os.environ or (Path.home() / ".keras" / "keras.json").exists():
+        return False
+    if str(weights).lower() != "imagenet":
+        return True
+    found = {network: resolve_weights(network, weights) for network in NETWORKS}
+    return not any(path == "imagenet" or Path(path) == keras_cache_file(network) for network, path in found.items())
+
+
+# The temporary folder's name says which server owns it: keras-style-web-<pid>.<host>-<random>, the host a hash of
+# its name (so that containers sharing a temporary folder, each with its own pids, never judge each other's).
+WORKSPACE_PREFIX = "keras-style-web-"
+WORKSPACE_NAME = re.compile(re.escape(WORKSPACE_PREFIX) + r"(?P<pid>\d+)\.(?P<host>[0-9a-f]{8})-[^/\\]+")
+
+
+def _host_tag() -> str:
+    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def workspace_prefix(pid: int) -> str:
+    """The start of the name of process `pid`'s temporary folder (WORKSPACE_NAME)."""
+    return f"{WORKSPACE_PREFIX}{pid}.{_host_tag()}-"
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this machine; True when that cannot be told (the folder is then kept)."""
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there
+        try:
+            import psutil
+        except ImportError:
+            return True
+        return psutil.pid_exists(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+def remove_stale_workspaces(folder: Path) -> list[Path]:
+    """Remove from `folder` the temporary folders of servers on this host that no longer run (killed before they
+    could clean up); the folders removed. A folder whose process runs, another user's, another host's, or one whose
+    name has no pid (an older version's) is kept. (A pid reused by another process keeps its folder: safe side.)"""
+    removed = []
+    host = _host_tag()
+    for path in sorted(folder.glob(WORKSPACE_PREFIX + "*")):
+        match = WORKSPACE_NAME.fullmatch(path.name)
+        if match is None or match["host"] != host or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            if hasattr(os, "getuid") and path.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        if not _process_alive(int(match["pid"])):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 @dataclass(frozen=True)
 class Workspace:
     """The server's temporary folder: Gradio's uploads and cache, its examples cache, and one folder per run."""
@@ -152,7 +226,7 @@ class Workspace:
 
     @classmethod
     def create(cls) -> Workspace:
-        workspace = cls(Path(tempfile.mkdtemp(prefix="keras-style-web-")).resolve())
+        workspace = cls(Path(tempfile.mkdtemp(prefix=workspace_prefix(os.getpid()))).resolve())
         for folder in (workspace.uploads, workspace.examples, workspace.runs):
             folder.mkdir()
         return workspace
@@ -169,11 +243,18 @@ class Workspace:
     def runs(self) -> Path:
         return self.root / "runs"
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, keras_home: bool = False) -> dict[str, str]:
         """The variables that keep Gradio's files, and any library's temporary files, in here (Gradio reads them
-        when it imports, builds the page and serves)."""
-        return {"GRADIO_TEMP_DIR": str(self.uploads), "GRADIO_EXAMPLES_CACHE": str(self.examples),
-                "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(self.root)}
+        when it imports, builds the page and serves); Keras's home too when `keras_home` (keras_home_moves), and
+        matplotlib's cache (TensorFlow imports it) unless MPLCONFIGDIR is set. Keras and matplotlib read theirs on
+        their first import, in the first run."""
+        values = {"GRADIO_TEMP_DIR": str(self.uploads), "GRADIO_EXAMPLES_CACHE": str(self.examples),
+                  "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(self.root)}
+        if keras_home:
+            values["KERAS_HOME"] = str(self.root / "keras")
+        if "MPLCONFIGDIR" not in os.environ:
+            values["MPLCONFIGDIR"] = str(self.root / "matplotlib")
+        return values
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -210,13 +291,16 @@ class Server:
         self.workspace: Workspace | None = None
         self.runs = None
         self.url: str | None = None
+        self.stale_removed: list[Path] = []  # the folders of dead servers removed at start
         self._page = None
         self._environment: contextlib.ExitStack | None = None
 
     def start(self) -> str:
+        self.stale_removed = remove_stale_workspaces(Path(tempfile.gettempdir()))
         self.workspace = Workspace.create()
         self._environment = contextlib.ExitStack()
-        self._environment.enter_context(_environment(self.workspace.environment(), self.workspace.root))
+        environment = self.workspace.environment(keras_home=keras_home_moves(self.options.weights))
+        self._environment.enter_context(_environment(environment, self.workspace.root))
         try:
             from keras_style.apps.web.page import CSS, PageOptions, build_page
             from keras_style.apps.web.runs import Runs
@@ -293,6 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if warning:
             print(warning, file=sys.stderr)
         url = server.start()
+        if server.stale_removed:
+            print(f"{PROGRAM}: removed {len(server.stale_removed)} temporary folder(s) of servers no longer running",
+                  file=sys.stderr)
         print(f"{PROGRAM}: serving {url} (Ctrl-C stops; uploads and results in {server.workspace.root}, removed "
               "on exit)", flush=True)
         while not stopping.wait(1.0):  # a timed wait, so signal handlers run promptly
