@@ -421,39 +421,3 @@ def test_worker_layout_fills_the_machine_without_oversubscribing_it():
     assert workers.worker_layout(cpus=16, gpus=0, workers=None, threads=None, lanes=40, memory_workers=6) == (6, 2)
     assert workers.worker_layout(cpus=32, gpus=4, workers=None, threads=None, lanes=40) == (4, 8)  # one per GPU
 
-
-def test_a_batch_of_two_clips_runs_them_in_parallel_on_ray(ray_cluster, pictures, tmp_path):
-    """Video CONTENT: each clip is one job, its frames in order on one Ray worker; the two clips run at once, each
-    written as a video of its own format beside its sidecar."""
-    require("av", "video needs the [video] extra")
-    require("cv2", "video needs the [video] extra")
-    from fractions import Fraction
-
-    from keras_style.files.video import encode_clip, open_clip
-
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    for number, suffix in ((1, ".mp4"), (2, ".webm")):
-        scene = make_picture(96, 48, seed=number, kind="style")
-        encode_clip((scene[:, 3 * step:3 * step + 64] for step in range(3)), clips / f"clip{number}{suffix}",
-                    Fraction(12))
-    out = tmp_path / "out"
-    status, _, err = run_batch(clips, "--styles", pictures / "styles" / "stripes.png", "--out", out, *FAST,
-                               "--frame-iterations", "2", "--workers", "2", "--threads-per-worker", "1")
-    assert status == 0, err
-    rows = report(out)
-    assert [row["status"] for row in rows] == ["done", "done"]
-    assert [Path(row["output"]).suffix for row in rows] == [".mp4", ".webm"]
-    assert len({row["worker"]["pid"] for row in rows}) == 2  # one worker each, side by side
-    for row in rows:
-        written = open_clip(row["output"])
-        assert written.size == (48, 36) and len(list(written.iter_frames())) == 3
-        sidecar = json.loads(Path(row["output"]).with_suffix(".json").read_text())
-        assert len(sidecar["frames"]) == 3 and sidecar["frames"][1]["warm_start"] is True
-        assert "temporal" in sidecar["frames"][1]["losses"]["final"]
-        assert sidecar["evaluations"] == row["evaluations"] == sum(frame["evaluations"] for frame in sidecar["frames"])
-    assert (out / "contact_sheet.jpg").is_file()
-    # the same command again: both clips are done
-    status, stdout, _ = run_batch(clips, "--styles", pictures / "styles" / "stripes.png", "--out", out, *FAST,
-                                  "--frame-iterations", "2", "--workers", "2", "--dry-run")
-    assert status == 0 and stdout.splitlines()[-1] == "2 jobs: 0 to run, 2 already done"

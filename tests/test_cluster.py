@@ -1,6 +1,7 @@
 """`keras-style batch --address` against a real two-node Ray cluster on this machine, as a user would start one:
 `ray start --head`, then a second `ray start --address ...` with its own --num-cpus and a node label. The jobs run
-on both nodes, and a worker process killed in the middle of a job costs that job one retry, not the batch.
+on both nodes (clips too: each clip's frames in order on one worker), and a worker process killed in the middle of a
+job costs that job one retry, not the batch.
 
 Each node has one CPU and each worker takes one, so the two workers land on the two nodes. Ray's token
 authentication is on, as `ray start` has it by default: every process here gets the same token.
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, require
+from .conftest import ROOT, make_picture, require
 from .test_batch import SHALLOW_FLAGS, report, save_picture
 
 START_SECONDS = 90
@@ -90,9 +91,21 @@ def kill_first_running_job(killed: list[int], stop_looking: threading.Event) -> 
 
 
 def test_a_batch_runs_on_both_nodes_and_a_killed_worker_costs_one_retry(cluster, tmp_path):
+    """Three photographs and two clips (a video CONTENT is one job: its frames in order on one worker, the clips side
+    by side) through --address: every job ends done, on both nodes, the killed one after one retry."""
+    from fractions import Fraction
+
+    require("av", "video needs the [video] extra")
+    from keras_style.files.video import encode_clip, open_clip
+
     address, environment = cluster
+    contents = tmp_path / "contents"
     for number in range(3):
-        save_picture(tmp_path / "contents" / f"photo{number}.png", 64, 48, number, "style")
+        save_picture(contents / f"photo{number}.png", 64, 48, number, "style")
+    for number, suffix in ((0, ".mp4"), (1, ".webm")):
+        scene = make_picture(96, 48, seed=number + 5, kind="style")
+        encode_clip((scene[:, 3 * step:3 * step + 64] for step in range(3)), contents / f"clip{number}{suffix}",
+                    Fraction(12))
     style = save_picture(tmp_path / "style.png", 48, 48, 9, "style")
     out = tmp_path / "out"
     killed: list[int] = []
@@ -101,9 +114,9 @@ def test_a_batch_runs_on_both_nodes_and_a_killed_worker_costs_one_retry(cluster,
     killer.start()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "keras_style", "batch", str(tmp_path / "contents"), "--styles", str(style), "--out",
-             str(out), "--size", "48", "--iterations", "30", "--seed", "0", "--weights", "none", *SHALLOW_FLAGS,
-             "--address", address, "--workers", "2", "--threads-per-worker", "1"],
+            [sys.executable, "-m", "keras_style", "batch", str(contents), "--styles", str(style), "--out", str(out),
+             "--size", "48", "--iterations", "10", "--frame-iterations", "2", "--seed", "0", "--weights", "none",
+             *SHALLOW_FLAGS, "--address", address, "--workers", "2", "--threads-per-worker", "1"],
             env=environment, cwd=ROOT, capture_output=True, text=True, timeout=240)
     finally:
         stop_looking.set()
@@ -111,10 +124,17 @@ def test_a_batch_runs_on_both_nodes_and_a_killed_worker_costs_one_retry(cluster,
     assert result.returncode == 0, result.stderr
     assert len(killed) == 1, "no worker was seen running a job"
     rows = report(out)
-    assert [row["status"] for row in rows] == ["done"] * 3
+    assert [(row["status"], Path(row["output"]).suffix) for row in rows] == [
+        ("done", ".mp4"), ("done", ".webm"), ("done", ".png"), ("done", ".png"), ("done", ".png")]
     sidecars = [json.loads(Path(row["output"]).with_suffix(".json").read_text()) for row in rows]
     nodes = {sidecar["batch"]["worker"]["node"] for sidecar in sidecars}
     assert len(nodes) == 2 and all(re.fullmatch(r"[0-9a-f]{56}", node) for node in nodes)  # Ray's node ids
     assert all(sidecar["batch"]["worker"]["host"] for sidecar in sidecars)
     assert killed[0] not in {sidecar["batch"]["worker"]["pid"] for sidecar in sidecars}
-    assert sorted(row["worker"]["attempt"] for row in rows) == [1, 1, 2]  # the killed job ran once more
+    assert sorted(row["worker"]["attempt"] for row in rows) == [1, 1, 1, 1, 2]  # the killed job ran once more
+    for row, sidecar in zip(rows[:2], sidecars):  # each clip: a video of its three frames, later ones warm
+        written = open_clip(row["output"])
+        assert written.size == (48, 36) and len(list(written.iter_frames())) == 3
+        assert len(sidecar["frames"]) == 3 and sidecar["frames"][1]["warm_start"] is True
+        assert "temporal" in sidecar["frames"][1]["losses"]["final"]
+        assert sidecar["evaluations"] == row["evaluations"] == sum(frame["evaluations"] for frame in sidecar["frames"])

@@ -44,28 +44,33 @@ def clip(tmp_path_factory) -> tuple[Path, Path]:
     return folder / "clip.mp4", style
 
 
-def test_a_short_clip_runs_end_to_end(clip, tmp_path):
+@pytest.fixture(scope="module")
+def whole(clip, tmp_path_factory) -> Path:
+    """The clip through the command, uninterrupted: OUTPUT (its .frames and .json beside it)."""
     source, style = clip
-    status, _, err = run_video(source, style, tmp_path / "out.mp4", *FAST)
+    output = tmp_path_factory.mktemp("whole") / "out.mp4"
+    status, _, err = run_video(source, style, output, *FAST)
     assert status == 0, err
-    written = open_clip(tmp_path / "out.mp4")
+    return output
+
+
+def test_a_short_clip_runs_end_to_end(whole):
+    written = open_clip(whole)
     assert (written.frames, written.fps, written.size) == (6, FPS, (48, 36))
-    record = json.loads((tmp_path / "out.json").read_text())
+    record = json.loads(whole.with_suffix(".json").read_text())
     assert record["finished"] is True and len(record["frames"]) == 6
     first, *later = record["frames"]
     assert first["warm_start"] is False and "temporal" not in first["losses"]["final"]
     assert all(frame["warm_start"] and frame["losses"]["final"]["temporal"] >= 0 for frame in later)
     assert all(0.5 < frame["reliable_share"] <= 1.0 for frame in later)  # a pan: most pixels stay visible
-    assert sorted(path.name for path in (tmp_path / "out.frames").iterdir()) == [
+    assert sorted(path.name for path in whole.with_suffix(".frames").iterdir()) == [
         f"frame_{index:05d}.png" for index in range(1, 7)]
 
 
-def test_a_run_killed_after_frame_3_resumes_at_frame_4_with_the_same_output(clip, tmp_path, monkeypatch):
+def test_a_run_killed_after_frame_3_resumes_at_frame_4_with_the_same_output(clip, whole, tmp_path, monkeypatch):
     from keras_style.run import video as frames
 
     source, style = clip
-    status, _, err = run_video(source, style, tmp_path / "whole.mp4", *FAST)
-    assert status == 0, err
 
     saved = frames.save_json
 
@@ -84,9 +89,9 @@ def test_a_run_killed_after_frame_3_resumes_at_frame_4_with_the_same_output(clip
     assert "3 stylized" in stdout and "3 resumed" in stdout
     for index in range(1, 7):
         name = f"frame_{index:05d}.png"
-        assert (tmp_path / "resumed.frames" / name).read_bytes() == (tmp_path / "whole.frames" / name).read_bytes()
+        assert (tmp_path / "resumed.frames" / name).read_bytes() == (whole.with_suffix(".frames") / name).read_bytes()
     assert [np.asarray(frame).tobytes() for frame in open_clip(tmp_path / "resumed.mp4").iter_frames()] == [
-        np.asarray(frame).tobytes() for frame in open_clip(tmp_path / "whole.mp4").iter_frames()]
+        np.asarray(frame).tobytes() for frame in open_clip(whole).iter_frames()]
 
 
 @pytest.mark.parametrize("case, fragment", [
