@@ -74,7 +74,7 @@ def ray_cluster():
     """A local Ray instance with 2 CPUs for the module: the batch uses it (ray.is_initialized) and leaves it up."""
     ray = require("ray", "batch runs on Ray need the [batch] extra")
     sigterm = signal.getsignal(signal.SIGTERM)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield ray
     ray.shutdown()
     signal.signal(signal.SIGTERM, sigterm)  # ray.init leaves its own handler in place

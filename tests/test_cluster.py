@@ -15,6 +15,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -59,6 +60,7 @@ def cluster():
     require("ray", "the cluster test needs the [batch] extra")
     environment = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
                        TF_CPP_MIN_LOG_LEVEL="2")
+    found = None
     head, said = ray_start(["--head", "--port", "0", "--include-dashboard", "false",
                             "--labels", "keras-style-node=head"], environment, until="ray start --address=")
     nodes = [head]
@@ -73,6 +75,10 @@ def cluster():
     finally:
         for node in reversed(nodes):
             stop(node)
+        # `ray stop` would forget the address the head left for ray.init to join; a stopped --block node does not
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if found and current.is_file() and current.read_text().strip() == found.group(1):
+            current.unlink()
 
 
 def kill_first_running_job(killed: list[int], stop_looking: threading.Event) -> None:

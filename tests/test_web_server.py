@@ -628,8 +628,10 @@ def test_a_queued_run_whose_tab_closes_leaves_the_session_map_and_the_queue(serv
     queued = second.stylize()
     assert second.message(queued, "estimation")["rank"] == 0
     second.close()  # the tab closes while its run waits
-    wait_until(lambda: second.session not in runs._by_session, 10, "the closed tab's run leaving the session map")
-    assert waiting.snapshot().state == "stopped" and not waiting.started and not waiting.folder.exists()
+    # the unload leaves the session map, then removes the run's empty folder (outside the lock): wait for both
+    wait_until(lambda: second.session not in runs._by_session and not waiting.folder.exists(), 10,
+               "the closed tab's run leaving the session map and its folder")
+    assert waiting.snapshot().state == "stopped" and not waiting.started
     # Gradio drops the queued event when the tab's event stream closes (a connection of its own)
     wait_until(lambda: not [event for event in queue.event_queue_per_concurrency_id["stylize"].queue
                             if event.session_hash == second.session], 10, "Gradio dropping the queued event")

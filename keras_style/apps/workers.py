@@ -422,7 +422,9 @@ class RayPool:
             if address:
                 ray.init(address=address, **options)
             else:
-                ray.init(num_cpus=local_cores(), **options)
+                # "local": a new instance even where a cluster left its address behind (/tmp/ray), which ray.init
+                # would otherwise join and refuse num_cpus for
+                ray.init(address="local", num_cpus=local_cores(), **options)
         try:
             resources = ray.cluster_resources()
             cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
