@@ -85,15 +85,15 @@ def test_the_temporal_term_gradient_matches_finite_differences():
 
 
 def test_a_single_image_still_tiles_with_the_temporal_weight_declared():
-    """The temporal term exists only with a previous frame: a still image in tiles is not refused for its weight."""
+    """The temporal term exists only with a previous frame: a still image in tiles is not refused for its weight,
+    a video frame is."""
     from keras_style.config.settings import Settings
-    from keras_style.run.transfer import stylize_result
+    from keras_style.errors import UserError
+    from keras_style.run.assemble import loss_spec
+    from keras_style.run.tiling import check_tileable
 
-    from .conftest import make_picture
-
-    settings = Settings.from_options(size=96, tile_size=64, iterations=2, weights="none", seed=0,
-                                     style_layers=["conv1_1"], content_layers=["conv2_2"])
-    assert settings.temporal_weight > 0
-    result = stylize_result(make_picture(96, 72), make_picture(64, 64, seed=1, kind="style"), settings=settings)
-    assert result.image.shape == (72, 96, 3) and result.scales[-1]["tiles"]
-    assert "temporal" not in result.losses["final"]
+    loss = loss_spec(Settings.from_options())
+    assert loss.weight("temporal") > 0
+    check_tileable(loss)
+    with pytest.raises(UserError, match="--tile-size off"):
+        check_tileable(loss, temporal=True)

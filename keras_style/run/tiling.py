@@ -131,12 +131,18 @@ def _tile_grams(feature_step, canvas: np.ndarray, layers: Sequence[str], style_l
     return [losses.gram_matrix(features[layer]) for layer in style_layers]
 
 
+def check_tileable(loss: LossSpec, temporal: bool = False) -> None:
+    """Tiles serve the terms a run makes from its content, style and smoothness: any other (the temporal term of a
+    video frame, `temporal`) is a UserError."""
+    if any(name not in CORE_TERMS for name, _ in layout(loss, temporal)):
+        raise UserError("tiling supports the content, style and tv terms only: use --tile-size off")
+
+
 class TiledScale:
     """One scale optimised tile by tile from its start image (see the module's docstring)."""
 
     def __init__(self, model, settings, scale: ScaleRun, monitor, record: dict[str, Any]) -> None:
-        if any(name not in CORE_TERMS for name, _ in layout(scale.loss, scale.images.previous is not None)):
-            raise UserError("tiling supports the content, style and tv terms only: use --tile-size off")
+        check_tileable(scale.loss, scale.images.previous is not None)
         images, self.tile = scale.images, scale.images.tile
         self.model, self.scale, self.monitor, self.record = model, scale, monitor, record
         self.height, self.width = images.content.shape[:2]
