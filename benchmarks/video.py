@@ -19,7 +19,6 @@ import argparse
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -70,18 +69,21 @@ def moving_crop(photograph: Path, frames: int, width: int = 320, height: int = 2
     return taken
 
 
-def run_row(frames, style, settings, mode: str, folder: Path) -> dict:
+def run_row(frames, style, settings, mode: str, folder: Path, stylize: bool = True) -> dict:
     from keras_style.run.judge import judge
     from keras_style.run.motion import motion, warping_error
     from keras_style.run.video import sized_frame, stylize_frames
 
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*"):
-        stale.unlink()
-    started = time.perf_counter()
-    records = stylize_frames(frames, [style], settings, folder, folder / "clip.json", {"row": folder.name},
-                             mode=mode)
-    seconds = time.perf_counter() - started
+    if stylize:
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*"):
+            stale.unlink()
+        records = stylize_frames(frames, [style], settings, folder, folder / "clip.json", {"row": folder.name},
+                                 mode=mode)
+    else:  # --rejudge: the frames an earlier run of this row finished
+        records = json.loads((folder / "clip.json").read_text())["frames"]
+        frames = frames[: len(records)]
+    seconds = sum(record["seconds"] for record in records)
     from keras_style.files.images import load_image, to_array
 
     outputs = [to_array(load_image(folder / record["file"])) for record in records]
@@ -94,7 +96,7 @@ def run_row(frames, style, settings, mode: str, folder: Path) -> dict:
         "warping_error": float(np.mean(errors)), "warping_error_per_frame": errors,
         "judged_style": float(np.mean([each["style"] for each in judged])),
         "judged_content": float(np.mean([each["content"] for each in judged])),
-        "seconds_per_frame": seconds / len(records),
+        "seconds_per_frame": seconds / len(records), "frames": len(records),
         "evaluations": [record["evaluations"] for record in records],
     }
 
@@ -116,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default=None, help="settings preset (default: the default preset)")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "video_benchmark",
                         help="folder for the rows' frames")
+    parser.add_argument("--rejudge", action="store_true",
+                        help="stylize nothing: measure the frames an earlier run left in --out (a stopped run's "
+                             "rows count the frames they finished; rows with none are left out)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--plot", type=Path, help="draw the warping error per frame here (PNG)")
     args = parser.parse_args(argv)
@@ -133,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"machine": machine(), "command": " ".join(["python benchmarks/video.py", *(argv or sys.argv[1:])]),
               "settings": {**base, "preset": args.preset}, "clips": {}}
     print(report["machine"])
-    print("| clip | row | warping error | judged style | judged content | s / frame |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print("| clip | row | frames | warping error | judged style | judged content | s / frame |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name, (frames, style) in clips.items():
         rows = []
         plan = [(mode, None) for mode in args.rows if mode != "temporal"]
@@ -143,10 +148,13 @@ def main(argv: list[str] | None = None) -> int:
             settings = Settings.from_options(preset=args.preset, **base,
                                              **({"temporal_weight": weight} if weight is not None else {}))
             label = mode if weight is None else f"temporal {weight:g}"
-            row = run_row(frames, style, settings, mode, args.out / name / label.replace(" ", "_"))
+            folder = args.out / name / label.replace(" ", "_")
+            if args.rejudge and not (folder / "clip.json").is_file():
+                continue
+            row = run_row(frames, style, settings, mode, folder, stylize=not args.rejudge)
             row["row"] = label
             rows.append(row)
-            print(f"| {name} | {label} | {row['warping_error']:.4f} | {row['judged_style']:.4g} | "
+            print(f"| {name} | {label} | {row['frames']} | {row['warping_error']:.4f} | {row['judged_style']:.4g} | "
                   f"{row['judged_content']:.4g} | {row['seconds_per_frame']:.1f} |", flush=True)
         report["clips"][name] = rows
     if args.json:
