@@ -486,7 +486,9 @@ class RayPool:
             if getattr(error, "actor_init_failed", False):
                 self.last_error = f"no worker could start: {_last_line(error)}"
                 return JobOutcome(running.request.job.index, 0.0, error=self.last_error)
-            self.idle_actors.append(self.start())
+            # the new worker goes to the back of the idle ones: a retry takes a worker that is already running if one
+            # is idle, and the new one only otherwise (it must import TensorFlow and build the network first)
+            self.idle_actors.insert(0, self.start())
             if running.attempt < JOB_ATTEMPTS:
                 self.submit(running.request, running.content, running.style, running.attempt + 1)
                 return self.next_outcome()
