@@ -1,7 +1,8 @@
 """An animated side-by-side of stylized clips: the input clip and each folder of stylized frames (frame_00001.png ...,
-as `keras-style video` and benchmarks/video.py write them), one column each, with a label above, as a looping GIF.
+as `keras-style video` and benchmarks/video.py write them), one column each, with a label above, as a looping
+animated WebP (.webp) or GIF.
 
-    python scripts/video_sheet.py examples/demo_clip.mp4 examples/video_sheet.gif \\
+    python scripts/video_sheet.py examples/demo_clip.mp4 examples/demo_clip_stylized.webp \\
         --column independent=outputs/video_benchmark_192/demo/independent \\
         --column "temporal loss=outputs/video_benchmark_192/demo/temporal_3e+11"
 """
@@ -18,12 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 LABEL_HEIGHT = 16
+WEBP_QUALITY = 70
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("clip", type=Path, help="the input clip (a video file or a folder of frames)")
-    parser.add_argument("output", type=Path, help="the animated GIF to write")
+    parser.add_argument("output", type=Path, help="the animation to write: .webp or .gif")
     parser.add_argument("--column", action="append", default=[], metavar="LABEL=FOLDER",
                         help="a folder of stylized frames and its label (repeat for each column)")
     parser.add_argument("--scale", type=float, default=1.0, help="enlarge every column by this factor")
@@ -49,10 +51,14 @@ def main(argv: list[str] | None = None) -> int:
             draw.text((position * width + 4, 2), label, fill="black")
         sheets.append(sheet)
     milliseconds = round(1000 / float(clip.fps))
-    palette = [sheet.quantize(256, method=Image.Quantize.MEDIANCUT) for sheet in sheets]
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    palette[0].save(args.output, save_all=True, append_images=palette[1:], duration=milliseconds, loop=0,
-                    optimize=True)
+    if args.output.suffix.lower() == ".webp":  # an animated WebP: a third of the GIF's bytes, full colour
+        sheets[0].save(args.output, save_all=True, append_images=sheets[1:], duration=milliseconds, loop=0,
+                       quality=WEBP_QUALITY, method=6)
+    else:
+        palette = [sheet.quantize(256, method=Image.Quantize.MEDIANCUT) for sheet in sheets]
+        palette[0].save(args.output, save_all=True, append_images=palette[1:], duration=milliseconds, loop=0,
+                        optimize=True)
     print(f"wrote {args.output}: {len(sheets)} frames, {np.prod(sheets[0].size)} px each")
     return 0
 
