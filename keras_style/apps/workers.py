@@ -141,9 +141,7 @@ class JobRunner:
         job = request.job
         with tempfile.TemporaryDirectory(prefix="keras-style-job-") as folder:
             local = _Materialised(Path(folder))
-            content_path = local.file("content", job.content, content, "content image")
-            style_path = local.file("style", job.style, style, "style image")
-            settings = local.settings(job.settings, request.files)
+            content_path, style_path, settings = local.inputs(request, content, style)
             with local.named_as_given():
                 prepared = prepare(content_path, [style_path], settings)
                 if request.start_from is not None:
@@ -178,9 +176,7 @@ class JobRunner:
         job = request.job
         with tempfile.TemporaryDirectory(prefix="keras-style-job-") as folder:
             local = _Materialised(Path(folder))
-            content_path = local.file("content", job.content, content, "video")
-            style_path = local.file("style", job.style, style, "style image")
-            settings = local.settings(job.settings, request.files)
+            content_path, style_path, settings = local.inputs(request, content, style)
             encoded = Path(folder) / ("stylized" + job.output.suffix)
             with local.named_as_given():
                 import_backend_quietly()
@@ -219,6 +215,13 @@ class _Materialised:
         path.write_bytes(data)
         self.names[repr(str(path))] = repr(given)
         return str(path)
+
+    def inputs(self, request: JobRequest, content: bytes | None, style: bytes | None) -> tuple[str, str, Settings]:
+        """A job's content (an image or a clip), style and settings, with every file they name here."""
+        job = request.job
+        content_path = self.file("content", job.content, content, "video" if job.is_clip else "content image")
+        style_path = self.file("style", job.style, style, "style image")
+        return content_path, style_path, self.settings(job.settings, request.files)
 
     def settings(self, settings: Settings, files: dict[str, bytes]) -> Settings:
         """The settings with each file they name (--init FILE, masks) replaced by this worker's copy."""
