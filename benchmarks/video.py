@@ -76,17 +76,19 @@ def moving_crop(photograph: Path, frames: int, width: int = 320, height: int = 2
 
 
 def run_row(frames, style, settings, mode: str, folder: Path, stylize: bool = True,
-            first: Path | None = None) -> dict:
+            first: Path | None = None, resume: bool = False) -> dict:
     """Stylize `frames` one way (`mode`) into `folder` and measure them. `first`: an earlier row's folder whose first
     frame this row takes instead of computing it again (every mode runs the first frame the same way), through the
-    run's own resume."""
+    run's own resume. `resume`: keep the frames an earlier run of this row finished and go on after them."""
     from keras_style.files.images import load_image, to_array
     from keras_style.run.judge import judge
     from keras_style.run.motion import motion, warping_error
     from keras_style.run.video import sized_frame, stylize_frames
 
     identity = {"row": folder.name}
-    if stylize:
+    if stylize and resume and (folder / "clip.json").is_file():
+        records = stylize_frames(frames, [style], settings, folder, folder / "clip.json", identity, mode=mode)
+    elif stylize:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("*"):
             stale.unlink()
@@ -140,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--share-first", action=argparse.BooleanOptionalAction, default=True,
                         help="compute the first frame once per clip and give it to every row (default: on; it is the "
                              "same run in every row)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the frames an earlier run with the same settings left in --out and go on after "
+                             "them (to lengthen a run: the same command with more --frames)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--plot", type=Path, help="draw the warping error per frame here (PNG)")
     args = parser.parse_args(argv)
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.rejudge and not (folder / "clip.json").is_file():
                 continue
             row = run_row(frames, style, settings, mode, folder, stylize=not args.rejudge,
-                          first=first if args.share_first else None)
+                          first=first if args.share_first else None, resume=args.resume)
             first = first or folder
             row["row"] = label
             rows.append(row)
