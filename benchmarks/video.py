@@ -86,16 +86,15 @@ def run_row(frames, style, settings, mode: str, folder: Path, stylize: bool = Tr
     from keras_style.run.video import sized_frame, stylize_frames
 
     identity = {"row": folder.name}
-    if stylize and resume and (folder / "clip.json").is_file():
-        records = stylize_frames(frames, [style], settings, folder, folder / "clip.json", identity, mode=mode)
-    elif stylize:
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob("*"):
-            stale.unlink()
-        if first is not None:
-            record = json.loads((first / "clip.json").read_text())["frames"][0]
-            shutil.copyfile(first / record["file"], folder / record["file"])
-            (folder / "clip.json").write_text(json.dumps({"identity": identity, "frames": [record]}))
+    if stylize:
+        if not (resume and (folder / "clip.json").is_file()):
+            folder.mkdir(parents=True, exist_ok=True)
+            for stale in folder.glob("*"):
+                stale.unlink()
+            if first is not None:
+                record = json.loads((first / "clip.json").read_text())["frames"][0]
+                shutil.copyfile(first / record["file"], folder / record["file"])
+                (folder / "clip.json").write_text(json.dumps({"identity": identity, "frames": [record]}))
         records = stylize_frames(frames, [style], settings, folder, folder / "clip.json", identity, mode=mode)
     else:  # --rejudge: the frames an earlier run of this row finished
         records = json.loads((folder / "clip.json").read_text())["frames"]
