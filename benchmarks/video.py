@@ -9,7 +9,8 @@ Rows, each on the same frames, styles and settings (keras_style/run/video.py's m
   temporal W   the same start plus the temporal term at --temporal-weight W (one row per W given).
 
 For each row: the warping error (the mean absolute difference, 0..1, between output t and output t-1 carried to t
-along the input frames' flow, over the pixels the consistency check trusts), the judged style and content losses
+along the input frames' flow, over the pixels the consistency check trusts; warped with Lanczos, and bilinearly
+beside it: run/motion.py's WARPING_ERROR_KERNEL says why), the judged style and content losses
 (keras_style.run.judge's vgg19-paper and vgg16-johnson, each a mean over the frames) and the seconds per frame. The
 plot shows the warping error per frame for every row and clip. The machine line names the CPU and its flags: compare
 rows of one run.
@@ -102,11 +103,13 @@ def run_row(frames, style, settings, mode: str, folder: Path, stylize: bool = Tr
     seconds = sum(record["seconds"] for record in records)
     outputs = [to_array(load_image(folder / record["file"])) for record in records]
     inputs = [sized_frame(frame, settings) for frame in frames]
-    errors = [warping_error(outputs[index - 1], outputs[index], motion(inputs[index - 1], inputs[index]))
-              for index in range(1, len(outputs))]
+    moves = [motion(inputs[index - 1], inputs[index]) for index in range(1, len(outputs))]
+    errors = [warping_error(outputs[index], outputs[index + 1], moved) for index, moved in enumerate(moves)]
+    bilinear = [warping_error(outputs[index], outputs[index + 1], moved, "linear") for index, moved in enumerate(moves)]
     row = {
         "mode": mode, "temporal_weight": settings.temporal_weight if mode == "temporal" else None,
         "warping_error": float(np.mean(errors)), "warping_error_per_frame": errors,
+        "warping_error_bilinear": float(np.mean(bilinear)),
         "seconds_per_frame": seconds / len(records), "frames": len(records),
         "evaluations": [record["evaluations"] for record in records],
     }
@@ -161,9 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {"machine": machine(), "command": " ".join(["python benchmarks/video.py", *(argv or sys.argv[1:])]),
               "settings": {**base, "preset": args.preset}, "clips": {}}
     print(report["machine"])
-    print("| clip | row | frames | warping error | style (vgg19) | content (vgg19) | style (vgg16) | content (vgg16) "
-          "| s / frame |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| clip | row | frames | warping error | (bilinear warp) | style (vgg19) | content (vgg19) | style (vgg16) "
+          "| content (vgg16) | s / frame |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, (frames, style) in clips.items():
         rows = []
         plan = [(mode, None) for mode in args.rows if mode != "temporal"]
@@ -182,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             row["row"] = label
             rows.append(row)
             judged = " | ".join(f"{row[judge][term]:.4g}" for judge in JUDGE_NAMES for term in ("style", "content"))
-            print(f"| {name} | {label} | {row['frames']} | {row['warping_error']:.4f} | {judged} | "
+            print(f"| {name} | {label} | {row['frames']} | {row['warping_error']:.4f} | "
+                  f"{row['warping_error_bilinear']:.4f} | {judged} | "
                   f"{row['seconds_per_frame']:.1f} |", flush=True)
         report["clips"][name] = rows
     if args.json:

@@ -64,6 +64,34 @@ def test_the_previous_result_is_carried_without_blurring_its_strokes():
     assert carried.min() == 0.0 and carried.max() == 255.0
 
 
+def test_a_fine_texture_moved_exactly_has_almost_no_warping_error():
+    """The measure of flicker must not score its own blur: a band-limited fine texture moved exactly half a pixel (a
+    phase shift of its Fourier transform) is perfectly steady, and its warping error is near 0; warped bilinearly, the
+    blur alone is several times larger."""
+    from keras_style.run.motion import Motion
+
+    rng = np.random.default_rng(5)
+    height, width = 64, 64
+    spectrum = np.fft.fft2(rng.normal(size=(height, width, 3)), axes=(0, 1))
+    frequencies_y, frequencies_x = np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij")
+    spectrum[np.hypot(frequencies_x, frequencies_y) > 0.3] = 0  # fine, but below what the pixels can hold
+
+    def frame(shift: float) -> np.ndarray:  # the texture moved `shift` px right
+        moved = spectrum * np.exp(-2j * np.pi * frequencies_x * shift)[..., None]
+        return np.real(np.fft.ifft2(moved, axes=(0, 1)))
+
+    previous, current = frame(0.0), frame(0.5)
+    scale = 100.0 / previous.std()
+    previous, current = previous * scale + 128.0, current * scale + 128.0
+    flow = np.zeros((height, width, 2), np.float32)
+    flow[..., 0] = -0.5  # current -> previous
+    reliable = np.zeros((height, width), np.float32)
+    reliable[8:-8, 8:-8] = 1.0  # away from the border the periodic texture wraps around
+    moved = Motion(flow, -flow, reliable)
+    assert warping_error(previous, current, moved) < 0.01
+    assert warping_error(previous, current, moved, "linear") > 4 * warping_error(previous, current, moved)
+
+
 def test_the_mask_marks_the_pixels_an_occluder_uncovers():
     background = texture(72, 96, 1)
     square = texture(24, 24, 2) // 2 + 128  # brighter, its own texture

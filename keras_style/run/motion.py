@@ -18,13 +18,18 @@ DISOCCLUSION_MARGIN = 0.5  # px^2
 BOUNDARY_RATIO = 0.01
 BOUNDARY_MARGIN = 0.002  # px^2
 
-# OpenCV's interpolations by name. Lai et al.'s warping error warps bilinearly, as their code does.
+# OpenCV's interpolations by name.
 WARP_KERNELS = {"linear": "INTER_LINEAR", "cubic": "INTER_CUBIC", "lanczos": "INTER_LANCZOS4"}
 # The previous result is carried with Lanczos: a bilinear sample between pixels averages its neighbours, which
 # blurs the strokes, and each frame starts from (and the temporal term holds it to) the one before, so the blur
-# builds up frame after frame. Measured on the demo clip (benchmarks/RESULTS.md, "Video"): bilinear 3e11 raised the
-# judged style 1.8x over the frames stylized alone; Lanczos at 1e11 held it within 4 % and flickered less.
+# builds up frame after frame. Measured on the demo clip at 192 px (benchmarks/RESULTS.md, "Video"): the bilinear
+# carry at 3e11 raised the judged style 1.8x over the frames stylized alone, Lanczos at 1e11 by 4 %, and flickered
+# less.
 CARRY_KERNEL = "lanczos"
+# The warping error warps with Lanczos too: a bilinear warp blurs the previous output, so a stylized frame moved
+# exactly along the flow still scores 0.015 against its bilinear-warped predecessor (0.001 with Lanczos; the demo clip
+# at 256 px), about what the steadiest runs score: bilinear measured its own blur and rewarded blurred results.
+WARPING_ERROR_KERNEL = "lanczos"
 
 
 def _cv2():
@@ -93,11 +98,12 @@ def motion(previous: np.ndarray, current: np.ndarray) -> Motion:
     return Motion(backward, forward, reliable(backward, forward))
 
 
-def warping_error(previous_output: np.ndarray, current_output: np.ndarray, moved: Motion) -> float:
+def warping_error(previous_output: np.ndarray, current_output: np.ndarray, moved: Motion,
+                  kernel: str = WARPING_ERROR_KERNEL) -> float:
     """Lai et al.'s warping error (ECCV 2018) between two consecutive outputs: the mean absolute difference, on a 0..1
-    scale, between the current output and the previous one carried along the inputs' flow, over the reliable
-    pixels (0 when none is)."""
-    carried = warp(np.asarray(previous_output, dtype=np.float32), moved.backward)
+    scale, between the current output and the previous one warped along the inputs' flow with `kernel`, over the
+    reliable pixels (0 when none is)."""
+    carried = warp(np.asarray(previous_output, dtype=np.float32), moved.backward, kernel)
     difference = np.abs(np.asarray(current_output, dtype=np.float32) - carried).mean(axis=-1) / 255.0
     count = moved.reliable.sum()
     return float((difference * moved.reliable).sum() / count) if count else 0.0
