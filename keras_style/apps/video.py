@@ -43,8 +43,8 @@ input's sound where the format can hold it, or a folder of PNG frames.
 
 The first frame is stylized as a single image. Each later frame starts from the previous result carried along the
 optical flow between the input frames (OpenCV's DIS, both ways), with the pixels the flow cannot trust (uncovered,
-motion boundaries: Ruder et al.'s consistency check) taken from the frame itself, and a temporal loss holds it to
-that carried result where the flow is reliable (--temporal-weight), after Ruder, Dosovitskiy and Brox (2016).
+motion boundaries: Ruder et al.'s consistency check) started as a first frame is (--init), and a temporal loss holds
+it to that carried result where the flow is reliable (--temporal-weight), after Ruder, Dosovitskiy and Brox (2016).
 Frames are read and written one at a time. A stopped or killed run resumes at its first unfinished frame when the
 same command is run again. Every option of the single-image command applies."""
 

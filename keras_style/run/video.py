@@ -1,7 +1,7 @@
 """A video stylized frame by frame, after Ruder, Dosovitskiy and Brox ("Artistic style transfer for videos", 2016).
 
 The first frame is stylized as a single image. Each later frame starts from the previous frame's result carried to
-it along the optical flow (run/motion.py), with the pixels the flow cannot trust taken from its own content, and adds
+it along the optical flow (run/motion.py), with the pixels the flow cannot trust started from its own --init, and adds
 the temporal term (engine/terms.py's TemporalLoss), which holds it to that carried result where the flow is reliable.
 Frames stream in one at a time; each result is written as a PNG and recorded in the clip's sidecar as it finishes,
 so a killed run resumes at its first unfinished frame and gives the same frames an uninterrupted run gives.
@@ -85,11 +85,14 @@ def finished_frames(sidecar: Path, identity: dict[str, Any], folder: Path) -> li
 def carried_start(prepared: Prepared, previous_input: np.ndarray, previous_output: np.ndarray,
                   current: np.ndarray, mode: str) -> tuple[Prepared, float]:
     """A later frame's inputs: its start is the previous output carried along the flow from the previous input
-    frame, and (mode temporal) the temporal term's target; with the share of its pixels the flow can trust."""
+    frame (elsewhere the frame's own --init), and (mode temporal) the temporal term's target; with the share of its
+    pixels the flow can trust."""
     moved = motion(previous_input, current)
     carried = moved.carried(previous_output)
-    # where the flow cannot be trusted (uncovered, motion boundaries) the frame starts from its own content
-    start = np.where(moved.reliable[..., None] > 0, carried, prepared.final.content).astype(np.float32)
+    # where the flow cannot be trusted (uncovered, motion boundaries) the frame starts as a first frame would, from
+    # the preset's --init: the photograph's own pixels there (the previous default) kept their colours through a
+    # frame's few evaluations, and the flow carried the unpainted patch on from frame to frame
+    start = np.where(moved.reliable[..., None] > 0, carried, prepared.final.start).astype(np.float32)
     target = (carried, moved.reliable) if mode == "temporal" else None
     final = prepared.final._replace(start=start, previous=target)
     return replace(prepared, final=final), round(float(moved.reliable.mean()), 4)
