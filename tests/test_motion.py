@@ -112,6 +112,39 @@ def test_the_mask_marks_the_pixels_an_occluder_uncovers():
     assert warping_error(previous, np.zeros_like(current), moved) > 0.2
 
 
+def test_a_later_frame_starts_from_the_carried_result_and_its_uncovered_pixels_from_its_init():
+    """The pixels an occluder uncovers have no history: they start as a first frame would, from the preset's --init
+    (the default's palette-recoloured photograph), not from the photograph's own colours, which a frame's few
+    evaluations left unpainted and the flow carried on."""
+    from keras_style.config.settings import Settings
+    from keras_style.run.loading import prepare
+    from keras_style.run.video import carried_start
+
+    background = texture(72, 96, 1)
+    square = texture(24, 24, 2) // 2 + 128
+
+    def frame(left: int) -> np.ndarray:
+        picture = background.copy()
+        picture[24:48, left:left + 24] = square
+        return picture
+
+    previous, current = frame(30), frame(38)
+    style = np.zeros((48, 64, 3), np.uint8)
+    style[..., 2] = 200  # a blue painting: the palette start is blue, the photograph is not
+    settings = Settings.from_options(size=96, init="palette", scales=1)
+    prepared = prepare(current, [style], settings)
+    previous_output = np.full(current.shape, 77.0, np.float32)  # the previous result: flat grey
+    started, share = carried_start(prepared, previous.astype(np.float32), previous_output, current, "temporal")
+    reliable = motion(previous, current).reliable > 0
+    start, init = started.final.start, prepared.final.start
+    assert 0.8 < share < 1.0
+    assert np.allclose(start[reliable], 77.0, atol=0.5)  # carried where the flow is trusted
+    assert np.array_equal(start[~reliable], init[~reliable])  # the frame's own start elsewhere
+    assert not np.allclose(init[~reliable], prepared.final.content[~reliable], atol=20)
+    warped, target_reliable = started.final.previous
+    assert np.array_equal(target_reliable > 0, reliable) and np.allclose(warped, 77.0, atol=0.5)
+
+
 def test_the_temporal_term_gradient_matches_finite_differences():
     from keras_style.engine.terms import TEMPORAL_REFERENCE_PIXELS, PreviousFrame
     from keras_style.run.assemble import evaluator_for
