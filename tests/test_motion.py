@@ -134,7 +134,8 @@ def test_a_later_frame_starts_from_the_carried_result_and_its_uncovered_pixels_f
     settings = Settings.from_options(size=96, init="palette", scales=1)
     prepared = prepare(current, [style], settings)
     previous_output = np.full(current.shape, 77.0, np.float32)  # the previous result: flat grey
-    started, share = carried_start(prepared, previous.astype(np.float32), previous_output, current, "temporal")
+    started, share = carried_start(prepared, previous.astype(np.float32), previous_output, current, "temporal",
+                                   settings)
     reliable = motion(previous, current).reliable > 0
     start, init = started.final.start, prepared.final.start
     assert 0.8 < share < 1.0
@@ -143,6 +144,14 @@ def test_a_later_frame_starts_from_the_carried_result_and_its_uncovered_pixels_f
     assert not np.allclose(init[~reliable], prepared.final.content[~reliable], atol=20)
     warped, target_reliable = started.final.previous
     assert np.array_equal(target_reliable > 0, reliable) and np.allclose(warped, 77.0, atol=0.5)
+    # --preserve-colors luminance-only optimises grey images: the coloured result is carried as its luminance
+    grey_settings = Settings.from_options(size=96, init="palette", scales=1, preserve_colors="luminance-only")
+    coloured = np.zeros(current.shape, np.float32)
+    coloured[..., 0] = 200.0  # a red previous result
+    started, _ = carried_start(prepare(current, [style], grey_settings), previous.astype(np.float32), coloured,
+                               current, "temporal", grey_settings)
+    carried = started.final.start[reliable]
+    assert np.allclose(carried, carried[:, :1], atol=0.01) and 40 < carried.mean() < 80  # grey: 0.299 x 200
 
 
 def test_the_temporal_term_gradient_matches_finite_differences():

@@ -20,6 +20,7 @@ from PIL import Image
 
 from keras_style.config.settings import Settings
 from keras_style.errors import Interrupted
+from keras_style.files.colors import grey, luminance
 from keras_style.files.images import ImageSource, load_image, resize, target_size, to_array
 from keras_style.files.outputs import save_image, save_json
 from keras_style.files.video import FRAME_NAME
@@ -83,11 +84,13 @@ def finished_frames(sidecar: Path, identity: dict[str, Any], folder: Path) -> li
 
 
 def carried_start(prepared: Prepared, previous_input: np.ndarray, previous_output: np.ndarray,
-                  current: np.ndarray, mode: str) -> tuple[Prepared, float]:
+                  current: np.ndarray, mode: str, settings: Settings) -> tuple[Prepared, float]:
     """A later frame's inputs: its start is the previous output carried along the flow from the previous input
     frame (elsewhere the frame's own --init), and (mode temporal) the temporal term's target; with the share of its
     pixels the flow can trust."""
     moved = motion(previous_input, current)
+    if settings.preserve_colors == "luminance-only":  # the network sees grey images: carry the result's luminance
+        previous_output = grey(luminance(previous_output))
     carried = moved.carried(previous_output)
     # where the flow cannot be trusted (uncovered, motion boundaries) the frame starts as a first frame would, from
     # the preset's --init: the photograph's own pixels there (the previous default) kept their colours through a
@@ -140,7 +143,8 @@ def stylize_frames(
         prepared = prepare(frame, list(styles), run_settings)
         record: dict[str, Any] = {"index": index, "file": FRAME_NAME.format(index + 1), "warm_start": False}
         if not first and mode != "independent":
-            prepared, reliable_share = carried_start(prepared, previous_input, previous_output, current, mode)
+            prepared, reliable_share = carried_start(prepared, previous_input, previous_output, current, mode,
+                                                     run_settings)
             record.update(warm_start=True, reliable_share=reliable_share)
         result = stylize_result(None, None, settings=run_settings, prepared=prepared, callback=callback)
         if result.interrupted:
