@@ -11,9 +11,10 @@ Rows, each on the same frames, styles and settings (keras_style/run/video.py's m
 For each row: the warping error (the mean absolute difference, 0..1, between output t and output t-1 carried to t
 along the input frames' flow, over the pixels the consistency check trusts; warped with Lanczos, and bilinearly
 beside it: run/motion.py's WARPING_ERROR_KERNEL says why), the judged style and content losses
-(keras_style.run.judge's vgg19-paper and vgg16-johnson, each a mean over the frames) and the seconds per frame. The
-plot shows the warping error per frame for every row and clip. The machine line names the CPU and its flags: compare
-rows of one run.
+(keras_style.run.judge's vgg19-paper and vgg16-johnson, each a mean over the frames) and the seconds per frame; then
+benchmarks/quality.py's measures (keras_style.run.judge.quality: both networks, the strokes at half size, the
+painting's colours, fine noise) of each row against the independent one. The plot shows the warping error per frame
+for every row and clip. The machine line names the CPU and its flags: compare rows of one run.
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def run_row(frames, style, settings, mode: str, folder: Path, stylize: bool = Tr
     frame this row takes instead of computing it again (every mode runs the first frame the same way), through the
     run's own resume. `resume`: keep the frames an earlier run of this row finished and go on after them."""
     from keras_style.files.images import load_image, to_array
-    from keras_style.run.judge import judge
+    from keras_style.run.judge import judge, quality
     from keras_style.run.motion import motion, warping_error
     from keras_style.run.video import sized_frame, stylize_frames
 
@@ -118,6 +119,8 @@ def run_row(frames, style, settings, mode: str, folder: Path, stylize: bool = Tr
         row[name] = {"style": float(np.mean([each["style"] for each in judged])),
                      "content": float(np.mean([each["content"] for each in judged])),
                      "style_per_frame": [each["style"] for each in judged]}
+    measured = [quality(output.astype(np.uint8), frame, style) for output, frame in zip(outputs, frames)]
+    row["quality"] = {measure: float(np.mean([each[measure] for each in measured])) for measure in measured[0]}
     return row
 
 
@@ -189,6 +192,17 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['warping_error_bilinear']:.4f} | {judged} | "
                   f"{row['seconds_per_frame']:.1f} |", flush=True)
         report["clips"][name] = rows
+    print("\nquality.py's measures (lower is better): each row's mean over its frames / the independent row's")
+    measures = list(report["clips"][next(iter(report["clips"]))][0]["quality"]) if report["clips"] else []
+    print("| clip | row | " + " | ".join(measures) + " |")
+    print("| --- | --- |" + " ---: |" * len(measures))
+    for name, rows in report["clips"].items():
+        alone = next((row for row in rows if row["mode"] == "independent"), None)
+        for row in rows:
+            if alone is not None and row is not alone:
+                print(f"| {name} | {row['row']} | "
+                      + " | ".join(f"{row['quality'][measure] / alone['quality'][measure]:.2f}" for measure in measures)
+                      + " |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
