@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", type=Path, help="the animation to write: .webp or .gif")
     parser.add_argument("--column", action="append", default=[], metavar="LABEL=FOLDER",
                         help="a folder of stylized frames and its label (repeat for each column)")
-    parser.add_argument("--scale", type=float, default=1.0, help="enlarge every column by this factor")
+    parser.add_argument("--scale", type=float, default=1.0, help="resize every column by this factor")
+    parser.add_argument("--frames", type=int, default=None, help="at most this many frames (default: all)")
     args = parser.parse_args(argv)
     if not args.column:
         parser.error("give at least one --column LABEL=FOLDER")
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     columns = [(label, Path(folder)) for label, _, folder in (column.partition("=") for column in args.column)]
     clip = open_clip(args.clip)
     count = min(len(list(folder.glob("frame_*.png"))) for _, folder in columns)
+    count = min(count, args.frames) if args.frames else count
     sheets = []
     for index, source in zip(range(count), clip.iter_frames()):
         pictures = [Image.open(folder / FRAME_NAME.format(index + 1)).convert("RGB") for _, folder in columns]
