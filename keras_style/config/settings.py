@@ -105,7 +105,7 @@ class Settings:
     style_weight: float = setting(1e3, "weight of the style loss", "losses")
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
     temporal_weight: float = setting(
-        5e10, "video only (keras-style video): weight of the temporal loss, which holds each frame to the "
+        3e10, "video only (keras-style video): weight of the temporal loss, which holds each frame to the "
         "previous frame's output carried along the optical flow where the pixel stays visible (Ruder et al. 2016); "
         "scaled with the frame's pixels, chosen by benchmarks/video.py",
         "losses")

@@ -22,8 +22,8 @@ BOUNDARY_MARGIN = 0.002  # px^2
 WARP_KERNELS = {"linear": "INTER_LINEAR", "cubic": "INTER_CUBIC", "lanczos": "INTER_LANCZOS4"}
 # The previous result is carried with Lanczos: a bilinear sample between pixels averages its neighbours, which
 # blurs the strokes, and each frame starts from (and the temporal term holds it to) the one before, so the blur
-# builds up frame after frame. Measured on the demo clip at 192 px (benchmarks/RESULTS.md, "Video"): the bilinear
-# carry at 3e11 raised the judged style 1.8x over the frames stylized alone, Lanczos at 1e11 by 4 %, and flickered
+# builds up frame after frame. Measured on the demo clip at 192 px (benchmarks/RESULTS.md, "Video"), the bilinear
+# carry at 3e11 raised the VGG16-judged style 1.8x over the frames stylized alone, Lanczos at 1e11 by 4 %, and flickered
 # less.
 CARRY_KERNEL = "lanczos"
 # The warping error warps with Lanczos too: a bilinear warp blurs the previous output, so a stylized frame moved
