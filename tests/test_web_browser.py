@@ -190,14 +190,21 @@ def test_a_run_from_upload_to_download(open_page, tmp_path):
         save_screenshot(page, Path(SCREENSHOT))
 
 
+def start_long_run(open_page, budget: int, evaluations: int):
+    """A new page running the demo files at 64 px with `budget` evaluations, once it shows `evaluations` done."""
+    page = open_page()
+    upload(page, CONTENT, STYLE)
+    set_fields(page, 64, budget)
+    page.click("#start")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#progress .ks-progress')?.dataset.evaluation || 0) "
+        f">= {evaluations}")
+    return page
+
+
 def test_stop_keeps_the_best_image_and_a_second_tab_waits_its_turn(open_page, tmp_path):
     budget = 400
-    first = open_page()
-    upload(first, CONTENT, STYLE)
-    set_fields(first, 64, budget)
-    first.click("#start")
-    first.wait_for_function(
-        "() => Number(document.querySelector('#progress .ks-progress')?.dataset.evaluation || 0) >= 10")
+    first = start_long_run(open_page, budget, evaluations=10)
 
     second = open_page()  # another tab: its Start waits until the first run ends, and shows its place in the queue
     pick_demo_pair(second)
@@ -247,12 +254,7 @@ def test_a_reloaded_tab_finds_its_run_again(open_page, served, tmp_path):
     # A reload ends the page's Gradio session and its events (as a network drop does); the run goes on, and the
     # reloaded page, the same browser, follows it again: its progress, its Stop, its downloads.
     budget = 400
-    page = open_page()
-    upload(page, CONTENT, STYLE)
-    set_fields(page, 64, budget)
-    page.click("#start")
-    page.wait_for_function(
-        "() => Number(document.querySelector('#progress .ks-progress')?.dataset.evaluation || 0) >= 5")
+    page = start_long_run(open_page, budget, evaluations=5)
     before = evaluation_shown(page)
     page.reload()
     page.wait_for_selector("#start")
