@@ -9,6 +9,7 @@ shape is traced and compiled once.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,6 +50,10 @@ class Evaluator:
         self.shape = tuple(shape)
         self.observer = observer
         self.passes = 0
+        # Seconds spent in the network passes that evaluate() made (the host's waiting included: the terms and the
+        # gradient come back at the end of each), the first one apart: it traces and compiles the step.
+        self.network_seconds = 0.0
+        self.first_pass_seconds = 0.0
         self.traces = 0  # traces of the optimisation steps during this Evaluator's calls (0: compiled before)
         self.fixed: dict[str, Any] = source.fixed
         self._static_source = source.static()
@@ -89,13 +94,20 @@ class Evaluator:
 
     def evaluate(self, image) -> tuple[np.ndarray, np.ndarray]:
         """One forward and backward pass: (stacked terms, float32 gradient)."""
+        started = time.perf_counter()
         image_tensor = ops.convert_to_tensor(image, dtype="float32")
         terms, gradient = self.call(self.value_and_grad_step, image_tensor, self.fixed)
-        self.passes += 1
         terms = ops.convert_to_numpy(terms)
+        gradient = np.asarray(ops.convert_to_numpy(gradient))
+        seconds = time.perf_counter() - started
+        if self.passes == 0:
+            self.first_pass_seconds = seconds
+        else:
+            self.network_seconds += seconds
+        self.passes += 1
         if self.observer is not None:
             self.observer(terms, image)
-        return terms, np.asarray(ops.convert_to_numpy(gradient))
+        return terms, gradient
 
     def observe(self, terms, image) -> None:
         """Record one network pass made by a device step (optimize_device): terms to host, image stays on device."""

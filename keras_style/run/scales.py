@@ -59,4 +59,5 @@ def run_whole_scale(model, settings: Settings, scale: ScaleRun, monitor: Monitor
         record["stopped"] = "converged"
     finally:
         record.update(evaluations=evaluator.passes, seconds=round(time.perf_counter() - optimising, 3),
-                      traces=evaluator.traces)
+                      traces=evaluator.traces, network_seconds=round(evaluator.network_seconds, 3),
+                      first_pass_seconds=round(evaluator.first_pass_seconds, 3))

@@ -208,7 +208,8 @@ def _scale_evaluations(scale: ScaleRun) -> int:
 
 
 def _scale_record(record: dict[str, Any]) -> dict[str, Any]:
-    return {key: record[key] for key in ("size", "evaluations", "seconds", "compute", "tiles") if key in record}
+    return {key: record[key] for key in ("size", "evaluations", "seconds", "network_seconds", "first_pass_seconds",
+                                             "compute", "tiles") if key in record}
 
 
 def stylize(content: ImageSource, style: ImageSource | Sequence[ImageSource], **options: Any) -> np.ndarray:
