@@ -109,11 +109,15 @@ class Evaluator:
             self.observer(terms, image)
         return terms, gradient
 
-    def observe(self, terms, image) -> None:
-        """Record one network pass made by a device step (optimize_device): terms to host, image stays on device."""
-        self.passes += 1
-        if self.observer is not None:
-            self.observer(ops.convert_to_numpy(terms), image)
+    def observe(self, terms, image, passes: int = 1) -> None:
+        """Record the network passes of one device step (optimize_device): terms to the host, the image stays on the
+        device. A line search's step makes several passes and hands over its last (the point it ends at): the
+        observer sees that point once per pass, so the history, the progress bar and the budget count passes."""
+        terms = ops.convert_to_numpy(terms)
+        for _ in range(passes):
+            self.passes += 1
+            if self.observer is not None:
+                self.observer(terms, image)
 
     def terms_at(self, image) -> np.ndarray:
         """The stacked terms at one image, forward only and untraced: for scoring, not for optimising."""

@@ -24,10 +24,13 @@ from keras_style.files.images import pixel_bounds
 GD_FIRST_STEP_PIXELS = 5.0
 # Adam's steps are about lr pixel levels whatever the loss scale; 10 is anishathalye/neural-style's default.
 ADAM_LEARNING_RATE = 10.0
-# Curvature pairs the device L-BFGS keeps (scipy's default m); a pair whose s.y is not above torch's threshold is
-# skipped (it would break the positive definiteness of the approximation).
-LBFGS_HISTORY = 10
+# A curvature pair whose s.y is not above torch's threshold is skipped (it would break the positive definiteness of
+# the approximation).
 LBFGS_MIN_CURVATURE = 1e-10
+# The line search's sufficient-decrease constant (Nocedal & Wright's usual c1) and its most passes per iteration:
+# after 5 halvings the step is 1/16 of the direction, and a search that fails that far restarts from a gradient step.
+LBFGS_ARMIJO = 1e-4
+LBFGS_MAX_TRIALS = 5
 
 
 def _bounds():
@@ -92,78 +95,107 @@ def minimize_adam(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
     return ops.convert_to_tensor(variable.value)
 
 
-def _lbfgs_step(loss_function: Callable) -> Callable:
-    """One projected L-BFGS iteration with one loss-and-gradient evaluation: the direction by the two-loop
-    recursion, a step of `scale` times it clipped to the pixel bounds, the curvature history updated. A step that
-    raises the loss is not taken and the next one is halved, in place of a line search that would cost several
-    evaluations; each accepted step doubles the scale back towards 1."""
-    gradient_of = value_and_grad(loss_function)
-    low, high = _bounds()
-
+def lbfgs_direction(gradient, s_history, y_history, rho):
+    """-H g by the two-loop recursion over the history (newest pair last; empty slots have rho = 0 and change
+    nothing), and whether there is any history to scale by."""
     def dot(a, b):
         return ops.sum(a * b)
 
-    def step(x, loss, gradient, s_history, y_history, rho, scale, fixed):
-        # Two-loop recursion over the history, newest pair last; empty slots have rho = 0 and change nothing.
-        q = gradient
-        alphas = []
-        for i in reversed(range(LBFGS_HISTORY)):
-            alpha = rho[i] * dot(s_history[i], q)
-            q = q - alpha * y_history[i]
-            alphas.append(alpha)
-        alphas.reverse()
-        newest_y = y_history[LBFGS_HISTORY - 1]
-        has_history = rho[LBFGS_HISTORY - 1] > 0
-        gamma = ops.where(has_history, dot(s_history[LBFGS_HISTORY - 1], newest_y)
-                          / ops.maximum(dot(newest_y, newest_y), 1e-30), 1.0)
-        r = gamma * q
-        for i in range(LBFGS_HISTORY):
-            beta = rho[i] * dot(y_history[i], r)
-            r = r + s_history[i] * (alphas[i] - beta)
+    count = s_history.shape[0]
+    q = gradient
+    alphas = []
+    for i in reversed(range(count)):
+        alpha = rho[i] * dot(s_history[i], q)
+        q = q - alpha * y_history[i]
+        alphas.append(alpha)
+    alphas.reverse()
+    newest_y = y_history[count - 1]
+    has_history = rho[count - 1] > 0
+    gamma = ops.where(has_history, dot(s_history[count - 1], newest_y) / ops.maximum(dot(newest_y, newest_y), 1e-30),
+                      1.0)
+    r = gamma * q
+    for i in range(count):
+        beta = rho[i] * dot(y_history[i], r)
+        r = r + s_history[i] * (alphas[i] - beta)
+    return -r, has_history
+
+
+def _lbfgs_step(loss_function: Callable) -> Callable:
+    """One projected L-BFGS iteration with a backtracking line search, all on the device.
+
+    The direction comes from the two-loop recursion (without history: a gradient step of gd's first size). Trial
+    points x_t = clip(x + t d) start at t = 1 and halve until the Armijo condition f(x_t) <= f(x) + c1 g.(x_t - x)
+    holds (the projected form: the step actually taken, not t d), at most `max_trials` network passes. An accepted
+    trial moves x and adds its curvature pair; if every trial fails, x stays and the history is cleared, so the next
+    iteration starts again from a gradient step. Returns the passes it spent, which count against the budget."""
+    gradient_of = value_and_grad(loss_function)
+    low, high = _bounds()
+
+    def step(x, loss, gradient, s_history, y_history, rho, max_trials, fixed):
+        direction, has_history = lbfgs_direction(gradient, s_history, y_history, rho)
         # Without history, a gradient step that moves pixels GD_FIRST_STEP_PIXELS levels on average, as gd's first
         # step does (torch's min(1, 1/|g|_1) barely moves the image at style transfer's gradient scale).
         first_scale = GD_FIRST_STEP_PIXELS / ops.maximum(ops.mean(ops.abs(gradient)), 1e-30)
-        direction = ops.where(has_history, -r, -first_scale * gradient)
-        trial = ops.clip(x + scale * direction, low, high)
-        terms, trial_gradient = gradient_of(trial, fixed)
-        trial_loss = terms[0]
+        direction = ops.where(has_history, direction, -first_scale * gradient)
+
+        def trial_at(scale):
+            trial = ops.clip(x + scale * direction, low, high)
+            terms, trial_gradient = gradient_of(trial, fixed)
+            bound = loss + LBFGS_ARMIJO * ops.sum(gradient * (trial - x))
+            accepted = ops.logical_and(ops.isfinite(terms[0]), terms[0] <= bound)
+            return trial, terms, trial_gradient, accepted
+
+        def searching(scale, passes, trial, terms, trial_gradient, accepted):
+            return ops.logical_and(ops.logical_not(accepted), passes < max_trials)
+
+        def halve(scale, passes, trial, terms, trial_gradient, accepted):
+            scale = 0.5 * scale
+            return (scale, passes + 1, *trial_at(scale))
+
+        one = ops.convert_to_tensor(1.0, "float32")
+        scale, passes, trial, terms, trial_gradient, accepted = ops.while_loop(
+            searching, halve, (one, ops.convert_to_tensor(1, "int32"), *trial_at(one)))
         s = (trial - x)[None]
         y = (trial_gradient - gradient)[None]
-        curvature = dot(s, y)
-        keep = curvature > LBFGS_MIN_CURVATURE  # a rejected step's pair still describes the curvature
+        curvature = ops.sum(s * y)
+        keep = ops.logical_and(accepted, curvature > LBFGS_MIN_CURVATURE)
         s_history = ops.where(keep, ops.concatenate([s_history[1:], s], axis=0), s_history)
         y_history = ops.where(keep, ops.concatenate([y_history[1:], y], axis=0), y_history)
         newest_rho = ops.reshape(1.0 / ops.maximum(curvature, 1e-30), (1,))
         rho = ops.where(keep, ops.concatenate([rho[1:], newest_rho], axis=0), rho)
-        accept = ops.logical_and(ops.isfinite(trial_loss), trial_loss <= loss)
-        x = ops.where(accept, trial, x)
-        loss = ops.where(accept, trial_loss, loss)
-        gradient = ops.where(accept, trial_gradient, gradient)
-        scale = ops.where(accept, ops.minimum(1.0, 2.0 * scale), 0.5 * scale)
-        return terms, trial, x, loss, gradient, s_history, y_history, rho, scale
+        rho = ops.where(accepted, rho, ops.zeros_like(rho))  # a failed search: start over from a gradient step
+        x = ops.where(accepted, trial, x)
+        loss = ops.where(accepted, terms[0], loss)
+        gradient = ops.where(accepted, trial_gradient, gradient)
+        return terms, trial, x, loss, gradient, s_history, y_history, rho, passes, accepted
 
     return step
 
 
 def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
-    """L-BFGS with the whole iteration on the device: one evaluation per iteration, no line search (the unit step of
-    jcjohnson/neural-style's and torch's L-BFGS, halved after a step that raised the loss), pixel bounds kept by
-    projection. The first step is a gradient step of gd's size."""
+    """L-BFGS with the whole iteration, line search included, on the device: each compiled call is one iteration
+    of one or more network passes (the Armijo backtracking of _lbfgs_step), pixel bounds kept by projection, the
+    history spec.lbfgs_memory pairs long. The host reads back the loss terms and the pass count per iteration; the
+    last iteration's search is cut to the passes left, so the budget is never overspent."""
     step = evaluator.compiled_step("lbfgs", lambda: _lbfgs_step(evaluator.loss_function_for_steps()))
     x = ops.convert_to_tensor(image, "float32")
     terms, gradient = evaluator.call(evaluator.value_and_grad_step, x, evaluator.fixed)
     evaluator.observe(terms, x)
     loss = terms[0]
-    # History of the last LBFGS_HISTORY steps s and gradient changes y, each of the image's shape, newest last.
-    s_history = ops.zeros((LBFGS_HISTORY, *x.shape), "float32")
-    y_history = ops.zeros((LBFGS_HISTORY, *x.shape), "float32")
-    rho = ops.zeros((LBFGS_HISTORY,), "float32")
-    scale = ops.convert_to_tensor(1.0, "float32")
-    for _ in range(spec.iterations - 1):
-        terms, trial, x, loss, gradient, s_history, y_history, rho, scale = evaluator.call(
-            step, x, loss, gradient, s_history, y_history, rho, scale, evaluator.fixed
+    memory = spec.lbfgs_memory
+    # History of the last `memory` steps s and gradient changes y, each of the image's shape, newest last.
+    s_history = ops.zeros((memory, *x.shape), "float32")
+    y_history = ops.zeros((memory, *x.shape), "float32")
+    rho = ops.zeros((memory,), "float32")
+    remaining = spec.iterations - 1
+    while remaining > 0:
+        max_trials = ops.convert_to_tensor(min(LBFGS_MAX_TRIALS, remaining), "int32")
+        terms, trial, x, loss, gradient, s_history, y_history, rho, passes, _ = evaluator.call(
+            step, x, loss, gradient, s_history, y_history, rho, max_trials, evaluator.fixed
         )
-        evaluator.observe(terms, trial)
+        passes = int(ops.convert_to_numpy(passes))
+        evaluator.observe(terms, trial, passes=passes)
+        remaining -= passes
     return x
 
 
