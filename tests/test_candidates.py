@@ -32,7 +32,8 @@ def test_the_candidates_reach_the_sidecar_and_lbfgs_gets_its_memory(monkeypatch,
 
     real = optimize.fmin_l_bfgs_b
     monkeypatch.setattr(optimize, "fmin_l_bfgs_b", recording)
-    result = keras_style.stylize_result(CONTENT, STYLE, init="mean", lbfgs_memory=37, seed=0, **RANDOM)
+    result = keras_style.stylize_result(CONTENT, STYLE, init="mean", lbfgs_memory=37, seed=0, optimizer="lbfgs",
+                                         **RANDOM)
     settings = sidecar(result, tmp_path / "out.png")["settings"]
     assert (settings["init"], settings["lbfgs_memory"]) == ("mean", 37)
     assert seen and set(seen) == {37}

@@ -16,6 +16,7 @@ import keras_style
 from keras_style.apps import cli
 from keras_style.config.presets import PRESETS
 from keras_style.files.outputs import FORMATS, save_image
+from keras_style.run.assemble import AUTO_CPU_OPTIMIZER
 
 from .conftest import ROOT, make_picture, run_cli
 from .test_budgets import run_main
@@ -53,6 +54,10 @@ def test_success_writes_image_and_sidecar(real_weights, content_path, style_path
     for when in ("initial", "final"):
         assert set(report["losses"][when]) == {"total", "content", "style", "tv"}
     assert report["losses"]["final"]["total"] < report["losses"]["initial"]["total"]
+    # --optimizer auto (the default) resolved for this CPU, with its reason
+    assert report["settings"]["optimizer"] == "auto"
+    assert report["compute"]["optimizer"] == AUTO_CPU_OPTIMIZER
+    assert report["compute"]["optimizer_reason"].startswith("auto: CPU")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 

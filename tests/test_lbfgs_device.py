@@ -5,11 +5,11 @@ import pytest
 from keras import ops
 
 from keras_style.config.settings import Settings
-from keras_style.engine.backend import CompiledFunction
+from keras_style.engine.backend import CompiledFunction, Device
 from keras_style.engine.optimize import minimize
 from keras_style.engine.optimize_device import LBFGS_ARMIJO, LBFGS_MAX_TRIALS, _lbfgs_step
 from keras_style.files.images import pixel_bounds
-from keras_style.run.assemble import evaluator_for, optimizer_spec
+from keras_style.run.assemble import AUTO_CPU_OPTIMIZER, evaluator_for, optimizer_spec
 from keras_style.run.monitor import Monitor
 
 from .conftest import build
@@ -100,3 +100,18 @@ def test_the_line_search_passes_count_against_the_budget():
     assert evaluator.passes == monitor.evaluations == 23
     history = np.array(monitor.history)
     assert history[-1, 0] < 0.5 * history[0, 0]
+
+
+@pytest.mark.parametrize("options, device, chosen, reason", [
+    ({"optimizer": "auto"}, "gpu", "lbfgs-device", "auto: GPU"),
+    ({"optimizer": "auto"}, "cpu", AUTO_CPU_OPTIMIZER, "auto: CPU"),
+    ({"optimizer": "auto", "outer_iterations": 3, "maxfun": 5}, "gpu", "lbfgs", "restart loop"),
+    ({}, "gpu", "lbfgs", "as asked"),  # the paper's preset keeps scipy's L-BFGS-B everywhere
+    ({"optimizer": "adam"}, "gpu", "adam", "as asked"),
+])
+def test_auto_picks_the_device_lbfgs_on_a_gpu_and_says_why(monkeypatch, options, device, chosen, reason):
+    import keras_style.run.assemble as assemble
+
+    monkeypatch.setattr(assemble, "detect_device", lambda: Device(device, "test device"))
+    spec = optimizer_spec(Settings.from_options(preset="gatys", **options))
+    assert spec.optimizer == chosen and reason in spec.reason

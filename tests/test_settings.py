@@ -16,11 +16,12 @@ def test_defaults_are_the_painterly_preset_on_the_papers_network_and_layers():
     assert settings.preset == DEFAULT_PRESET == "painterly"
     assert settings.network == "vgg19" and settings.content_layers == ("block4_conv2",)
     assert settings.style_layers == tuple(f"block{i}_conv1" for i in range(1, 6))
-    assert settings.normalization == "johnson" and settings.optimizer == "lbfgs" and settings.mode == "cached"
+    assert settings.normalization == "johnson" and settings.optimizer == "auto" and settings.mode == "cached"
     assert (settings.init, settings.scales, settings.lbfgs_memory) == ("palette", 5, 100)
     # the Settings fields' own defaults are the paper's: gatys changes nothing
     paper = Settings.from_options(preset="gatys")
     assert PRESETS["gatys"].values == {} and paper.normalization == "paper" and paper.scales == 1
+    assert paper.optimizer == "lbfgs"  # scipy's L-BFGS-B, as the paper's and the articles' runs
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -137,5 +138,5 @@ def test_a_declared_choice_is_what_validation_accepts():
     assert Settings.from_options(pooling=POOLINGS[-1]).pooling == POOLINGS[-1]
     for optimizer in OPTIMIZERS:
         assert Settings.from_options(optimizer=optimizer).optimizer == optimizer
-    with pytest.raises(UserError, match=r"unknown optimizer 'sgd'; choose from lbfgs, lbfgs-device, gd, adam"):
+    with pytest.raises(UserError, match=r"unknown optimizer 'sgd'; choose from auto, lbfgs, lbfgs-device, gd, adam"):
         Settings.from_options(optimizer="sgd")

@@ -23,7 +23,10 @@ PADDINGS = ("zero", "replicate")
 # How --scales shares the budget: coarse = each coarser size twice the next finer one's evaluations, the final size
 # 40 %; equal = the same number of evaluations at every size (crowsonkb).
 SCALE_BUDGETS = ("coarse", "equal")
-OPTIMIZERS = ("lbfgs", "lbfgs-device", "gd", "adam")
+OPTIMIZERS = ("auto", "lbfgs", "lbfgs-device", "gd", "adam")
+# The optimisers whose budget can be the articles' restart loop (--outer-iterations x --maxfun): auto resolves to
+# scipy's L-BFGS-B when the loop is asked for.
+RESTARTING_OPTIMIZERS = ("auto", "lbfgs")
 # The optimisers whose iterates --average-iterates averages (each step a small move of one image, as with crowsonkb's
 # Adam; L-BFGS's iterates are not samples around a minimum).
 AVERAGED_OPTIMIZERS = ("gd", "adam")

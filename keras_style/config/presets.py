@@ -46,13 +46,14 @@ PRESETS: dict[str, Preset] = {
             "keras-style's default, chosen by benchmarks/quality.py against jcjohnson/neural-style's results: the "
             "paper's network and layers, coarse to fine over 5 sizes (128 to 512 px, steps of sqrt(2), the style "
             "resized at each, the same evaluations at each), starting from the content recoloured to the painting's "
-            "palette, jcjohnson/neural-style's style-layer balance and squared total variation, L-BFGS memory 100",
+            "palette, jcjohnson/neural-style's style-layer balance and squared total variation, L-BFGS memory 100, "
+            "on the device where it pays (--optimizer auto)",
             dict(
                 # jcjohnson/neural-style's weights 10 / 100 / 1e-3 (its default content weight doubled: a clearer
                 # photograph at the same style scores) in this package's units at 512 x 384 px, where its content
                 # loss is a mean over the 1.57M features of block4_conv2 and ours is their sum
                 content_weight=2.0, normalization="johnson", style_weight=1.56e8, tv_weight=157.0, tv_form="squared",
-                init="palette", scales=5, scale_budget="equal", iterations=700, lbfgs_memory=100,
+                init="palette", scales=5, scale_budget="equal", iterations=700, lbfgs_memory=100, optimizer="auto",
             ),
             "not a reproduction: the settings that judged best against jcjohnson/neural-style within a third of "
             "its evaluations",

@@ -17,6 +17,7 @@ from keras_style.config.choices import (
     PRECISIONS,
     PRESERVE_COLORS,
     RESIZE_MODES,
+    RESTARTING_OPTIMIZERS,
     SCALE_BUDGETS,
     STYLE_LOSSES,
     TV_FORMS,
@@ -120,9 +121,12 @@ class Settings:
                                  "1/(4 N^2 M^2); keras-example = N=3, M=image pixels; johnson = 1/(N^4 M^2), "
                                  "jcjohnson/neural-style's", "losses", choices=NORMALIZATIONS)
     optimizer: str = setting(
-        "lbfgs", "lbfgs (scipy L-BFGS-B on the host, the articles' optimiser), lbfgs-device (L-BFGS as one compiled "
-        "step per evaluation on the device, no line search: no host work per iteration), gd (x <- x - lr*grad, "
-        "article 004) or adam; gd and adam also run as compiled steps", "optimisation", choices=tuple(OPTIMIZERS))
+        "lbfgs", "auto (painterly's: lbfgs-device on a GPU and on a CPU, where it reaches scipy's judged quality "
+        "at the same evaluations in less time; lbfgs with the articles' --outer-iterations loop; the sidecar records "
+        "the choice and why), lbfgs (scipy L-BFGS-B on the host, the articles' optimiser), "
+        "lbfgs-device (L-BFGS with a backtracking line search as one compiled step per iteration on the device: no "
+        "host work per iteration), gd (x <- x - lr*grad, article 004) or adam; gd and adam also run as compiled steps",
+        "optimisation", choices=tuple(OPTIMIZERS))
     iterations: int = setting(500, "loss-and-gradient evaluations (lbfgs) or steps (gd, adam)", "optimisation")
     outer_iterations: int | None = setting(
         None, "restart L-BFGS K times with --maxfun each, as the articles' loop does", "optimisation", metavar="K",
@@ -292,7 +296,7 @@ class Settings:
     @property
     def evaluation_budget(self) -> int:
         """Loss-and-gradient evaluations the optimiser is allowed (the progress bar's length)."""
-        if self.optimizer == "lbfgs" and self.outer_iterations is not None:
+        if self.optimizer in RESTARTING_OPTIMIZERS and self.outer_iterations is not None:
             return self.outer_iterations * (self.maxfun or 20)
         return self.iterations
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from keras_style.config.choices import RESTARTING_OPTIMIZERS
+
 
 @dataclass(frozen=True)
 class LossSpec:
@@ -43,11 +45,12 @@ class OptimizerSpec:
     lr_decay_steps: int = 100
     lbfgs_memory: int = 10  # lbfgs: the curvature pairs it keeps (scipy's m)
     average_decay: float = 0.0  # gd, adam: the decay of the iterates' moving average (0: none)
+    reason: str = ""  # why this optimiser: --optimizer auto's choice, or "as asked"
 
     @property
     def evaluation_budget(self) -> int:
         """Loss-and-gradient evaluations the optimiser is allowed."""
-        if self.optimizer == "lbfgs" and self.outer_iterations is not None:
+        if self.optimizer in RESTARTING_OPTIMIZERS and self.outer_iterations is not None:
             return self.outer_iterations * (self.maxfun or 20)
         return self.iterations
 

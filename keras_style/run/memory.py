@@ -44,8 +44,10 @@ def _network_bytes(settings: Settings, pixels: int, factor: float = ACTIVATION_F
 
 
 def _optimiser_bytes(settings: Settings, pixels: int) -> float:
-    """scipy's L-BFGS-B keeps 2 * m float64 vectors of the image's size (m = --lbfgs-memory), and a few more."""
-    return (2 * settings.lbfgs_memory + 4) * 3 * pixels * 8 if settings.optimizer == "lbfgs" else 4 * 3 * pixels * 4
+    """scipy's L-BFGS-B keeps 2 * m float64 vectors of the image's size (m = --lbfgs-memory), and a few more (auto
+    may resolve to it: the larger estimate)."""
+    scipy = settings.optimizer in ("lbfgs", "auto")
+    return (2 * settings.lbfgs_memory + 4) * 3 * pixels * 8 if scipy else 4 * 3 * pixels * 4
 
 
 def estimate_bytes(settings: Settings, width: int, height: int) -> float:

@@ -47,7 +47,8 @@ def run_whole_scale(model, settings: Settings, scale: ScaleRun, monitor: Monitor
                               spec=scale.loss, evaluations=scale.optimizer.evaluation_budget,
                               previous=previous_frame(images))
     optimising = time.perf_counter()
-    record.update(compute=evaluator.compute.as_dict(), targets_seconds=optimising - started,
+    record.update(compute={**evaluator.compute.as_dict(), "optimizer": scale.optimizer.optimizer,
+                           "optimizer_reason": scale.optimizer.reason}, targets_seconds=optimising - started,
                   optimisation_started=optimising)
     try:
         minimize(evaluator, preprocess(images.start), scale.optimizer)
