@@ -163,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="run only the pairs whose name contains this text")
     parser.add_argument("--weights", default="imagenet")
     parser.add_argument("--output-dir", type=Path, default=ROOT / "outputs" / "time_to_quality")
+    parser.add_argument("--skip-judge", action="store_true",
+                        help="run the rows and keep their pictures and records; no judging (a GPU machine without "
+                        "the judges' weights: judge them here afterwards with --judge-only)")
+    parser.add_argument("--judge-only", action="store_true", help="judge the runs kept in OUTPUT_DIR/runs")
     args = parser.parse_args(argv)
     pairs = [pair for pair in find_pairs(args.images, args.reference) if args.only is None or args.only in pair["name"]]
     rows = [split_row(text) for text in args.row]
@@ -172,12 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     (args.output_dir / "runs").mkdir(parents=True, exist_ok=True)
     runs = [(f"{name}@{factor:g}" if len(args.budgets) > 1 else name, name, options, plan, factor)
             for factor in args.budgets for name, options, plan in rows]
-    for pair in pairs:  # budget by budget, row by row: a run cut short has the cheapest budgets of every row
+    for pair in pairs if not args.judge_only else ():  # row by row: a run cut short has its first rows
         for run_name, _, options, plan, factor in runs:
             if not (args.output_dir / "runs" / f"{pair['name']}__{run_name}.json").exists():
                 record = run_one(pair, run_name, options, plan, factor, args)
                 print(f"ran {pair['name']} {run_name}: {record['seconds']} s, split {record['split']}",
                       file=sys.stderr)
+    if args.skip_judge:
+        return 0
     baseline_name = f"{baseline}@1" if len(args.budgets) > 1 else baseline
     report = {"machine": machine(), "size": args.size, "baseline": baseline_name, "pairs": []}
     for pair in pairs:

@@ -74,5 +74,6 @@ def test_a_run_that_ends_before_its_budget_says_it_stalled(monkeypatch):
         return image
 
     monkeypatch.setitem(optimize.MINIMIZERS, "lbfgs", gives_up_after_two)
-    result = keras_style.stylize_result(CONTENT, STYLE, size=48, iterations=5, weights="none", precision="float32")
+    result = keras_style.stylize_result(CONTENT, STYLE, size=48, iterations=5, weights="none", precision="float32",
+                                        optimizer="lbfgs")
     assert result.evaluations == 2 and result.stopped == "stalled"

@@ -20,7 +20,8 @@ def test_stylization_moves_towards_the_style(real_weights, network, mode):
     content = np.asarray(Image.open(CONTENT).convert("RGB").resize(result.image.shape[1::-1], Image.LANCZOS))
     assert result.image.dtype == np.uint8 and result.image.shape == (48, 64, 3)
     assert np.abs(result.image.astype(float) - content).mean() > 8.0
-    assert result.traces <= 1 and result.evaluations >= 12  # traced once (or by an earlier test)
+    # the device L-BFGS (auto): its first evaluation and its step, each traced once (or by an earlier test)
+    assert result.traces <= 2 and result.evaluations >= 12
 
 
 def test_stylize_returns_uint8_array_and_accepts_arrays(real_weights):
