@@ -123,12 +123,15 @@ def plot(report: dict, path: Path) -> None:
         for base in dict.fromkeys(row["base"] for row in pair["rows"]):
             points = sorted((row["seconds"], row["worst_to_baseline"]) for row in pair["rows"] if row["base"] == base)
             label = base if len(report["pairs"]) == 1 else f"{pair['name']} {base}"
-            axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=label)
+            line, = axes.plot([x for x, _ in points], [y for _, y in points], marker="o")
+            # each point named beside it: rows run at one budget are single points
+            axes.annotate(label, points[-1], textcoords="offset points", xytext=(4, 3), fontsize=7,
+                          color=line.get_color())
     axes.axhline(1.05, color="grey", linestyle="--", linewidth=1)
     axes.set_xlabel("wall seconds")
-    axes.set_ylabel(f"worst measure / {report['baseline']}'s")
+    axes.set_ylabel(f"worst measure / {report['baseline']}'s (log)")
+    axes.set_yscale("log")
     axes.set_title(f"time to quality, {report['size']} px ({report['machine']})", fontsize=8)
-    axes.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
