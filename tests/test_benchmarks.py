@@ -107,3 +107,39 @@ def test_multiscale_plan_must_end_at_the_size():
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "multiscale.py"), "--size", "256",
                              "--plan", "128:3", "200:2"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--plan items are SIZE:EVALUATIONS ending at --size 256" in result.stderr
+
+
+def _time_to_quality():
+    sys.path.insert(0, str(BENCHMARKS))  # it imports its neighbours (arguments, quality)
+    try:
+        spec = importlib.util.spec_from_file_location("time_to_quality", BENCHMARKS / "time_to_quality.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def test_time_to_quality_plans_and_splits_a_run():
+    from types import SimpleNamespace
+
+    from keras_style.config.settings import Settings
+
+    ttq = _time_to_quality()
+    name, options, plan = ttq.split_row("front=--plan 40,30,20,10,5 --lbfgs-memory 10")
+    assert (name, options, plan) == ("front", {"lbfgs_memory": 10}, [40, 30, 20, 10, 5])
+    assert ttq.split_row("today=")[2] is None
+    settings = Settings.from_options(size=256)  # painterly: five sizes, 64 to 256 px
+    assert ttq.sized_plan(settings, plan) == [(64, 40), (91, 30), (128, 20), (181, 10), (256, 5)]
+    with pytest.raises(SystemExit, match="2 counts for 5 sizes"):
+        ttq.sized_plan(settings, [10, 5])
+    with pytest.raises(SystemExit, match="positive"):
+        ttq.split_row("bad=--plan 3,0")
+    # the split adds up to the wall time: passes, host work between them, first passes, the rest
+    result = SimpleNamespace(scales=[
+        {"seconds": 10.0, "network_seconds": 6.0, "first_pass_seconds": 1.0},
+        {"seconds": 20.0, "network_seconds": 15.0, "first_pass_seconds": 2.0},
+    ])
+    split = ttq.time_split(result, wall=35.0)
+    assert split == {"network": 21.0, "optimiser": 6.0, "compile": 3.0, "start-up": 5.0}
+    assert sum(split.values()) == pytest.approx(35.0)
