@@ -97,26 +97,31 @@ def minimize_adam(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
 
 def lbfgs_direction(gradient, s_history, y_history, rho):
     """-H g by the two-loop recursion over the history (newest pair last; empty slots have rho = 0 and change
-    nothing), and whether there is any history to scale by."""
+    nothing), and whether there is any history to scale by. The loops are loops in the graph, not unrolled: a
+    history of 100 pairs would otherwise trace 400 vector operations at every scale's first call."""
     def dot(a, b):
         return ops.sum(a * b)
 
     count = s_history.shape[0]
-    q = gradient
-    alphas = []
-    for i in reversed(range(count)):
-        alpha = rho[i] * dot(s_history[i], q)
-        q = q - alpha * y_history[i]
-        alphas.append(alpha)
-    alphas.reverse()
+
+    def newest_first(index, state):
+        q, alphas = state
+        slot = count - 1 - index
+        alpha = ops.take(rho, slot) * dot(ops.take(s_history, slot, axis=0), q)
+        q = q - alpha * ops.take(y_history, slot, axis=0)
+        return q, ops.scatter_update(alphas, ops.reshape(slot, (1, 1)), ops.reshape(alpha, (1,)))
+
+    q, alphas = ops.fori_loop(0, count, newest_first, (gradient, ops.zeros((count,), gradient.dtype)))
     newest_y = y_history[count - 1]
     has_history = rho[count - 1] > 0
     gamma = ops.where(has_history, dot(s_history[count - 1], newest_y) / ops.maximum(dot(newest_y, newest_y), 1e-30),
                       1.0)
-    r = gamma * q
-    for i in range(count):
-        beta = rho[i] * dot(y_history[i], r)
-        r = r + s_history[i] * (alphas[i] - beta)
+
+    def oldest_first(slot, r):
+        beta = ops.take(rho, slot) * dot(ops.take(y_history, slot, axis=0), r)
+        return r + ops.take(s_history, slot, axis=0) * (ops.take(alphas, slot) - beta)
+
+    r = ops.fori_loop(0, count, oldest_first, gamma * q)
     return -r, has_history
 
 
