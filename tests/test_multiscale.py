@@ -4,8 +4,9 @@ import pytest
 import keras_style
 from keras_style.apps import cli
 from keras_style.config.settings import Settings
+from keras_style.engine.terms import weights_at
 from keras_style.run.assemble import loss_spec, optimizer_spec
-from keras_style.run.plan import scale_plan, scale_specs
+from keras_style.run.plan import scale_optimizer, scale_plan
 
 from .conftest import CONTENT, STYLE
 
@@ -40,17 +41,32 @@ def test_an_explicit_plan_replaces_the_default_schedule():
 
 
 def test_coarse_scales_weigh_content_and_tv_as_the_final_size_does():
-    # content and TV losses are sums over positions, the style loss is normalised: a scale with 4x fewer pixels
-    # multiplies the content and TV weights by 4 and leaves the style weight alone
-    settings = Settings.from_options(size=512, content_weight=2.0, style_weight=1e3, tv_weight=0.5,
+    # --balance output (the paper's presets): content and TV losses are sums over positions, the style loss is
+    # normalised, so a scale with 4x fewer pixels than the output multiplies the content and TV weights by 4 and
+    # leaves the style weight alone; at the output size every weight is the setting itself
+    settings = Settings.from_options(preset="gatys", size=512, content_weight=2.0, style_weight=1e3, tv_weight=0.5,
                                      outer_iterations=10, maxfun=20)
-    coarse_loss, coarse_optimizer = scale_specs(loss_spec(settings), optimizer_spec(settings), 70, 4.0, several=True)
-    assert [coarse_loss.weight(name) for name in ("content", "style", "tv")] == [8.0, 1e3, 2.0]
+    spec = loss_spec(settings, 512 * 384)
+    assert weights_at(spec, (192, 256)) == {"content": 8.0, "style": 1e3, "tv": 2.0}
+    assert weights_at(spec, (384, 512)) == {"content": 2.0, "style": 1e3, "tv": 0.5}
     # one continuous L-BFGS run of the scale's share per scale
+    coarse_optimizer = scale_optimizer(optimizer_spec(settings), 70, several=True)
     assert coarse_optimizer.outer_iterations is None and coarse_optimizer.maxfun is None
     assert coarse_optimizer.evaluation_budget == 70
     # a single scale runs the settings as they are (the articles' restart loop kept)
-    assert scale_specs(loss_spec(settings), optimizer_spec(settings), 200, 1.0, several=False)[1].outer_iterations == 10
+    assert scale_optimizer(optimizer_spec(settings), 200, several=False).outer_iterations == 10
+
+
+def test_per_pixel_weights_hold_at_the_reference_size_whatever_the_output():
+    # --balance per-pixel (painterly): the weights are the terms' own at 512 x 384 px, for any --size
+    settings = Settings.from_options(preset="painterly", size=256)
+    spec = loss_spec(settings, 256 * 192)
+    at_reference = weights_at(spec, (384, 512))
+    assert at_reference == {"content": settings.content_weight, "style": settings.style_weight,
+                            "tv": settings.tv_weight}
+    assert weights_at(spec, (192, 256)) == {"content": 4 * settings.content_weight, "style": settings.style_weight,
+                                             "tv": 4 * settings.tv_weight}
+    assert weights_at(spec, (768, 1024))["content"] == settings.content_weight / 4
 
 
 def test_multiscale_from_the_command_line(tmp_path, restore_signals):

@@ -98,3 +98,37 @@ def test_the_compile_cache_is_bounded_and_keeps_the_most_recent(monkeypatch):
     assert len(backend._COMPILED) == backend.COMPILED_CACHE_SIZE
     assert backend.compiled(model, ("first",), False, lambda: lambda x: x) is first  # kept: recently used
     assert (id(model), ("other", 0), False) not in backend._COMPILED  # the least recently used went out
+
+
+def _weighted_content_over_style(balance: str, scale: int) -> float:
+    """The weighted content term over the weighted style term for one synthetic picture pair, repeated scale x scale
+    times (the features repeat, so a sum over positions grows with the pixels and a normalised statistic does
+    not): the balance a run paints with."""
+    from keras_style.engine.terms import weights_at
+    from keras_style.files.images import preprocess
+
+    from .conftest import make_picture
+
+    settings, _, _, model = build(balance=balance)
+    pictures = [np.tile(make_picture(40, 32, seed=seed, kind=kind), (scale, scale, 1)).astype(np.float32)
+                for seed, kind in ((0, "content"), (2, "style"), (5, "style"))]
+    content, style, generated = (preprocess(picture) for picture in pictures)
+    spec = loss_spec(settings, content.shape[1] * content.shape[2])
+    weights = weights_at(spec, content.shape[1:3])
+    named, _ = Monitor(1).split(evaluator_for(model, settings, content, style, spec=spec).evaluate(generated)[0])
+    return weights["content"] * named["content"] / (weights["style"] * named["style"])
+
+
+def test_per_pixel_weights_keep_the_balance_at_two_sizes_and_output_weights_do_not():
+    # the content term is a sum over positions (4x the value at 2x the size), the style term a normalised Gram
+    # distance (about the same): per-pixel weights carry the content weight to the size, output weights do not
+    per_pixel = [_weighted_content_over_style("per-pixel", scale) for scale in (1, 2)]
+    assert per_pixel[1] / per_pixel[0] == pytest.approx(1.0, abs=0.15)
+    output = [_weighted_content_over_style("output", scale) for scale in (1, 2)]
+    assert output[1] / output[0] == pytest.approx(4.0, rel=0.15)
+
+
+def test_every_registered_term_has_a_weight_setting_and_every_weight_setting_a_term():
+    from keras_style.config.settings import TERM_WEIGHT_SUFFIX, term_weight_settings
+
+    assert sorted(term_weight_settings()) == sorted(name + TERM_WEIGHT_SUFFIX for name in TERMS)

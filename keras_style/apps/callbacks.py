@@ -29,9 +29,9 @@ class ProgressBar:
         if self.bar.n >= self.bar.total:
             self.bar.total = self.bar.n + 1  # L-BFGS may finish its line search a few evaluations past maxfun
         self.bar.update(1)
-        terms = event.terms
-        self.bar.set_postfix(total=f"{terms['total']:.4g}", content=f"{terms['content']:.3g}",
-                             style=f"{terms['style']:.3g}", tv=f"{terms['tv']:.3g}", refresh=False)
+        # every term the run has, in the order it adds them (the total first)
+        self.bar.set_postfix({name: f"{value:.4g}" if name == "total" else f"{value:.3g}"
+                              for name, value in event.terms.items()}, refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:

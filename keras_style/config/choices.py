@@ -23,6 +23,18 @@ PADDINGS = ("zero", "replicate")
 # How --scales shares the budget: coarse = each coarser size twice the next finer one's evaluations, the final size
 # 40 %; equal = the same number of evaluations at every size (crowsonkb).
 SCALE_BUDGETS = ("coarse", "equal")
+# The loss terms every run makes and reports (with weight 0 too), in the order the total adds them; every other term
+# registered in engine/terms.py takes part only with a weight above 0.
+CORE_TERMS = ("content", "style", "tv")
+# What a term's weight means (engine/terms.py: each term declares how its value grows with the image's pixels):
+# output = the weight of the term's value at the output size, as the paper and the articles weigh their sums (a
+# coarse scale of a multi-scale run is balanced as the output is); per-pixel = the weight at
+# BALANCE_REFERENCE_PIXELS, carried to any other size by each term's own growth, so one set of weights gives the
+# same balance at every --size and every scale.
+BALANCES = ("output", "per-pixel")
+# The image size at which per-pixel weights are the terms' own: 512 x 384 px, where painterly's weights were matched
+# to jcjohnson/neural-style's balance (whose content loss is a mean, ours a sum).
+BALANCE_REFERENCE_PIXELS = 512 * 384
 OPTIMIZERS = ("auto", "lbfgs", "lbfgs-device", "gd", "adam")
 # The optimisers whose budget can be the articles' restart loop (--outer-iterations x --maxfun): auto resolves to
 # scipy's L-BFGS-B when the loop is asked for.

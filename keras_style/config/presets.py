@@ -54,6 +54,9 @@ PRESETS: dict[str, Preset] = {
                 # loss is a mean over the 1.57M features of block4_conv2 and ours is their sum
                 content_weight=2.0, normalization="johnson", style_weight=1.56e8, tv_weight=157.0, tv_form="squared",
                 init="palette", scales=5, scale_budget="equal", iterations=700, lbfgs_memory=100, optimizer="auto",
+                # the same balance at every --size and at every scale of the run (the weights above hold at
+                # 512 x 384 px)
+                balance="per-pixel",
             ),
             "not a reproduction: the settings that judged best against jcjohnson/neural-style within a third of "
             "its evaluations",

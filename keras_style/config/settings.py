@@ -8,6 +8,8 @@ from typing import Any
 
 from keras_style.config.choices import (
     AVERAGED_OPTIMIZERS,
+    BALANCE_REFERENCE_PIXELS,
+    BALANCES,
     INITS,
     MODES,
     NORMALIZATIONS,
@@ -108,8 +110,14 @@ class Settings:
     temporal_weight: float = setting(
         3e10, "video only (keras-style video): weight of the temporal loss, which holds each frame to the "
         "previous frame's output carried along the optical flow where the pixel stays visible (Ruder et al. 2016); "
-        "scaled with the frame's pixels, chosen by benchmarks/video.py",
+        "a mean over pixels, chosen by benchmarks/video.py",
         "losses")
+    balance: str = setting(
+        "output", "what the loss weights mean: output = the weight of each term's value at the output size, as the "
+        "paper and the articles weigh their sums (coarse scales balanced as the output is); per-pixel = the weight "
+        f"at {BALANCE_REFERENCE_PIXELS:,} px (512 x 384), carried to any size by how each term grows with the "
+        "pixels, so one set of weights paints the same balance at every --size",
+        "losses", choices=BALANCES)
     tv_form: str = setting("articles", "total variation: articles = sum of ((dx^2 + dy^2)^1.25), as articles "
                            "001-003; squared = sum of dx^2 + dy^2 (jcjohnson/neural-style, crowsonkb)", "losses",
                            choices=TV_FORMS)
@@ -218,7 +226,7 @@ class Settings:
             _positive_int("maxfun", self.maxfun)
         if self.frame_iterations is not None:
             _positive_int("frame-iterations", self.frame_iterations)
-        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
+        for name in term_weight_settings():
             _non_negative(name.replace("_", "-"), getattr(self, name))
             _representable(name.replace("_", "-"), getattr(self, name))
         _positive("style-scale", self.style_scale)
@@ -307,6 +315,16 @@ class Settings:
 def declared_settings() -> list[Field]:
     """The Settings fields, each with its command-line declaration (metadata["option"])."""
     return [declared for declared in fields(Settings) if "option" in declared.metadata]
+
+
+# The setting that holds a loss term's weight: NAME_weight for the term registered as NAME (engine/terms.py reads
+# it; tests/test_terms.py checks that every registered term has one and every such setting has a term).
+TERM_WEIGHT_SUFFIX = "_weight"
+
+
+def term_weight_settings() -> list[str]:
+    """The names of the settings that weigh a loss term (content_weight, style_weight, ...)."""
+    return [declared.name for declared in declared_settings() if declared.name.endswith(TERM_WEIGHT_SUFFIX)]
 
 
 def flag(declared: Field) -> str:

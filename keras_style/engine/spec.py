@@ -18,6 +18,9 @@ class LossSpec:
     weights: tuple[tuple[str, float], ...]  # (term name, weight)
     style_loss: str = "gram"  # the style term's class (terms.STYLE_LOSSES)
     tv_form: str = "articles"  # the smoothness term's function (losses.TV_FUNCTIONS)
+    # The pixels at which the weights are the terms' own (None: the image's own size, whatever it is); a term
+    # seeing another size scales its weight by how its value grows with the pixels (terms.LossTerm.pixel_power)
+    balance_pixels: int | None = None
 
     @property
     def feature_layers(self) -> tuple[str, ...]:
@@ -28,7 +31,7 @@ class LossSpec:
         return dict(self.weights).get(name, 0.0)
 
     def with_weights(self, **weights: float) -> LossSpec:
-        """The same spec with some terms' weights replaced (a coarse scale's balance)."""
+        """The same spec with some terms' weights replaced."""
         return replace(self, weights=tuple((name, weights.get(name, weight)) for name, weight in self.weights))
 
 

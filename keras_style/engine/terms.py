@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from keras import ops
 
+from keras_style.config.choices import CORE_TERMS
 from keras_style.config.layers import feature_size, layer_channels
 from keras_style.engine import losses
 from keras_style.engine.spec import LossSpec
@@ -25,8 +26,6 @@ from keras_style.errors import UserError
 
 # The registered terms by name, in the order the total adds them.
 TERMS: dict[str, type[LossTerm]] = {}
-# Terms every run reports (with weight 0 too); others take part only with a weight above 0.
-CORE_TERMS = ("content", "style", "tv")
 
 
 def term(cls: type[LossTerm]) -> type[LossTerm]:
@@ -54,12 +53,24 @@ class LossTerm:
 
     name: ClassVar[str]
     regional: ClassVar[bool] = False  # takes the style regions (masks, a tile's positions) as its third argument
+    # How the term's value grows with the pixels of the image: as pixels ** pixel_power (1: a sum over positions,
+    # 0: a mean or a statistic normalised by the positions). The weight is carried from spec.balance_pixels to the
+    # image's size by this power, so the terms keep their balance at every size.
+    pixel_power: ClassVar[int] = 0
 
     def __init__(self, spec: LossSpec, image_size: tuple[int, int]) -> None:
         """`image_size` is the (height, width) of the image the loss is about (a tile's whole image)."""
         self.spec = spec
         self.image_size = image_size
-        self.weight = spec.weight(self.name)
+        self.weight = spec.weight(self.name) * self.balance_factor()
+
+    def balance_factor(self) -> float:
+        """The factor on the term's weight at this image's size (exactly 1 at spec.balance_pixels, so a weight
+        given for the output size is used as it is there)."""
+        height, width = self.image_size
+        if not self.pixel_power or self.spec.balance_pixels in (None, height * width):
+            return 1
+        return (self.spec.balance_pixels / (height * width)) ** self.pixel_power
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -97,6 +108,7 @@ class ContentLoss(LossTerm):
     """The squared feature difference to the content image, per content layer."""
 
     name = "content"
+    pixel_power = 1  # a sum over the layers' positions
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -269,6 +281,7 @@ class TotalVariationLoss(LossTerm):
     """Smoothness of the image (not of features): the articles' total variation, or the squared one (--tv-form)."""
 
     name = "tv"
+    pixel_power = 1  # a sum over the image's neighbouring pixels
 
     @property
     def key(self) -> tuple:
@@ -287,10 +300,6 @@ class PreviousFrame:
     reliable: np.ndarray
 
 
-# The frame size at which --temporal-weight is the temporal term's own weight (the default preset's units).
-TEMPORAL_REFERENCE_PIXELS = 512 * 384
-
-
 @term
 class TemporalLoss(LossTerm):
     """Ruder, Dosovitskiy and Brox's temporal term (2016): each frame of a video stays close to the previous frame's
@@ -306,10 +315,6 @@ class TemporalLoss(LossTerm):
 
     def tensors(self, targets: Any = None) -> dict[str, Any]:
         fixed = super().tensors(targets)
-        # the term is a mean over pixels, the content and smoothness terms are sums: weighed by the frame's pixels
-        # against TEMPORAL_REFERENCE_PIXELS, one --temporal-weight keeps the same balance at every --size
-        height, width = self.image_size
-        fixed["weight"] = scalar(self.weight * height * width / TEMPORAL_REFERENCE_PIXELS)
         fixed["warped"] = ops.convert_to_tensor(self.previous.warped, dtype="float32")
         fixed["reliable"] = ops.convert_to_tensor(self.previous.reliable, dtype="float32")
         return fixed
@@ -341,8 +346,17 @@ def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Seque
     return made
 
 
+def _made(spec: LossSpec, image_size: tuple[int, int], temporal: bool) -> list[LossTerm]:
+    placeholder = PreviousFrame(np.zeros((1, 1, 1, 3), np.float32), np.zeros((1, 1, 1, 1), np.float32))
+    return make_terms(spec, image_size, previous=placeholder if temporal else None)
+
+
 def layout(spec: LossSpec, temporal: bool = False) -> list[tuple[str, tuple[str, ...]]]:
     """(term name, its per-layer names) of the terms `spec` makes (with a previous frame: `temporal`), in the order
     an Evaluator stacks their values."""
-    placeholder = PreviousFrame(np.zeros((1, 1, 1, 3), np.float32), np.zeros((1, 1, 1, 1), np.float32))
-    return [(made.name, made.layers) for made in make_terms(spec, (1, 1), previous=placeholder if temporal else None)]
+    return [(made.name, made.layers) for made in _made(spec, (1, 1), temporal)]
+
+
+def weights_at(spec: LossSpec, image_size: tuple[int, int], temporal: bool = False) -> dict[str, float]:
+    """Each term's weight in the total for an image of `image_size` (height, width): its balance at that size."""
+    return {made.name: made.weight for made in _made(spec, image_size, temporal)}

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from keras_style.config.settings import Settings
+from keras_style.config.choices import BALANCE_REFERENCE_PIXELS
+from keras_style.config.settings import TERM_WEIGHT_SUFFIX, Settings
 from keras_style.engine.backend import Compute, choose_compute, detect_device
 from keras_style.engine.evaluator import Evaluator, Observer
 from keras_style.engine.network import feature_model
@@ -16,13 +17,16 @@ from keras_style.engine.targets import CachedTargets, ConcatBatch, TargetSource,
 from keras_style.engine.terms import TERMS, PreviousFrame
 
 
-def loss_spec(settings: Settings) -> LossSpec:
-    """The loss a Settings asks for; each registered term's weight is its NAME_weight setting (0 when undeclared)."""
+def loss_spec(settings: Settings, output_pixels: int | None = None) -> LossSpec:
+    """The loss a Settings asks for, for an output of `output_pixels` (None: whatever size each image is); each
+    registered term's weight is its NAME_weight setting (0 when undeclared). --balance says at which size the
+    weights hold: the output's, or BALANCE_REFERENCE_PIXELS (per-pixel)."""
     return LossSpec(
         content_layers=settings.content_layers, style_layers=settings.style_layers,
         layer_weights=settings.layer_weights, normalization=settings.normalization,
-        weights=tuple((name, float(getattr(settings, f"{name}_weight", 0.0))) for name in TERMS),
+        weights=tuple((name, float(getattr(settings, name + TERM_WEIGHT_SUFFIX, 0.0))) for name in TERMS),
         style_loss=settings.style_loss, tv_form=settings.tv_form,
+        balance_pixels=BALANCE_REFERENCE_PIXELS if settings.balance == "per-pixel" else output_pixels,
     )
 
 

@@ -16,13 +16,17 @@ from keras_style.files.images import ImageSource, load_image, preprocess, resize
 from keras_style.run.assemble import evaluator_for, feature_model_for
 from keras_style.run.monitor import TERMS
 
+# Every judge weighs the sums at the size it judges (--balance output), as the paper does.
+JUDGE_BALANCE = "output"
 JUDGES: dict[str, dict[str, Any]] = {
     # The paper's measure: VGG19, content conv4_2, style conv1_1..conv5_1, 1/(4N^2M^2), alpha/beta 1e-3.
     "vgg19-paper": dict(network="vgg19", content_layers=("block4_conv2",), style_layers=PAPER_STYLE_LAYERS,
-                        normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0),
+                        normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0,
+                        balance=JUDGE_BALANCE),
     # Johnson et al.'s layers on VGG16 (article 001), with the paper's normalisation so the scale is sane.
     "vgg16-johnson": dict(network="vgg16", content_layers=("block2_conv2",), style_layers=JOHNSON_STYLE_LAYERS_VGG16,
-                          normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0),
+                          normalization="paper", content_weight=1.0, style_weight=1e3, tv_weight=0.0,
+                          balance=JUDGE_BALANCE),
 }
 
 

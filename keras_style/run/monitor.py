@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from keras_style.config.choices import CORE_TERMS
 from keras_style.errors import Converged, Interrupted, UserError
 from keras_style.files.images import deprocess
 
-# The terms every run reports (engine/terms.py: CORE_TERMS), after the total; a run may add other registered terms.
-TERMS = ("total", "content", "style", "tv")
+# The terms every run reports, after the total; a run may add other registered terms (engine/terms.py).
+TERMS = ("total", *CORE_TERMS)
 # (term name, its per-layer names), in the order the Evaluator stacks them (Evaluator.layout)
 Layout = Sequence[tuple[str, Sequence[str]]]
 
@@ -124,7 +125,7 @@ class Monitor:
         if not np.isfinite(terms[0]):
             self.non_finite += 1
             if self.evaluations == 1:
-                raise UserError(non_finite_message(terms, self.loss_weights))
+                raise UserError(non_finite_message(terms, self.term_names, self.loss_weights))
         if np.isfinite(terms[0]) and terms[0] < self.best_loss:
             self.best_loss = float(terms[0])
             self.best_terms = terms
@@ -195,9 +196,10 @@ class Monitor:
         }
 
 
-def non_finite_message(terms: np.ndarray, loss_weights: dict[str, float]) -> str:
-    """Why the first evaluation's loss is not finite: the term whose weighted value overflows, and what to change."""
-    for name, value in zip(TERMS[1:], terms[1:len(TERMS)]):
+def non_finite_message(terms: np.ndarray, names: Sequence[str], loss_weights: dict[str, float]) -> str:
+    """Why the first evaluation's loss is not finite: the term whose weighted value overflows, and what to change.
+    `names` are the stacked terms' ("total" first), `loss_weights` each term's weight in the total."""
+    for name, value in zip(names[1:], terms[1:len(names)]):
         weight = loss_weights.get(name, 1.0)
         with np.errstate(over="ignore", invalid="ignore"):
             weighted = np.float32(value) * np.float32(weight)

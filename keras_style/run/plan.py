@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from keras_style.config.settings import Settings
-from keras_style.engine.spec import LossSpec, OptimizerSpec
+from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import to_array
 
 SCALE_STEP = 2 ** 0.5
@@ -51,24 +51,10 @@ def checked_plan(plan: list[tuple[int, int]], settings: Settings) -> list[tuple[
     return plan
 
 
-def balanced_for_scale(spec: LossSpec, pixel_ratio: float) -> LossSpec:
-    """The loss of a coarse scale with `pixel_ratio` times fewer pixels than the final size.
-
-    The content and total-variation losses are sums over positions, so they shrink with the image, while the
-    style loss is normalised by the positions and does not: without compensation a coarse scale would weigh style
-    `pixel_ratio` times more than the final size and its result would drift from the content the final scale
-    then has to recover.
-    """
-    return spec.with_weights(content=spec.weight("content") * pixel_ratio, tv=spec.weight("tv") * pixel_ratio)
-
-
-def scale_specs(loss: LossSpec, optimizer: OptimizerSpec, evaluations: int, pixel_ratio: float, several: bool
-                ) -> tuple[LossSpec, OptimizerSpec]:
-    """The loss and optimiser one scale of a plan runs with: with several scales, each is one continuous L-BFGS
-    run (no restart loop) of its share of the budget, with the loss balanced for its size."""
-    if not several:
-        return loss, optimizer
-    return balanced_for_scale(loss, pixel_ratio), optimizer.with_budget(evaluations)
+def scale_optimizer(optimizer: OptimizerSpec, evaluations: int, several: bool) -> OptimizerSpec:
+    """The optimiser one scale of a plan runs with: with several scales, each is one continuous run (no restart
+    loop) of its share of the budget. (Each scale's loss terms balance themselves for its size: engine/terms.py.)"""
+    return optimizer.with_budget(evaluations) if several else optimizer
 
 
 def upsampled(image_rgb: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -13,14 +13,14 @@ from keras_style.config.choices import CHROMINANCE_MODES
 from keras_style.config.settings import Settings
 from keras_style.engine.backend import import_backend
 from keras_style.engine.network import weights_description
-from keras_style.engine.terms import layout
+from keras_style.engine.terms import layout, weights_at
 from keras_style.errors import Interrupted, UserError
 from keras_style.files.colors import keep_content_colors
 from keras_style.files.images import ImageSource, deprocess, resize, to_array
 from keras_style.run.assemble import feature_model_for, loss_spec, optimizer_spec
 from keras_style.run.loading import Prepared, mask_weights, prepare, sized_images
 from keras_style.run.monitor import Callbacks, Monitor
-from keras_style.run.plan import checked_plan, scale_plan, scale_specs, tiled_evaluations, upsampled
+from keras_style.run.plan import checked_plan, scale_optimizer, scale_plan, tiled_evaluations, upsampled
 from keras_style.run.scales import ScaleRun, run_whole_scale
 from keras_style.run.tiling import run_tiled_scale
 
@@ -75,15 +75,12 @@ def _build_model(settings: Settings) -> tuple[Any, dict[str, float]]:
 def _scale_runs(settings: Settings, prepared: Prepared, plan: list[tuple[int, int]]) -> list[ScaleRun]:
     """Each scale of the plan with its images (the start image of all but the first is set when it begins), its
     balanced loss and its share of the budget."""
-    loss, optimizer = loss_spec(settings), optimizer_spec(settings)
-    scale_images = [sized_images(prepared.inputs, settings, size) for size, _ in plan[:-1]] + [prepared.final]
     final_pixels = prepared.final.content.shape[0] * prepared.final.content.shape[1]
-    runs = []
-    for index, ((_, evaluations), images) in enumerate(zip(plan, scale_images)):
-        pixel_ratio = final_pixels / (images.content.shape[0] * images.content.shape[1])
-        scale_loss, scale_optimizer = scale_specs(loss, optimizer, evaluations, pixel_ratio, several=len(plan) > 1)
-        runs.append(ScaleRun(index, images, scale_loss, scale_optimizer))
-    return runs
+    # every scale's terms balance themselves for their size against the output's (or the per-pixel reference)
+    loss, optimizer = loss_spec(settings, final_pixels), optimizer_spec(settings)
+    scale_images = [sized_images(prepared.inputs, settings, size) for size, _ in plan[:-1]] + [prepared.final]
+    return [ScaleRun(index, images, loss, scale_optimizer(optimizer, evaluations, several=len(plan) > 1))
+            for index, ((_, evaluations), images) in enumerate(zip(plan, scale_images))]
 
 
 def _run_scales(model, settings: Settings, runs: list[ScaleRun], monitor: Monitor) -> tuple[list[dict], bool]:
@@ -98,8 +95,9 @@ def _run_scales(model, settings: Settings, runs: list[ScaleRun], monitor: Monito
             height, width = scale.images.content.shape[:2]
             if scale.images.previous is not None and scale.images.tile is not None:
                 raise UserError("a video frame is optimised whole: give --tile-size off or a smaller --size")
-            monitor.start_scale(scale.index, (width, height), layout(scale.loss, scale.images.previous is not None),
-                                dict(scale.loss.weights))
+            temporal = scale.images.previous is not None
+            monitor.start_scale(scale.index, (width, height), layout(scale.loss, temporal),
+                                weights_at(scale.loss, (height, width), temporal))
             records.append({"size": [width, height]})
             runner = run_whole_scale if scale.images.tile is None else run_tiled_scale
             runner(model, settings, scale, monitor, records[-1])

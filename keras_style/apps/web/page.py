@@ -103,7 +103,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def progress_html(snapshot: Snapshot) -> str:
-    """The progress bar: evaluations against the budget, the four loss terms, elapsed time and time left. Its
+    """The progress bar: evaluations against the budget, the loss terms, elapsed time and time left. Its
     data-* attributes say the same for tests and scripts."""
     if snapshot.state == QUEUED:
         return '<div class="ks-progress" data-state="queued">Waiting to start...</div>'
@@ -112,7 +112,9 @@ def progress_html(snapshot: Snapshot) -> str:
                 'and computing the targets...</div>')
     if snapshot.evaluation == 0:
         return f'<div class="ks-progress" data-state="{snapshot.state}"></div>'
-    terms = " · ".join(f"{name} {snapshot.terms.get(name, math.nan):.4g}" for name in TERMS)
+    # the total, the core terms (NaN until reported), then any other term the run has
+    names = (*TERMS, *(name for name in snapshot.terms if name not in TERMS))
+    terms = " · ".join(f"{name} {snapshot.terms.get(name, math.nan):.4g}" for name in names)
     shown = min(snapshot.evaluation, snapshot.total)  # L-BFGS may end a few evaluations past its budget
     return (
         f'<div class="ks-progress" data-state="{snapshot.state}" data-evaluation="{snapshot.evaluation}" '
