@@ -113,9 +113,11 @@ class Cell:
         return f"{self.layer_set}_{self.network}"
 
     def options(self) -> dict[str, Any]:
+        from keras_style.run.judge import JUDGE_BALANCE  # weigh the sums as the judges do, so own and judge agree
+
         content_layers, style_layers = LAYER_SETS[self.layer_set].layers(self.network)
         return dict(
-            FIXED_SETTINGS, network=self.network, content_layers=content_layers, style_layers=style_layers,
+            FIXED_SETTINGS, balance=JUDGE_BALANCE, network=self.network, content_layers=content_layers, style_layers=style_layers,
             size=self.size, iterations=self.iterations, seed=self.seed, weights=self.weights,
         )
 
