@@ -117,7 +117,8 @@ class Cell:
 
         content_layers, style_layers = LAYER_SETS[self.layer_set].layers(self.network)
         return dict(
-            FIXED_SETTINGS, balance=JUDGE_BALANCE, network=self.network, content_layers=content_layers, style_layers=style_layers,
+            FIXED_SETTINGS, balance=JUDGE_BALANCE, network=self.network, content_layers=content_layers,
+            style_layers=style_layers,
             size=self.size, iterations=self.iterations, seed=self.seed, weights=self.weights,
         )
 

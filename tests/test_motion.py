@@ -191,5 +191,5 @@ def test_a_single_image_still_tiles_with_the_temporal_weight_declared():
     loss = loss_spec(Settings.from_options())
     assert loss.weight("temporal") > 0
     check_tileable(loss)
-    with pytest.raises(UserError, match="--tile-size off"):
+    with pytest.raises(UserError, match="cannot compute the temporal term: use --tile-size off"):
         check_tileable(loss, temporal=True)

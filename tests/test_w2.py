@@ -99,6 +99,6 @@ def test_the_style_loss_reaches_the_sidecar_and_w2_refuses_masks(tmp_path):
     from PIL import Image
 
     Image.new("L", (8, 8), 255).save(mask)
-    with pytest.raises(UserError, match="masks and tiles need --style-loss gram"):
+    with pytest.raises(UserError, match="masks need --style-loss gram"):
         keras_style.stylize_result(CONTENT, STYLE, size=48, iterations=2, weights="none", style_loss="w2",
                                    content_mask=str(mask))

@@ -124,7 +124,7 @@ class Settings:
     style_loss: str = setting(
         "gram", "style statistics: gram = Gatys et al.'s squared Gram distance; w2 = the squared Wasserstein-2 "
         "distance between Gaussian fits (mean, covariance) of the features (crowsonkb 2023; another scale: retune "
-        "--style-weight; no masks or tiles)", "losses", choices=STYLE_LOSSES)
+        "--style-weight; no masks)", "losses", choices=STYLE_LOSSES)
     normalization: str = setting("paper", "Gram loss scale per layer of N channels and M positions: paper = "
                                  "1/(4 N^2 M^2); keras-example = N=3, M=image pixels; johnson = 1/(N^4 M^2), "
                                  "jcjohnson/neural-style's", "losses", choices=NORMALIZATIONS)

@@ -100,6 +100,21 @@ def mean_and_covariance(features):
     return mean, covariance + COVARIANCE_EPSILON * ops.eye(channels)
 
 
+def moments(features):
+    """(sum of the features (C,), sum of their outer products (C, C)) over the positions of features (1, H, W, C):
+    the sums a Gaussian fit is made of, which add up over parts of an image."""
+    channels = ops.shape(features)[-1]
+    flat = ops.reshape(features, (-1, channels))
+    return ops.sum(flat, axis=0), ops.matmul(ops.transpose(flat), flat)
+
+
+def mean_and_covariance_of_moments(first, second):
+    """(mean, covariance) from the moments per position (the sums of moments() over the positions' count), with
+    COVARIANCE_EPSILON on the diagonal as mean_and_covariance has."""
+    covariance = second - ops.outer(first, first)
+    return first, covariance + COVARIANCE_EPSILON * ops.eye(ops.shape(first)[-1])
+
+
 def square_root(matrix, iterations: int = NEWTON_SCHULZ_ITERATIONS):
     """The square root of a symmetric positive definite matrix by the coupled Newton-Schulz iteration (matmuls only,
     so its gradient is the iteration's own)."""

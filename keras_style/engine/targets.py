@@ -24,7 +24,7 @@ from PIL import Image
 from keras_style.config.layers import feature_size, layer_stride
 from keras_style.engine.backend import CompiledFunction, compiled
 from keras_style.engine.spec import LossSpec
-from keras_style.engine.terms import LossTerm, PreviousFrame, Region, make_terms
+from keras_style.engine.terms import LossTerm, PreviousFrame, Region, TilePart, make_terms
 from keras_style.errors import UserError
 
 
@@ -132,14 +132,14 @@ class ConcatBatch(TargetSource):
 
 
 class TileTargets(TargetSource):
-    """A tile in a window of the canvas: the window is the image, only the tile's pixels change. `content` holds the
-    content image's features over the window (per content layer), `style` the Gram matrix the tile's positions must
-    supply for the whole image's to match the style targets (per style layer), `crop` where the tile lies in the
-    window, `image_size` the whole image's (height, width), which scales the style loss."""
+    """A tile in a window of the canvas: the window is the image, only the tile's pixels change. `targets` holds each
+    term's targets by name (the content's features over the window; a style term's whole-image targets), `rest` each
+    statistics term's statistics of the image outside the tile (per style layer), `crop` where the tile lies in the
+    window, `image_size` the whole image's (height, width), which scales the terms."""
 
     key = ("tile",)
 
-    def __init__(self, spec: LossSpec, window_shape: tuple[int, ...], content: list, style: list,
+    def __init__(self, spec: LossSpec, window_shape: tuple[int, ...], targets: dict, rest: dict,
                  crop: tuple[int, int, int, int], image_size: tuple[int, int]) -> None:
         self.spec = spec
         top, left, height, width = crop
@@ -152,10 +152,9 @@ class TileTargets(TargetSource):
             mask = np.zeros((1, rows, columns, 1), dtype=np.float32)
             mask[:, top // stride:(top + height) // stride, left // stride:(left + width) // stride] = 1.0
             position_masks.append(mask)
-        self.terms = make_terms(spec, image_size, [Region(masks=tuple(position_masks))])
-        owned = {"content": list(content), "style": [list(style)]}
+        self.terms = make_terms(spec, image_size, tile=TilePart(tuple(position_masks), rest))
         self.fixed = {"source": {"tile_mask": ops.convert_to_tensor(tile_mask)},
-                      "terms": [term.tensors(owned.get(term.name)) for term in self.terms]}
+                      "terms": [term.tensors(targets.get(term.name)) for term in self.terms]}
 
     def generated(self, model, image, tensors: dict, terms: Sequence[LossTerm]) -> tuple[dict, Any, list]:
         # the context is read, never changed: the losses see the window, the gradient reaches the tile only

@@ -57,6 +57,10 @@ class LossTerm:
     # 0: a mean or a statistic normalised by the positions). The weight is carried from spec.balance_pixels to the
     # image's size by this power, so the terms keep their balance at every size.
     pixel_power: ClassVar[int] = 0
+    # How run/tiling.py computes the term over an image too large to evaluate whole: "positions" (a sum over feature
+    # positions against the content's: its blocks' values add up), "statistics" (a StyleTerm: its statistics add
+    # up), "pixels" (of the image itself, computed on the whole canvas), or None (it cannot be tiled).
+    tiling: ClassVar[str | None] = "pixels"
 
     def __init__(self, spec: LossSpec, image_size: tuple[int, int]) -> None:
         """`image_size` is the (height, width) of the image the loss is about (a tile's whole image)."""
@@ -109,6 +113,7 @@ class ContentLoss(LossTerm):
 
     name = "content"
     pixel_power = 1  # a sum over the layers' positions
+    tiling = "positions"
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -131,17 +136,30 @@ class Region:
     style: int | None = None  # the style image whose targets it takes; None: the blend of all
 
 
-@term
-class GramStyleLoss(LossTerm):
-    """The scaled squared distance between Gram matrices, per style layer (weighted by its layer weight), summed
-    over the term's regions: the whole image, a mask's region each, or a tile's positions."""
+@dataclass(frozen=True)
+class TilePart:
+    """A tile of a larger image (run/tiling.py): the tile's positions at each style layer (masks (1, h, w, 1) over
+    the tile's window), and, per statistics term by name, the statistics of the rest of the image at each style layer
+    (as its statistics() gives them), so the term scores the whole image's statistics while only the tile changes."""
+
+    masks: tuple
+    rest: dict
+
+
+class StyleTerm(LossTerm):
+    """A style loss computed per style layer from statistics of the features that add up over positions (sums):
+    run/tiling.py accumulates them block by block and adds a tile's to the rest of the image's, so every style loss
+    tiles with its own term object. A subclass gives statistics(), loss_of_statistics() and
+    targets_of_statistics(); its untiled loss (whole_layer_losses) may compute the same value another way."""
 
     name = "style"
-    regional = True
+    tiling = "statistics"
 
-    def __init__(self, spec: LossSpec, image_size: tuple[int, int], regions: Sequence[Region] = (Region(),)) -> None:
+    def __init__(self, spec: LossSpec, image_size: tuple[int, int], regions: Sequence[Region] = (Region(),),
+                 tile: TilePart | None = None) -> None:
         super().__init__(spec, image_size)
         self.regions = tuple(regions)
+        self.tile = tile
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -149,7 +167,63 @@ class GramStyleLoss(LossTerm):
 
     @property
     def key(self) -> tuple:
-        return (self.name, self.layers, tuple((r.masks is not None, r.ratios is not None) for r in self.regions))
+        return (self.name, self.layers, self.tile is not None)
+
+    def positions(self) -> np.ndarray:
+        """The image's feature positions at each style layer (of the whole image, for a tile)."""
+        height, width = self.image_size
+        return np.array([np.prod(feature_size(layer, height, width)) for layer in self.layers], dtype=np.float32)
+
+    def tensors(self, targets: Any = None) -> dict[str, Any]:
+        fixed = super().tensors(targets)
+        fixed["layer_weights"] = ops.convert_to_tensor(np.array(self.spec.layer_weights, dtype=np.float32))
+        fixed["positions"] = ops.convert_to_tensor(self.positions())
+        if self.tile is not None:
+            fixed["tile"] = {"masks": [ops.convert_to_tensor(mask) for mask in self.tile.masks],
+                             "rest": [[ops.convert_to_tensor(value) for value in layer_statistics]
+                                      for layer_statistics in self.tile.rest[self.name]]}
+        return fixed
+
+    def statistics(self, features) -> tuple:
+        """A layer's statistics of features (1, h, w, C): tensors that are sums over the positions."""
+        raise NotImplementedError
+
+    def loss_of_statistics(self, position: int, statistics: Sequence, tensors: dict, targets: Any):
+        """The layer's weighted loss from the whole image's statistics at layer `position`."""
+        raise NotImplementedError
+
+    def targets_of_statistics(self, per_position: Sequence[Sequence]) -> Any:
+        """The term's targets from each layer's style statistics divided by the style's positions (blended by the
+        styles' shares): what the image's own statistics per position should be."""
+        raise NotImplementedError
+
+    def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
+        if "tile" not in tensors:
+            return self.whole_layer_losses(features, tensors, targets)
+        # a tile: the whole image's statistics are the rest's plus those of the tile's positions
+        tile = tensors["tile"]
+        return [
+            self.loss_of_statistics(position, [rest + mine for rest, mine in zip(
+                tile["rest"][position], self.statistics(features[layer] * tile["masks"][position]))], tensors, targets)
+            for position, layer in enumerate(self.layers)
+        ]
+
+    def whole_layer_losses(self, features: dict, tensors: dict, targets: Any) -> list:
+        """One loss value per style layer of an untiled image."""
+        return [self.loss_of_statistics(position, self.statistics(features[layer]), tensors, targets)
+                for position, layer in enumerate(self.layers)]
+
+
+@term
+class GramStyleLoss(StyleTerm):
+    """The scaled squared distance between Gram matrices, per style layer (weighted by its layer weight), summed
+    over the term's regions: the whole image or a mask's region each."""
+
+    regional = True
+
+    @property
+    def key(self) -> tuple:
+        return (*super().key, tuple((r.masks is not None, r.ratios is not None) for r in self.regions))
 
     def scales(self) -> np.ndarray:
         """Each layer's factor in front of the squared Gram distance (losses.style_scale) at the image's size."""
@@ -164,7 +238,6 @@ class GramStyleLoss(LossTerm):
     def tensors(self, targets: Any = None) -> dict[str, Any]:
         fixed = super().tensors(targets)
         fixed["scales"] = ops.convert_to_tensor(self.scales())
-        fixed["layer_weights"] = ops.convert_to_tensor(np.array(self.spec.layer_weights, dtype=np.float32))
         fixed["regions"] = [
             {name: [ops.convert_to_tensor(value) for value in values]
              for name, values in (("masks", region.masks), ("ratios", region.ratios)) if values is not None}
@@ -197,24 +270,27 @@ class GramStyleLoss(LossTerm):
         ]
         return [blended if region.style is None else grams[region.style] for region in self.regions]
 
-    def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
-        regions = tensors["regions"]
-        if len(regions) == 1 and "masks" in regions[0] and "ratios" not in regions[0]:
-            # a tile's positions: every layer's features are cut to them first (in this order, the float32 sums
-            # round as they always have), then it is the whole image's case
-            masks = regions[0]["masks"]
-            features = {layer: features[layer] * masks[position] for position, layer in enumerate(self.layers)}
-            regions = [{}]
+    def whole_layer_losses(self, features: dict, tensors: dict, targets: Any) -> list:
         return [
             self.layer_loss(position, lambda region, layer=layer, position=position: self._gram(
-                features[layer], region, position), tensors, targets, regions)
+                features[layer], region, position), tensors, targets)
             for position, layer in enumerate(self.layers)
         ]
+
+    def statistics(self, features) -> tuple:
+        return (losses.gram_matrix(features),)
+
+    def loss_of_statistics(self, position: int, statistics: Sequence, tensors: dict, targets: Any):
+        return self.layer_loss(position, lambda region: statistics[0], tensors, targets, [{}])
+
+    def targets_of_statistics(self, per_position: Sequence[Sequence]) -> list:
+        """One region's targets: the Gram matrix per position times the image's positions, per layer."""
+        return [[gram * positions for (gram,), positions in zip(per_position, self.positions())]]
 
     def layer_loss(self, position: int, gram_of: Callable[[dict], Any], tensors: dict, targets: Any,
                    regions: Sequence[dict] | None = None):
         """One layer's weighted loss, summed over the regions, from `gram_of(region)`: the generated image's Gram
-        matrix over a region (tiling.py gives the whole image's, accumulated block by block)."""
+        matrix over a region."""
         scale = tensors["scales"][position]
         per_region = [losses.style_loss(gram_of(region), region_targets[position], scale)
                       for region, region_targets in zip(tensors["regions"] if regions is None else regions, targets)]
@@ -229,21 +305,10 @@ class GramStyleLoss(LossTerm):
         return gram * region["ratios"][position] if "ratios" in region else gram
 
 
-class WassersteinStyleLoss(LossTerm):
+class WassersteinStyleLoss(StyleTerm):
     """The squared Wasserstein-2 distance between Gaussian fits (mean and covariance) of the generated image's and
     the style's features, per style layer, weighted by its layer weight (crowsonkb/style-transfer-pytorch, 2023).
-    It takes the style slot with --style-loss w2; it has no regions (masks, tiles)."""
-
-    name = "style"
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return self.spec.style_layers
-
-    def tensors(self, targets: Any = None) -> dict[str, Any]:
-        fixed = super().tensors(targets)
-        fixed["layer_weights"] = ops.convert_to_tensor(np.array(self.spec.layer_weights, dtype=np.float32))
-        return fixed
+    It takes the style slot with --style-loss w2; it paints the whole image (no masks) and tiles by its moments."""
 
     def targets_from(self, content_features: dict, style_features: dict) -> list:
         """Per layer: (mean, covariance, covariance's square root) of the style's features."""
@@ -263,13 +328,28 @@ class WassersteinStyleLoss(LossTerm):
             targets.append((mean, covariance, losses.square_root(covariance)))
         return targets
 
-    def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
+    def whole_layer_losses(self, features: dict, tensors: dict, targets: Any) -> list:
         values = []
         for position, (layer, (mean, covariance, root)) in enumerate(zip(self.layers, targets)):
             generated_mean, generated_covariance = losses.mean_and_covariance(features[layer])
             values.append(tensors["layer_weights"][position]
                           * losses.wasserstein_loss(generated_mean, generated_covariance, mean, covariance, root))
         return values
+
+    def statistics(self, features) -> tuple:
+        return losses.moments(features)
+
+    def loss_of_statistics(self, position: int, statistics: Sequence, tensors: dict, targets: Any):
+        positions = tensors["positions"][position]
+        mean, covariance = losses.mean_and_covariance_of_moments(statistics[0] / positions, statistics[1] / positions)
+        return tensors["layer_weights"][position] * losses.wasserstein_loss(mean, covariance, *targets[position])
+
+    def targets_of_statistics(self, per_position: Sequence[Sequence]) -> list:
+        targets = []
+        for first, second in per_position:
+            mean, covariance = losses.mean_and_covariance_of_moments(first, second)
+            targets.append((mean, covariance, losses.square_root(covariance)))
+        return targets
 
 
 # The style term's class for each --style-loss (config/choices.py's STYLE_LOSSES).
@@ -308,6 +388,7 @@ class TemporalLoss(LossTerm):
     term is not made."""
 
     name = "temporal"
+    tiling = None  # its target is the whole previous frame
 
     def __init__(self, spec: LossSpec, image_size: tuple[int, int], previous: PreviousFrame | None = None) -> None:
         super().__init__(spec, image_size)
@@ -324,9 +405,9 @@ class TemporalLoss(LossTerm):
 
 
 def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Sequence[Region] = (Region(),),
-               previous: PreviousFrame | None = None) -> list[LossTerm]:
+               previous: PreviousFrame | None = None, tile: TilePart | None = None) -> list[LossTerm]:
     """The run's terms: the core ones, and every other registered term with a weight above 0 (the temporal term
-    only with a previous frame to hold on to)."""
+    only with a previous frame to hold on to); with `tile`, the statistics terms score a tile of the image."""
     made = []
     for name, cls in TERMS.items():
         cls = STYLE_LOSSES[spec.style_loss] if name == "style" else cls
@@ -336,11 +417,10 @@ def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Seque
             if previous is not None:
                 made.append(TemporalLoss(spec, image_size, previous))
             continue
-        if cls.regional:
-            made.append(cls(spec, image_size, style_regions))
-        elif name == "style" and (len(style_regions) != 1 or style_regions[0].masks is not None):
-            raise UserError(f"--style-loss {spec.style_loss} paints the whole image: masks and tiles need "
-                            "--style-loss gram")
+        if issubclass(cls, StyleTerm):
+            if not cls.regional and (len(style_regions) != 1 or style_regions[0].masks is not None):
+                raise UserError(f"--style-loss {spec.style_loss} paints the whole image: masks need --style-loss gram")
+            made.append(cls(spec, image_size, style_regions if cls.regional else (Region(),), tile))
         else:
             made.append(cls(spec, image_size))
     return made
@@ -360,3 +440,8 @@ def layout(spec: LossSpec, temporal: bool = False) -> list[tuple[str, tuple[str,
 def weights_at(spec: LossSpec, image_size: tuple[int, int], temporal: bool = False) -> dict[str, float]:
     """Each term's weight in the total for an image of `image_size` (height, width): its balance at that size."""
     return {made.name: made.weight for made in _made(spec, image_size, temporal)}
+
+
+def untileable(spec: LossSpec, temporal: bool = False) -> list[str]:
+    """The names of the terms `spec` makes (with a previous frame: `temporal`) that run/tiling.py cannot compute."""
+    return [made.name for made in _made(spec, (1, 1), temporal) if made.tiling is None]

@@ -5,11 +5,14 @@ terms as an untiled run (engine/terms.py). The tiles' geometry is in plan.py, th
 - Context: a tile is evaluated with TILE_CONTEXT px of the canvas around it (a window), which the tile's optimiser
   reads but never changes (engine/targets.py's TileTargets), so its features near its edges see their real
   surroundings.
-- Style: the loss is the whole image's. Its Gram matrices are the sum of the tile's and the rest's; the rest's are
-  kept up to date as tiles change (computed exactly, block by block, at the start of each pass), and the tile is asked
-  for the style targets less the rest: block-coordinate descent on the untiled objective, with the untiled weights.
+- Style: the loss is the whole image's. A style term's statistics (StyleTerm.statistics: the Gram matrix, or a
+  Gaussian fit's moments) are sums over positions, so the whole image's are the tile's plus the rest's; the rest's
+  are kept up to date as tiles change (computed exactly, block by block, at the start of each pass), and the term
+  scores the sum: block-coordinate descent on the untiled objective, with the untiled weights and the same term
+  objects, so every style loss tiles.
 - Content and tv: the window's losses, whose gradient on the tile is the whole image's.
-- Targets: the style Gram matrices of each whole style image, accumulated block by block and blended by weight.
+- Targets: each style term's statistics of each whole style image, accumulated block by block, per position, and
+  blended by weight.
 - Seams: each result is blended into the canvas with weights that ramp up over the overlap from a tile's inner
   edges, and every other pass places its tiles half a step over, so no seam stays in one place.
 - The reported final losses are the whole image's, computed block by block on windows (whole_terms).
@@ -24,12 +27,11 @@ import numpy as np
 from keras import ops
 
 from keras_style.config.layers import feature_size, layer_stride
-from keras_style.engine import losses
 from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.optimize import minimize
 from keras_style.engine.spec import LossSpec
 from keras_style.engine.targets import TileTargets, feature_step_for, make_terms
-from keras_style.engine.terms import CORE_TERMS, combine, layout
+from keras_style.engine.terms import LossTerm, combine, untileable
 from keras_style.errors import Converged, Interrupted, UserError
 from keras_style.files.images import preprocess
 from keras_style.run.assemble import compute_for
@@ -66,76 +68,101 @@ def _blocks(height: int, width: int, block: int) -> list[Tile]:
             for top in range(0, height, block) for left in range(0, width, block)]
 
 
-def image_grams(feature_step, image: np.ndarray, layers: Sequence[str], style_layers: Sequence[str],
-                block: int, content: np.ndarray | None = None) -> tuple[list, list]:
-    """The Gram matrix of each style layer over the whole image (network input), accumulated over blocks of
-    block x block px so that no large image is evaluated whole; with `content`, also each layer's content loss
-    (the squared feature difference, summed over the image)."""
+def _added(total: list | None, part: list) -> list:
+    """Per layer, `total` plus `part`: a statistics term's tuples entry by entry, or single values."""
+    if total is None:
+        return list(part)
+    return [tuple(a + b for a, b in zip(x, y)) if isinstance(x, tuple) else x + y for x, y in zip(total, part)]
+
+
+def block_sums(feature_step, image: np.ndarray, layers: Sequence[str], terms: Sequence[LossTerm], block: int,
+               content: np.ndarray | None = None) -> dict[str, list]:
+    """Per term by name, its per-layer sums over the whole image (network input), accumulated over blocks of
+    block x block px so that no large image is evaluated whole: a statistics term's statistics, and (with `content`)
+    a positions term's values against the content's features."""
     _, height, width, _ = image.shape
-    grams: list = [0.0] * len(style_layers)
-    content_sums = [0.0] * len(layers)
+    sums: dict[str, list] = {}
     for region in _blocks(height, width, block):
         features = dict(zip(layers, window_features(feature_step, image, layers, region)))
-        for position, layer in enumerate(style_layers):
-            grams[position] = grams[position] + losses.gram_matrix(features[layer])
-        if content is not None:
-            for position, (layer, target) in enumerate(
-                    zip(layers, window_features(feature_step, content, layers, region))):
-                content_sums[position] += float(ops.convert_to_numpy(losses.content_loss(features[layer], target)))
-    return grams, content_sums
+        content_features = None
+        for term in terms:
+            if term.tiling == "statistics":
+                part = [term.statistics(features[layer]) for layer in term.layers]
+            elif term.tiling == "positions" and content is not None:
+                if content_features is None:
+                    content_features = dict(zip(layers, window_features(feature_step, content, layers, region)))
+                part = term.layer_losses(features, None, {}, term.targets_from(content_features, {}))
+            else:
+                continue
+            sums[term.name] = _added(sums.get(term.name), part)
+    return sums
 
 
-def style_targets(feature_step, styles: Sequence[np.ndarray], shares: Sequence[float], layers: Sequence[str],
-                  style_layers: Sequence[str], block: int, height: int, width: int) -> list:
-    """The style Gram matrices a height x width image must have: each style's over the whole style image, divided by
-    its positions and multiplied by the image's (a style of another size asks for the same statistics), blended by
-    the styles' shares."""
-    targets: list = [0.0] * len(style_layers)
+def statistics_terms(spec: LossSpec, image_size: tuple[int, int]) -> list[LossTerm]:
+    """The terms of an image of `image_size` (height, width) whose statistics add up over positions."""
+    return [term for term in make_terms(spec, image_size) if term.tiling == "statistics"]
+
+
+def style_targets(feature_step, styles: Sequence[np.ndarray], shares: Sequence[float], spec: LossSpec,
+                  block: int, height: int, width: int) -> dict[str, Any]:
+    """Per statistics term by name, the targets a height x width image must meet: each style's statistics over the
+    whole style image divided by its positions (a style of another size asks for the same statistics), blended by
+    the styles' shares, made into the term's targets."""
+    terms = statistics_terms(spec, (height, width))
+    blended: dict[str, list] = {}
     for style, share in zip(styles, shares):
-        grams, _ = image_grams(feature_step, style, layers, style_layers, block)
-        for position, layer in enumerate(style_layers):
-            style_rows, style_columns = feature_size(layer, style.shape[1], style.shape[2])
-            rows, columns = feature_size(layer, height, width)
-            targets[position] = targets[position] + grams[position] * (
-                share * rows * columns / max(style_rows * style_columns, 1))
-    return targets
+        sums = block_sums(feature_step, style, spec.feature_layers, terms, block)
+        for term in terms:
+            per_position = []
+            for layer, statistics in zip(term.layers, sums[term.name]):
+                style_positions = max(int(np.prod(feature_size(layer, style.shape[1], style.shape[2]))), 1)
+                per_position.append(tuple(value * (share / style_positions) for value in statistics))
+            blended[term.name] = _added(blended.get(term.name), per_position)
+    return {term.name: term.targets_of_statistics(blended[term.name]) for term in terms}
 
 
-def whole_terms(feature_step, canvas: np.ndarray, content: np.ndarray, spec: LossSpec, targets: list,
-                block: int) -> tuple[np.ndarray, list]:
-    """The whole image's stacked loss terms (as an Evaluator stacks them, with the same terms) and its style Gram
-    matrices, computed block by block: the same numbers an untiled evaluation gives, without evaluating the image
-    whole."""
+def whole_terms(feature_step, canvas: np.ndarray, content: np.ndarray, spec: LossSpec, targets: dict,
+                block: int) -> tuple[np.ndarray, dict]:
+    """The whole image's stacked loss terms (as an Evaluator stacks them, with the same term objects) and the
+    statistics terms' statistics (by name, per layer), computed block by block: the same numbers an untiled
+    evaluation gives, without evaluating the image whole."""
     _, height, width, _ = canvas.shape
-    layers = spec.feature_layers
-    grams, content_sums = image_grams(feature_step, canvas, layers, spec.style_layers, block, content)
     terms = make_terms(spec, (height, width))
+    sums = block_sums(feature_step, canvas, spec.feature_layers, terms, block, content)
     per_layer, weights = [], []
     for term in terms:
         tensors = term.tensors()
         weights.append(tensors["weight"])
-        if term.name == "content":
-            per_layer.append([np.float32(content_sums[layers.index(layer)]) for layer in term.layers])
-        elif term.name == "style":
-            per_layer.append([term.layer_loss(position, lambda region, position=position: grams[position], tensors,
-                                              [targets]) for position in range(len(term.layers))])
+        if term.tiling == "statistics":
+            per_layer.append([term.loss_of_statistics(position, statistics, tensors, targets[term.name])
+                              for position, statistics in enumerate(sums[term.name])])
+        elif term.tiling == "positions":
+            per_layer.append(sums[term.name])
         else:  # a term of the image's pixels (tv)
             per_layer.append(term.layer_losses({}, ops.convert_to_tensor(canvas), tensors, None))
     _, stacked = combine(terms, weights, [[ops.cast(value, "float32") for value in values] for values in per_layer])
-    return ops.convert_to_numpy(stacked), grams
+    statistics = {term.name: sums[term.name] for term in terms if term.tiling == "statistics"}
+    return ops.convert_to_numpy(stacked), statistics
 
 
-def _tile_grams(feature_step, canvas: np.ndarray, layers: Sequence[str], style_layers: Sequence[str],
-                region: Tile) -> list:
+def tile_statistics(feature_step, canvas: np.ndarray, spec: LossSpec, terms: Sequence[LossTerm],
+                    region: Tile) -> dict[str, list]:
+    """The statistics terms' statistics (by name, per layer) over the positions of one tile of the canvas."""
+    layers = spec.feature_layers
     features = dict(zip(layers, window_features(feature_step, canvas, layers, region)))
-    return [losses.gram_matrix(features[layer]) for layer in style_layers]
+    return {term.name: [term.statistics(features[layer]) for layer in term.layers] for term in terms}
+
+
+def _subtracted(total: list, part: list) -> list:
+    return [tuple(a - b for a, b in zip(x, y)) for x, y in zip(total, part)]
 
 
 def check_tileable(loss: LossSpec, temporal: bool = False) -> None:
-    """Tiles serve the terms a run makes from its content, style and smoothness: any other (the temporal term of a
-    video frame, `temporal`) is a UserError."""
-    if any(name not in CORE_TERMS for name, _ in layout(loss, temporal)):
-        raise UserError("tiling supports the content, style and tv terms only: use --tile-size off")
+    """Tiles serve every term whose value adds up over parts of the image: any other (the temporal term of a video
+    frame, `temporal`) is a UserError."""
+    refused = untileable(loss, temporal)
+    if refused:
+        raise UserError(f"tiling cannot compute the {', '.join(refused)} term: use --tile-size off")
 
 
 class TiledScale:
@@ -152,8 +179,11 @@ class TiledScale:
         self.feature_step = feature_step_for(model, self.compute.xla)
         self.content = preprocess(images.content)
         self.targets = style_targets(self.feature_step, [preprocess(style) for style in images.styles],
-                                     settings.blend_weights(len(images.styles)), scale.loss.feature_layers,
-                                     scale.loss.style_layers, self.tile, self.height, self.width)
+                                     settings.blend_weights(len(images.styles)), scale.loss, self.tile, self.height,
+                                     self.width)
+        whole = make_terms(scale.loss, (self.height, self.width))
+        self.statistics_terms = [term for term in whole if term.tiling == "statistics"]
+        self.positions_terms = [term for term in whole if term.tiling == "positions"]
         self.canvas = preprocess(images.start)
         self.overlap = blend_overlap(self.tile)
         self.evaluations = self.traces = self.converged = 0
@@ -169,10 +199,10 @@ class TiledScale:
                    "evaluations_per_tile": self.optimizer.iterations})
         try:
             for tiles in self.passes:
-                # the whole image's Gram matrices, kept up to date as tiles change (exactly again at each pass)
-                _, grams = self.whole_terms()
+                # the whole image's statistics, kept up to date as tiles change (exactly again at each pass)
+                _, statistics = self.whole_terms()
                 for region in tiles:
-                    grams = self.optimise_tile(region, grams)
+                    statistics = self.optimise_tile(region, statistics)
         except Interrupted:
             if self.changed:
                 self.finish()
@@ -184,24 +214,24 @@ class TiledScale:
             self.record["stopped"] = "converged"
         self.finish()
 
-    def whole_terms(self) -> tuple[np.ndarray, list]:
+    def whole_terms(self) -> tuple[np.ndarray, dict]:
         return whole_terms(self.feature_step, self.canvas, self.content, self.scale.loss, self.targets, self.tile)
 
     def finish(self) -> None:
         terms, _ = self.whole_terms()
         self.monitor.finish_tiles(self.canvas, terms)
 
-    def optimise_tile(self, region: Tile, grams: list) -> list:
-        """Optimise one tile in its window; returns the whole image's Gram matrices with the tile's change."""
-        layers, style_layers = self.scale.loss.feature_layers, self.scale.loss.style_layers
+    def optimise_tile(self, region: Tile, statistics: dict) -> dict:
+        """Optimise one tile in its window; returns the whole image's statistics with the tile's change."""
+        layers, loss = self.scale.loss.feature_layers, self.scale.loss
         window = region.around(TILE_CONTEXT, self.height, self.width)
-        before = _tile_grams(self.feature_step, self.canvas, layers, style_layers, region)
-        content_features = self.feature_step(ops.convert_to_tensor(window.crop(self.content), dtype="float32"))
+        before = tile_statistics(self.feature_step, self.canvas, loss, self.statistics_terms, region)
+        content_features = dict(zip(layers, self.feature_step(
+            ops.convert_to_tensor(window.crop(self.content), dtype="float32"))))
+        targets = {term.name: term.targets_from(content_features, {}) for term in self.positions_terms}
         source = TileTargets(
-            self.scale.loss, window.crop(self.content).shape,
-            content=[features for layer, features in zip(layers, content_features)
-                     if layer in self.scale.loss.content_layers],
-            style=[target - (whole - part) for target, whole, part in zip(self.targets, grams, before)],
+            loss, window.crop(self.content).shape, targets={**targets, **self.targets},
+            rest={name: _subtracted(statistics[name], before[name]) for name in statistics},
             crop=region.within(window), image_size=(self.height, self.width),
         )
         self.monitor.start_tile(lambda best: self.blend(region, window, best, self.canvas.copy()))
@@ -216,8 +246,8 @@ class TiledScale:
             if self.monitor.best_image is not None:
                 self.blend(region, window, self.monitor.best_image, self.canvas)
                 self.changed = True
-        after = _tile_grams(self.feature_step, self.canvas, layers, style_layers, region)
-        return [whole - old + new for whole, old, new in zip(grams, before, after)]
+        after = tile_statistics(self.feature_step, self.canvas, loss, self.statistics_terms, region)
+        return {name: _added(_subtracted(statistics[name], before[name]), after[name]) for name in statistics}
 
     def blend(self, region: Tile, window: Tile, result: np.ndarray, into: np.ndarray) -> np.ndarray:
         """`into` with the tile's part of `result` (the optimised window) blended in."""
