@@ -62,7 +62,10 @@ def test_histogram_mode_moves_the_styles_colour_mean_and_covariance_to_the_conte
 def test_histogram_mode_on_the_example_photographs_lands_close_despite_clipping():
     content, style = _photo(CONTENT, 64, 48), _photo(STYLE, 50, 70)
     matched = match_color_statistics(style, content)
-    assert matched.min() >= 0 and matched.max() <= 255
+    # this pair does push some pixels out of gamut (2.9 % land on 0 or 255): the clip is exercised, and the
+    # statistics still land close
+    clipped = np.mean((matched == 0) | (matched == 255))
+    assert 0.005 < clipped < 0.1 and matched.min() >= 0 and matched.max() <= 255
     mean, covariance = _statistics(matched)
     content_mean, content_covariance = _statistics(content)
     assert np.abs(mean - content_mean).max() < 3  # levels, after clipping to 0..255

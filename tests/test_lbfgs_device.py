@@ -7,7 +7,7 @@ from keras import ops
 from keras_style.config.settings import Settings
 from keras_style.engine.backend import CompiledFunction, Device
 from keras_style.engine.optimize import minimize
-from keras_style.engine.optimize_device import LBFGS_ARMIJO, LBFGS_MAX_TRIALS, _lbfgs_step
+from keras_style.engine.optimize_device import GD_FIRST_STEP_PIXELS, LBFGS_ARMIJO, LBFGS_MAX_TRIALS, _lbfgs_step
 from keras_style.files.images import pixel_bounds
 from keras_style.run.assemble import AUTO_CPU_OPTIMIZER, evaluator_for, optimizer_spec
 from keras_style.run.monitor import Monitor
@@ -22,12 +22,13 @@ def run_steps(step, x, fixed, iterations, memory=5):
     s_history = ops.zeros((memory, *x.shape), "float32")
     y_history = ops.zeros((memory, *x.shape), "float32")
     rho = ops.zeros((memory,), "float32")
+    gradient_step = ops.convert_to_tensor(GD_FIRST_STEP_PIXELS, "float32")
     loss, gradient = fixed["first"]
     for _ in range(iterations):
         before = (np.asarray(x), float(loss), np.asarray(gradient))
-        terms, trial, x, loss, gradient, s_history, y_history, rho, passes, accepted = step(
-            x, loss, gradient, s_history, y_history, rho, ops.convert_to_tensor(LBFGS_MAX_TRIALS, "int32"),
-            fixed["fixed"])
+        terms, trial, x, loss, gradient, gradient_step, s_history, y_history, rho, passes, accepted = step(
+            x, loss, gradient, gradient_step, s_history, y_history, rho,
+            ops.convert_to_tensor(LBFGS_MAX_TRIALS, "int32"), fixed["fixed"])
         records.append((*before, np.asarray(terms), np.asarray(trial), np.asarray(x), int(passes), bool(accepted),
                         float(loss), np.asarray(gradient)))
     return records
@@ -70,6 +71,29 @@ def test_the_line_search_keeps_the_decrease_condition_on_a_quadratic_and_falls_t
     assert assert_armijo(records) >= 40
     final = records[-1][5]
     assert float(ops.convert_to_numpy(loss_function(ops.convert_to_tensor(final), fixed)[0])) < 1e-4 * float(loss)
+
+
+def test_a_warm_start_near_its_minimum_still_descends():
+    """A start 0.01 levels from the minimum (a video frame's, a later scale's): the first gradient step of
+    GD_FIRST_STEP_PIXELS overshoots by 500x, and halving alone would fail every search (5/32 levels is still too far)
+    and restart from the same step forever; the interpolating search cuts it to size within the first iteration."""
+    rng = np.random.default_rng(3)
+    shape = (1, 6, 5, 3)
+    centre = ops.convert_to_tensor(rng.uniform(-50, 50, shape), "float32")
+    curvature = ops.convert_to_tensor(10 ** rng.uniform(-1, 1, shape), "float32")
+
+    def loss_function(image, fixed):
+        total = ops.sum(fixed["curvature"] * ops.square(image - fixed["centre"]))
+        return total, ops.stack([total, total])
+
+    step = CompiledFunction(_lbfgs_step(loss_function), False)
+    x = centre + ops.convert_to_tensor(rng.uniform(-0.01, 0.01, shape), "float32")
+    fixed = {"centre": centre, "curvature": curvature}
+    loss = loss_function(x, fixed)[0]
+    records = run_steps(step, x, {"first": (loss, 2.0 * curvature * (x - centre)), "fixed": fixed}, iterations=4)
+    assert records[0][7], "the first search found no decrease"
+    assert assert_armijo(records) == 4
+    assert records[-1][8] < 0.1 * float(loss)
 
 
 def test_on_a_small_vgg_problem_each_step_keeps_the_decrease_condition_and_matches_the_host_evaluator():

@@ -27,10 +27,11 @@ ADAM_LEARNING_RATE = 10.0
 # A curvature pair whose s.y is not above torch's threshold is skipped (it would break the positive definiteness of
 # the approximation).
 LBFGS_MIN_CURVATURE = 1e-10
-# The line search's sufficient-decrease constant (Nocedal & Wright's usual c1) and its most passes per iteration:
-# after 5 halvings the step is 1/16 of the direction, and a search that fails that far restarts from a gradient step.
+# The line search's sufficient-decrease constant (Nocedal & Wright's usual c1), its most passes per iteration (a
+# search that fails that far restarts from a gradient step), and the range each failed trial shrinks the step by.
 LBFGS_ARMIJO = 1e-4
 LBFGS_MAX_TRIALS = 5
+LBFGS_SHRINK = (0.1, 0.5)
 
 
 def _bounds():
@@ -128,19 +129,21 @@ def lbfgs_direction(gradient, s_history, y_history, rho):
 def _lbfgs_step(loss_function: Callable) -> Callable:
     """One projected L-BFGS iteration with a backtracking line search, all on the device.
 
-    The direction comes from the two-loop recursion (without history: a gradient step of gd's first size). Trial
-    points x_t = clip(x + t d) start at t = 1 and halve until the Armijo condition f(x_t) <= f(x) + c1 g.(x_t - x)
-    holds (the projected form: the step actually taken, not t d), at most `max_trials` network passes. An accepted
-    trial moves x and adds its curvature pair; if every trial fails, x stays and the history is cleared, so the next
-    iteration starts again from a gradient step. Returns the passes it spent, which count against the budget."""
+    The direction comes from the two-loop recursion (without history: a gradient step that moves pixels
+    `gradient_step` levels on average). Trial points x_t = clip(x + t d) start at t = 1 and shrink until the Armijo
+    condition f(x_t) <= f(x) + c1 g.(x_t - x) holds (the projected form: the step actually taken, not t d), at most
+    `max_trials` network passes; each shrink goes to the minimum of the quadratic through f(x), its slope and
+    f(x_t), kept within [0.1, 0.5] of t (Nocedal & Wright's safeguarded backtracking), so a first step far too long
+    (a warm start near its optimum: a video frame, a scale after the first) is cut to size in a pass or two. An
+    accepted trial moves x and adds its curvature pair; if every trial fails, x stays and the history is cleared, so
+    the next iteration starts again from a gradient step, and a failed gradient step makes the next one as short as
+    the search had got. Returns the passes it spent, which count against the budget."""
     gradient_of = value_and_grad(loss_function)
     low, high = _bounds()
 
-    def step(x, loss, gradient, s_history, y_history, rho, max_trials, fixed):
+    def step(x, loss, gradient, gradient_step, s_history, y_history, rho, max_trials, fixed):
         direction, has_history = lbfgs_direction(gradient, s_history, y_history, rho)
-        # Without history, a gradient step that moves pixels GD_FIRST_STEP_PIXELS levels on average, as gd's first
-        # step does (torch's min(1, 1/|g|_1) barely moves the image at style transfer's gradient scale).
-        first_scale = GD_FIRST_STEP_PIXELS / ops.maximum(ops.mean(ops.abs(gradient)), 1e-30)
+        first_scale = gradient_step / ops.maximum(ops.mean(ops.abs(gradient)), 1e-30)
         direction = ops.where(has_history, direction, -first_scale * gradient)
 
         def trial_at(scale):
@@ -150,16 +153,24 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
             accepted = ops.logical_and(ops.isfinite(terms[0]), terms[0] <= bound)
             return trial, terms, trial_gradient, accepted
 
+        def shrunk(scale, trial, terms):
+            """The next trial's scale: the minimiser of the quadratic along the step just tried, safeguarded."""
+            slope = ops.sum(gradient * (trial - x))
+            curvature = terms[0] - loss - slope
+            ratio = -slope / ops.maximum(2.0 * curvature, 1e-30)
+            usable = ops.logical_and(ops.isfinite(ratio), curvature > 0)
+            return scale * ops.where(usable, ops.clip(ratio, LBFGS_SHRINK[0], LBFGS_SHRINK[1]), LBFGS_SHRINK[1])
+
         def searching(scale, passes, trial, terms, trial_gradient, accepted):
             return ops.logical_and(ops.logical_not(accepted), passes < max_trials)
 
-        def halve(scale, passes, trial, terms, trial_gradient, accepted):
-            scale = 0.5 * scale
+        def shrink(scale, passes, trial, terms, trial_gradient, accepted):
+            scale = shrunk(scale, trial, terms)
             return (scale, passes + 1, *trial_at(scale))
 
         one = ops.convert_to_tensor(1.0, "float32")
         scale, passes, trial, terms, trial_gradient, accepted = ops.while_loop(
-            searching, halve, (one, ops.convert_to_tensor(1, "int32"), *trial_at(one)))
+            searching, shrink, (one, ops.convert_to_tensor(1, "int32"), *trial_at(one)))
         s = (trial - x)[None]
         y = (trial_gradient - gradient)[None]
         curvature = ops.sum(s * y)
@@ -169,17 +180,20 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
         newest_rho = ops.reshape(1.0 / ops.maximum(curvature, 1e-30), (1,))
         rho = ops.where(keep, ops.concatenate([rho[1:], newest_rho], axis=0), rho)
         rho = ops.where(accepted, rho, ops.zeros_like(rho))  # a failed search: start over from a gradient step
+        # a gradient step's search sets the next gradient step's length: the accepted one, or shorter than any tried
+        next_scale = ops.where(accepted, scale, shrunk(scale, trial, terms))
+        gradient_step = ops.where(has_history, gradient_step, gradient_step * next_scale)
         x = ops.where(accepted, trial, x)
         loss = ops.where(accepted, terms[0], loss)
         gradient = ops.where(accepted, trial_gradient, gradient)
-        return terms, trial, x, loss, gradient, s_history, y_history, rho, passes, accepted
+        return terms, trial, x, loss, gradient, gradient_step, s_history, y_history, rho, passes, accepted
 
     return step
 
 
 def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
     """L-BFGS with the whole iteration, line search included, on the device: each compiled call is one iteration
-    of one or more network passes (the Armijo backtracking of _lbfgs_step), pixel bounds kept by projection, the
+    of one or more network passes (the backtracking of _lbfgs_step), pixel bounds kept by projection, the
     history spec.lbfgs_memory pairs long. The host reads back the loss terms and the pass count per iteration; the
     last iteration's search is cut to the passes left, so the budget is never overspent."""
     step = evaluator.compiled_step("lbfgs", lambda: _lbfgs_step(evaluator.loss_function_for_steps()))
@@ -192,11 +206,14 @@ def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: Optimiz
     s_history = ops.zeros((memory, *x.shape), "float32")
     y_history = ops.zeros((memory, *x.shape), "float32")
     rho = ops.zeros((memory,), "float32")
+    # Without history, a gradient step that moves pixels GD_FIRST_STEP_PIXELS levels on average, as gd's first
+    # step does (torch's min(1, 1/|g|_1) barely moves the image at style transfer's gradient scale).
+    gradient_step = ops.convert_to_tensor(GD_FIRST_STEP_PIXELS, "float32")
     remaining = spec.iterations - 1
     while remaining > 0:
         max_trials = ops.convert_to_tensor(min(LBFGS_MAX_TRIALS, remaining), "int32")
-        terms, trial, x, loss, gradient, s_history, y_history, rho, passes, _ = evaluator.call(
-            step, x, loss, gradient, s_history, y_history, rho, max_trials, evaluator.fixed
+        terms, trial, x, loss, gradient, gradient_step, s_history, y_history, rho, passes, _ = evaluator.call(
+            step, x, loss, gradient, gradient_step, s_history, y_history, rho, max_trials, evaluator.fixed
         )
         passes = int(ops.convert_to_numpy(passes))
         evaluator.observe(terms, trial, passes=passes)
