@@ -39,6 +39,14 @@ OPTIMIZERS = ("auto", "lbfgs", "lbfgs-device", "gd", "adam")
 # The optimisers whose budget can be the articles' restart loop (--outer-iterations x --maxfun): auto resolves to
 # scipy's L-BFGS-B when the loop is asked for.
 RESTARTING_OPTIMIZERS = ("auto", "lbfgs")
+
+
+def evaluation_budget(optimizer: str, iterations: int, outer_iterations: int | None, maxfun: int | None) -> int:
+    """Loss-and-gradient evaluations an optimiser is allowed (the progress bar's length): the articles' restart loop
+    (--outer-iterations rounds of --maxfun, 20 by default) or --iterations."""
+    if optimizer in RESTARTING_OPTIMIZERS and outer_iterations is not None:
+        return outer_iterations * (maxfun or 20)
+    return iterations
 # The optimisers whose iterates --average-iterates averages (each step a small move of one image, as with crowsonkb's
 # Adam; L-BFGS's iterates are not samples around a minimum).
 AVERAGED_OPTIMIZERS = ("gd", "adam")

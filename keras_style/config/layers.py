@@ -65,3 +65,8 @@ def feature_size(name: str, height: int, width: int) -> tuple[int, int]:
     """(height, width) of a layer's output for an input of height x width: VGG's pools floor odd sizes."""
     stride = layer_stride(name)
     return height // stride, width // stride
+
+
+def feature_layers(content_layers: tuple[str, ...], style_layers: tuple[str, ...]) -> tuple[str, ...]:
+    """Content and style layers without repeats, in the order the feature model returns them."""
+    return tuple(dict.fromkeys(content_layers + style_layers))

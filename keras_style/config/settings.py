@@ -19,12 +19,12 @@ from keras_style.config.choices import (
     PRECISIONS,
     PRESERVE_COLORS,
     RESIZE_MODES,
-    RESTARTING_OPTIMIZERS,
     SCALE_BUDGETS,
     STYLE_LOSSES,
     TV_FORMS,
+    evaluation_budget,
 )
-from keras_style.config.layers import CONVS_PER_BLOCK, resolve_layers, valid_layers
+from keras_style.config.layers import CONVS_PER_BLOCK, feature_layers, resolve_layers, valid_layers
 from keras_style.config.presets import DEFAULT_PRESET, PAPER_STYLE_LAYERS, PRESETS
 from keras_style.errors import UserError
 
@@ -286,7 +286,7 @@ class Settings:
     @property
     def feature_layers(self) -> tuple[str, ...]:
         """Content and style layers without repeats, in the order the feature model returns them."""
-        return tuple(dict.fromkeys(self.content_layers + self.style_layers))
+        return feature_layers(self.content_layers, self.style_layers)
 
     @property
     def deepest_layer(self) -> str:
@@ -304,9 +304,7 @@ class Settings:
     @property
     def evaluation_budget(self) -> int:
         """Loss-and-gradient evaluations the optimiser is allowed (the progress bar's length)."""
-        if self.optimizer in RESTARTING_OPTIMIZERS and self.outer_iterations is not None:
-            return self.outer_iterations * (self.maxfun or 20)
-        return self.iterations
+        return evaluation_budget(self.optimizer, self.iterations, self.outer_iterations, self.maxfun)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

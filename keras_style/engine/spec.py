@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from keras_style.config.choices import RESTARTING_OPTIMIZERS
+from keras_style.config.choices import evaluation_budget
+from keras_style.config.layers import feature_layers
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class LossSpec:
     @property
     def feature_layers(self) -> tuple[str, ...]:
         """Content and style layers without repeats, in the order the feature model returns them."""
-        return tuple(dict.fromkeys(self.content_layers + self.style_layers))
+        return feature_layers(self.content_layers, self.style_layers)
 
     def weight(self, name: str) -> float:
         return dict(self.weights).get(name, 0.0)
@@ -53,9 +54,7 @@ class OptimizerSpec:
     @property
     def evaluation_budget(self) -> int:
         """Loss-and-gradient evaluations the optimiser is allowed."""
-        if self.optimizer in RESTARTING_OPTIMIZERS and self.outer_iterations is not None:
-            return self.outer_iterations * (self.maxfun or 20)
-        return self.iterations
+        return evaluation_budget(self.optimizer, self.iterations, self.outer_iterations, self.maxfun)
 
     def with_budget(self, evaluations: int) -> OptimizerSpec:
         """One continuous run of `evaluations` (a scale of a plan, a tile)."""
