@@ -5,7 +5,7 @@ judged there.
     python benchmarks/quality.py --size 256 --iterations 700 --only starry --skip-judge \
         --row "per-pixel=" --row "output=--balance output" --output-dir benchmarks/outputs/size_balance/256
     (the same at 512 and 1024 px), then
-    python benchmarks/size_balance.py --runs benchmarks/outputs/size_balance --judge-size 256
+    python benchmarks/size_balance.py --runs benchmarks/outputs/size_balance --judge-size 256 --identical-at 512
 
 The runs are benchmarks/quality.py's (RUNS/SIZE/runs/PAIR__ROW.png). Each is resized (Lanczos) to --judge-size px
 on its longest side and measured there by keras_style.run.judge.quality, so the three sizes are compared as the same
@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from arguments import ROOT  # benchmarks/, the script's own folder
+from quality import _key, machine
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,8 +34,10 @@ def spread(values: list[float]) -> float:
     return max(values) / min(values)
 
 
-def judged_runs(runs: Path, judge_size: int, images: Path) -> dict:
-    """{pair: {row: {size: measures}}} of every kept run under RUNS/SIZE/runs, judged at `judge_size` px."""
+def judged_runs(runs: Path, judge_size: int, images: Path, identical_at: int | None = None) -> dict:
+    """{pair: {row: {size: measures}}} of every kept run under RUNS/SIZE/runs, judged at `judge_size` px; at the size
+    `identical_at`, a row without a run of its own takes the run of the row that has one (rows whose settings
+    coincide there: --balance output and per-pixel at 512 x 384 px)."""
     import numpy as np
     from PIL import Image
 
@@ -53,13 +56,17 @@ def judged_runs(runs: Path, judge_size: int, images: Path) -> dict:
             measures = quality(np.asarray(picture), content, painting)
             found.setdefault(pair, {}).setdefault(row, {})[int(size_dir.name)] = {
                 "measures": measures, "seconds": record["seconds"], "evaluations": record["evaluations"]}
+    if identical_at is not None:
+        for rows in found.values():
+            shared = next((row[identical_at] for row in rows.values() if identical_at in row), None)
+            for row in rows.values():
+                if shared is not None and identical_at not in row:
+                    row[identical_at] = {**shared, "shared": True}
     return found
 
 
 def pair_files(pair: str, images: Path) -> tuple[Path, Path]:
     """The content and painting files a pair's name (CONTENT_STYLE) names, as benchmarks/quality.py finds them."""
-    from quality import _key
-
     files = {path.stem: path for path in images.iterdir()}
     for stem, path in files.items():
         if _key(pair).startswith(_key(stem) + "_"):
@@ -81,11 +88,10 @@ def table(found: dict, judge_size: int, machine: str) -> str:
         for row, by_size in rows.items():
             for measure in SPREAD_MEASURES:
                 values = [by_size[size]["measures"][measure] for size in sizes if size in by_size]
-                cells = " | ".join(f"{by_size[size]['measures'][measure]:.4g}" if size in by_size else "-"
-                                   for size in sizes)
+                cells = " | ".join(
+                    f"{by_size[size]['measures'][measure]:.4g}{' (same run)' if by_size[size].get('shared') else ''}"
+                    if size in by_size else "-" for size in sizes)
                 lines.append(f"| {row} | {measure} | {cells} | {spread(values):.2f} |")
-            seconds = " | ".join(str(by_size[size]["seconds"]) if size in by_size else "-" for size in sizes)
-            lines.append(f"| {row} | seconds | {seconds} | |")
     return "\n".join(lines)
 
 
@@ -96,12 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=Path, default=ROOT.parent / "shared" / "images",
                         help="the photographs and paintings the runs used")
     parser.add_argument("--judge-size", type=int, default=256, help="the size every run is judged at (longest side)")
+    parser.add_argument("--identical-at", type=int, default=None, metavar="SIZE",
+                        help="the size at which the rows' settings coincide: one run serves every row there")
     args = parser.parse_args(argv)
     if not args.runs.is_dir():
         parser.error(f"--runs {args.runs} is not a folder")
-    from quality import machine
-
-    found = judged_runs(args.runs, args.judge_size, args.images)
+    found = judged_runs(args.runs, args.judge_size, args.images, args.identical_at)
     if not found:
         parser.error(f"no runs under {args.runs}/SIZE/runs")
     report = table(found, args.judge_size, machine())

@@ -109,15 +109,52 @@ def test_multiscale_plan_must_end_at_the_size():
     assert result.returncode == 2 and "--plan items are SIZE:EVALUATIONS ending at --size 256" in result.stderr
 
 
-def _time_to_quality():
+def _benchmark(name: str):
     sys.path.insert(0, str(BENCHMARKS))  # it imports its neighbours (arguments, quality)
     try:
-        spec = importlib.util.spec_from_file_location("time_to_quality", BENCHMARKS / "time_to_quality.py")
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(BENCHMARKS))
     return module
+
+
+def _time_to_quality():
+    return _benchmark("time_to_quality")
+
+
+def test_size_balance_judges_each_run_at_one_size_and_reports_the_spread(tmp_path, monkeypatch):
+    """Runs of 64 and 96 px, downscaled to 48 px before judging; the row without a run at 96 px takes the shared one
+    (--identical-at), marked as such; the spread is the largest value over the smallest."""
+    import numpy as np
+    from PIL import Image
+
+    size_balance = _benchmark("size_balance")
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("town.png", "waves.png"):
+        Image.new("RGB", (8, 6)).save(images / name)
+    judged_sizes = []
+
+    def fake_quality(image, content, painting, weights="imagenet"):
+        judged_sizes.append(max(image.shape[:2]))
+        assert (content.name, painting.name) == ("town.png", "waves.png")
+        return {"vgg19_content": float(image.shape[1]), "vgg16_style": 2.0}
+
+    monkeypatch.setattr("keras_style.run.judge.quality", fake_quality)
+    for size, rows in ((64, ("per-pixel", "output")), (96, ("per-pixel",))):
+        folder = tmp_path / "runs" / str(size) / "runs"
+        folder.mkdir(parents=True)
+        for row in rows:
+            Image.fromarray(np.zeros((size * 3 // 4, size, 3), np.uint8)).save(folder / f"town_waves__{row}.png")
+            (folder / f"town_waves__{row}.json").write_text(json.dumps({"seconds": 1.0, "evaluations": 3}))
+    found = size_balance.judged_runs(tmp_path / "runs", 48, images, identical_at=96)
+    assert judged_sizes == [48, 48, 48]
+    assert found["town_waves"]["output"][96]["shared"] is True
+    report = size_balance.table(found, 48, "test machine")
+    assert "| output | vgg19_content | 48 | 48 (same run) | 1.00 |" in report
+    assert size_balance.spread([2.0, 3.0, 2.5]) == 1.5
 
 
 def test_time_to_quality_plans_and_splits_a_run():
