@@ -126,6 +126,15 @@ def lbfgs_direction(gradient, s_history, y_history, rho):
     return -r, has_history
 
 
+def _shrunk(scale, loss, slope, trial_loss):
+    """The next trial's scale after a failed one at `scale`: the minimiser of the quadratic through the loss, its
+    `slope` along the step tried and the trial's loss, kept within LBFGS_SHRINK of `scale`."""
+    curvature = trial_loss - loss - slope
+    ratio = -slope / ops.maximum(2.0 * curvature, 1e-30)
+    usable = ops.logical_and(ops.isfinite(ratio), curvature > 0)
+    return scale * ops.where(usable, ops.clip(ratio, LBFGS_SHRINK[0], LBFGS_SHRINK[1]), LBFGS_SHRINK[1])
+
+
 def _lbfgs_step(loss_function: Callable) -> Callable:
     """One projected L-BFGS iteration with a backtracking line search, all on the device.
 
@@ -154,12 +163,7 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
             return trial, terms, trial_gradient, accepted
 
         def shrunk(scale, trial, terms):
-            """The next trial's scale: the minimiser of the quadratic along the step just tried, safeguarded."""
-            slope = ops.sum(gradient * (trial - x))
-            curvature = terms[0] - loss - slope
-            ratio = -slope / ops.maximum(2.0 * curvature, 1e-30)
-            usable = ops.logical_and(ops.isfinite(ratio), curvature > 0)
-            return scale * ops.where(usable, ops.clip(ratio, LBFGS_SHRINK[0], LBFGS_SHRINK[1]), LBFGS_SHRINK[1])
+            return _shrunk(scale, loss, ops.sum(gradient * (trial - x)), terms[0])
 
         def searching(scale, passes, trial, terms, trial_gradient, accepted):
             return ops.logical_and(ops.logical_not(accepted), passes < max_trials)
