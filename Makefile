@@ -27,9 +27,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PYTHON) -m pip install --quiet -e ".[$(TEST_EXTRAS)]"
 	touch $@
 
+# Two workers, each taking whole modules (their module fixtures, one model per worker): a 2-core machine was half
+# idle with one.
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
-	$(PYTHON) -m pytest -q --durations=20
+	$(PYTHON) -m pytest -q -n 2 --dist loadfile --durations=20
 
 # The tier without the real weights (tests using the real_weights fixture are marked `weights`) and without the
 # modules whose subject is other processes (marked `processes`: Ray, the server and browser, notebooks, scripts).

@@ -3,6 +3,10 @@
 
 python scripts/demo_sheet.py --compare SHEET runs the demo pair with the paper's preset (gatys) and the default
 (painterly), same seed, 256 px, 300 evaluations each, and puts both beside the inputs (the README's quality sheet).
+
+python scripts/demo_sheet.py --sizes SHEET [SMALL LARGE] puts the demo pair made with the default at 256 and at
+1024 px (make demo's command with --size 1024) side by side at one display size, so the look can be compared; without
+SMALL and LARGE it makes both first.
 """
 from __future__ import annotations
 
@@ -53,7 +57,34 @@ def compare(target: Path) -> None:
         sheet([content, style, *results], labels).save(target, quality=90)
 
 
+SIZES = (256, 1024)
+SIZES_OPTIONS = dict(iterations=300)  # make demo's
+
+
+def sizes(target: Path, results: list[Path] | None = None) -> None:
+    """The default at each of SIZES, side by side at one height (the larger shown smaller, the smaller larger)."""
+    import tempfile
+
+    import keras_style
+
+    content, style = ROOT / "examples" / "content.jpg", ROOT / "examples" / "style.jpg"
+    with tempfile.TemporaryDirectory() as folder:
+        if not results:
+            results = []
+            for size in SIZES:
+                path = Path(folder) / f"{size}.png"
+                Image.fromarray(keras_style.stylize(str(content), str(style), size=size, **SIZES_OPTIONS)).save(path)
+                results.append(path)
+        labels = [f"--size {size} ({Image.open(path).width}x{Image.open(path).height} px)"
+                  for size, path in zip(SIZES, results)]
+        sheet(list(results), labels, height=384).save(target, quality=90)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--sizes":
+        sizes(Path(sys.argv[2]), [Path(each) for each in sys.argv[3:5]])
+        print(f"wrote {sys.argv[2]}")
+        sys.exit(0)
     if sys.argv[1] == "--compare":
         compare(Path(sys.argv[2]))
         print(f"wrote {sys.argv[2]}")
