@@ -132,3 +132,12 @@ def test_every_registered_term_has_a_weight_setting_and_every_weight_setting_a_t
     from keras_style.config.settings import TERM_WEIGHT_SUFFIX, term_weight_settings
 
     assert sorted(term_weight_settings()) == sorted(name + TERM_WEIGHT_SUFFIX for name in TERMS)
+
+
+def test_the_style_loss_choices_are_the_style_terms_and_each_tiles():
+    """--style-loss offers exactly the registered style terms, each a StyleTerm (so tiling can sum its statistics)."""
+    from keras_style.config.choices import STYLE_LOSSES as CHOICES
+    from keras_style.engine.terms import STYLE_LOSSES, StyleTerm
+
+    assert tuple(STYLE_LOSSES) == CHOICES
+    assert all(issubclass(cls, StyleTerm) and cls.tiling == "statistics" for cls in STYLE_LOSSES.values())
