@@ -1,4 +1,4 @@
-# The README's two commands: `make demo` and `make test`. Both create .venv on first use.
+# The README's two commands: `make demo` and `make test`. Both create .venv on first use. `make docs` builds the manual.
 PYTHON_BASE ?= python3
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
@@ -9,7 +9,7 @@ TEST_EXTRAS ?= cpu,test,web,batch,video
 KERAS_STYLE_WEIGHTS_DIR ?= $(wildcard $(abspath ../shared/weights))
 export KERAS_STYLE_WEIGHTS_DIR
 
-.PHONY: demo test test-fast notebooks clean
+.PHONY: demo test test-fast notebooks docs clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON_BASE) -m venv $(VENV)
@@ -44,5 +44,14 @@ notebooks: $(VENV)/.installed
 	$(PYTHON) -m pip install --quiet -e ".[$(EXTRAS),notebooks]"
 	$(PYTHON) scripts/run_notebooks.py $(NOTEBOOK_ARGS)
 
+# The manual (mkdocs.yml, docs/) into site/; --strict: a broken link or a page missing from the nav fails, as in CI.
+$(VENV)/.installed-docs: setup.cfg pyproject.toml
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	$(PYTHON) -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) outputs build *.egg-info .pytest_cache
+	rm -rf $(VENV) outputs build site *.egg-info .pytest_cache
