@@ -1,4 +1,4 @@
-# The README's two commands: `make demo` and `make test`. Both create .venv on first use.
+# The README's two commands: `make demo` and `make test`. Both create .venv on first use. `make docs` builds the manual.
 PYTHON_BASE ?= python3
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
@@ -9,9 +9,10 @@ TEST_EXTRAS ?= cpu,test,web,batch,video
 KERAS_STYLE_WEIGHTS_DIR ?= $(wildcard $(abspath ../shared/weights))
 export KERAS_STYLE_WEIGHTS_DIR
 
-.PHONY: demo test test-fast notebooks clean
+.PHONY: demo test test-fast notebooks docs clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
+	@echo "installing TensorFlow and the project into $(VENV) (about 1.5-2 minutes, once)"
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PYTHON) -m pip install --upgrade --quiet pip
 	$(PYTHON) -m pip install --quiet -e ".[$(EXTRAS)]"
@@ -21,9 +22,13 @@ demo: $(VENV)/.installed
 	mkdir -p outputs
 	$(PYTHON) scripts/transfer.py examples/content.jpg examples/style.jpg outputs/demo.png \
 		--size 256 --iterations 300 --force
+	@echo "make demo: the picture is outputs/demo.png (its record: outputs/demo.json)"
+	@echo "next, the web page: $(VENV)/bin/pip install -e '.[cpu,web]' && $(VENV)/bin/keras-style serve" \
+		"(then open http://127.0.0.1:7860/)"
 
 # CI prints the 20 slowest tests: the suite must fit CI's limit on slower machines too.
 $(VENV)/.installed-test: $(VENV)/.installed
+	@echo "installing the test extras (Gradio, Ray, PyAV, OpenCV) into $(VENV)"
 	$(PYTHON) -m pip install --quiet -e ".[$(TEST_EXTRAS)]"
 	touch $@
 
@@ -46,5 +51,14 @@ notebooks: $(VENV)/.installed
 	$(PYTHON) -m pip install --quiet -e ".[$(EXTRAS),notebooks]"
 	$(PYTHON) scripts/run_notebooks.py $(NOTEBOOK_ARGS)
 
+# The manual (mkdocs.yml, docs/) into site/; --strict: a broken link or a page missing from the nav fails, as in CI.
+$(VENV)/.installed-docs: setup.cfg pyproject.toml
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	$(PYTHON) -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) outputs build *.egg-info .pytest_cache
+	rm -rf $(VENV) outputs build site *.egg-info .pytest_cache

@@ -100,17 +100,22 @@ def test_layer_weights_default_to_equal_shares():
     assert Settings.from_options(style_layer_weights="1, 2, 3, 4, 5").layer_weights == (1, 2, 3, 4, 5)
 
 
-def readme_options_table() -> str:
-    text = (ROOT / "README.md").read_text()
+def options_page_table() -> str:
+    """The table in docs/options.md, between its markers (scripts/options_page.py writes it)."""
+    text = (ROOT / "docs" / "options.md").read_text()
     start = text.index("<!-- options table:")
     start = text.index("\n", start) + 1
     return text[start:text.index("<!-- end of options table -->")].strip()
 
 
-def test_readme_options_table_matches_the_declarations():
+def test_options_page_matches_the_declarations():
+    from dataclasses import fields
+
     from keras_style.apps.options import options_table
 
-    assert readme_options_table() == options_table(), "README options table is stale: regenerate it (see its comment)"
+    assert options_page_table() == options_table(), \
+        "docs/options.md's table is stale: regenerate it with python scripts/options_page.py"
+    assert options_table().count("\n| `--") == len(fields(Settings))  # a row per setting
 
 
 def test_every_setting_is_declared_once_and_reaches_the_parser():

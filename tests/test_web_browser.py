@@ -5,7 +5,8 @@ Playwright's own browser download is unreachable here, so the tests launch the c
 apt-get install chromium). Without it they skip, saying so, except in CI (CI set), where they fail.
 
 KERAS_STYLE_SCREENSHOT=examples/web_page.png also saves the page after the first test's finished run (the README's
-picture); that run is then 256 px and 40 iterations, so the picture shows more than a thumbnail."""
+picture, made with the default preset); that run is then 256 px and 40 iterations, so the picture shows more than
+a thumbnail."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from keras_style.config.presets import DEFAULT_PRESET
 
 from .conftest import CONTENT, STYLE, require
 
@@ -184,6 +187,7 @@ def test_a_run_from_upload_to_download(open_page, tmp_path):
     assert image.format == "PNG" and image.mode == "RGB" and max(image.size) == SIZE
     assert record["settings"]["size"] == SIZE and record["settings"]["iterations"] == ITERATIONS
     assert record["settings"]["seed"] == 1 and record["settings"]["weights"] == "imagenet"
+    assert record["settings"]["preset"] == DEFAULT_PRESET  # the page opens on the default (the screenshot shows it)
     assert record["interrupted"] is False and record["evaluations"] >= ITERATIONS
     assert record["sizes"]["output"] == list(image.size)
     if SCREENSHOT:

@@ -100,7 +100,7 @@ def settings_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def options_table() -> str:
-    """The README's options table, from the declarations (tests/test_settings.py keeps the README in step)."""
+    """The options table of docs/options.md, from the declarations (tests/test_settings.py keeps the page in step)."""
     rows = ["| option | default | meaning |", "| --- | --- | --- |"]
     for declared in declared_settings():
         option = declared.metadata["option"]

@@ -33,7 +33,7 @@ NETWORKS = tuple(CONVS_PER_BLOCK)
 
 @dataclass(frozen=True)
 class Option:
-    """How a setting appears on the command line, in --help and in the README's options table."""
+    """How a setting appears on the command line, in --help and in the manual's options page (docs/options.md)."""
 
     help: str
     group: str
@@ -59,7 +59,8 @@ class Settings:
     """One run's settings; names match the command-line options (--content-weight -> content_weight).
 
     Each field declares its default, allowed values and help text: the argparse parser, validation, --help and the
-    README's options table are derived from these declarations. The defaults are the gatys preset's values.
+    manual's options page (docs/options.md) are derived from these declarations. The defaults are the gatys
+    preset's values.
     """
 
     preset: str = setting(DEFAULT_PRESET, "named settings to start from; see --list-presets", "preset and network",
