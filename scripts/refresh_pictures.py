@@ -47,6 +47,9 @@ def recipes() -> dict[str, Recipe]:
              "--iterations 300 --force",  # what `make demo` runs
              "python scripts/demo_sheet.py outputs/demo.png examples/demo_sheet.jpg"),
             "python scripts/demo_sheet.py outputs/demo.png examples/demo_sheet.jpg"),
+        "sizes_sheet": Recipe(("examples/sizes_sheet.jpg",),
+                              ("python scripts/demo_sheet.py --sizes examples/sizes_sheet.jpg",),
+                              "python scripts/demo_sheet.py --sizes examples/sizes_sheet.jpg"),
         "quality_sheet": Recipe(("examples/quality_sheet.jpg",),
                                 ("python scripts/demo_sheet.py --compare examples/quality_sheet.jpg",),
                                 "python scripts/demo_sheet.py --compare examples/quality_sheet.jpg"),
