@@ -39,6 +39,11 @@ def temporal_folder() -> str:
     return f"{VIDEO_OUT}/demo/temporal_{Settings.from_options().temporal_weight:g}"
 
 
+def one_command(picture: str, command: str) -> Recipe:
+    """A picture made by one command, which its caption quotes whole."""
+    return Recipe((picture,), (command,), command)
+
+
 def recipes() -> dict[str, Recipe]:
     return {
         "demo_sheet": Recipe(
@@ -47,24 +52,16 @@ def recipes() -> dict[str, Recipe]:
              "--iterations 300 --force",  # what `make demo` runs
              "python scripts/demo_sheet.py outputs/demo.png examples/demo_sheet.jpg"),
             "python scripts/demo_sheet.py outputs/demo.png examples/demo_sheet.jpg"),
-        "sizes_sheet": Recipe(("examples/sizes_sheet.jpg",),
-                              ("python scripts/demo_sheet.py --sizes examples/sizes_sheet.jpg",),
-                              "python scripts/demo_sheet.py --sizes examples/sizes_sheet.jpg"),
-        "quality_sheet": Recipe(("examples/quality_sheet.jpg",),
-                                ("python scripts/demo_sheet.py --compare examples/quality_sheet.jpg",),
-                                "python scripts/demo_sheet.py --compare examples/quality_sheet.jpg"),
-        "styles_sheet": Recipe(("examples/styles_sheet.jpg",), ("python scripts/features_sheet.py --styles",),
-                               "python scripts/features_sheet.py --styles"),
-        "early_stop": Recipe(("examples/early_stop.png",), ("python scripts/features_sheet.py --early-stop",),
-                             "python scripts/features_sheet.py --early-stop"),
-        "layer_losses": Recipe(("examples/layer_losses.png",), ("python scripts/features_sheet.py --layers",),
-                               "python scripts/features_sheet.py --layers"),
-        "tiles_sheet": Recipe(("examples/tiles_sheet.jpg",), ("python scripts/features_sheet.py --tiles",),
-                              "python scripts/features_sheet.py --tiles"),
-        "colors_sheet": Recipe(("examples/colors_sheet.jpg",), ("python scripts/colors_sheet.py",),
-                               "python scripts/colors_sheet.py"),
-        "masks_sheet": Recipe(("examples/masks_sheet.jpg",), ("python scripts/colors_sheet.py --masks",),
-                              "python scripts/colors_sheet.py --masks"),
+        "sizes_sheet": one_command("examples/sizes_sheet.jpg",
+                                   "python scripts/demo_sheet.py --sizes examples/sizes_sheet.jpg"),
+        "quality_sheet": one_command("examples/quality_sheet.jpg",
+                                     "python scripts/demo_sheet.py --compare examples/quality_sheet.jpg"),
+        "styles_sheet": one_command("examples/styles_sheet.jpg", "python scripts/features_sheet.py --styles"),
+        "early_stop": one_command("examples/early_stop.png", "python scripts/features_sheet.py --early-stop"),
+        "layer_losses": one_command("examples/layer_losses.png", "python scripts/features_sheet.py --layers"),
+        "tiles_sheet": one_command("examples/tiles_sheet.jpg", "python scripts/features_sheet.py --tiles"),
+        "colors_sheet": one_command("examples/colors_sheet.jpg", "python scripts/colors_sheet.py"),
+        "masks_sheet": one_command("examples/masks_sheet.jpg", "python scripts/colors_sheet.py --masks"),
         "web_page": Recipe(
             ("examples/web_page.png",),
             ("KERAS_STYLE_SCREENSHOT=examples/web_page.png python -m pytest -q tests/test_web_browser.py "

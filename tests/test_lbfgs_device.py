@@ -50,27 +50,35 @@ def assert_armijo(records):
     return accepted
 
 
+QUADRATIC_SHAPE = (1, 6, 5, 3)
+
+
+def quadratic_loss(image, fixed):
+    """sum(curvature * (image - centre)^2), as a loss function of the device steps (total, stacked terms)."""
+    total = ops.sum(fixed["curvature"] * ops.square(image - fixed["centre"]))
+    return total, ops.stack([total, total])
+
+
+def quadratic_problem(rng, lowest: float, highest: float):
+    """(the compiled L-BFGS step on quadratic_loss, its fixed tensors): a random centre, and curvatures from
+    10^lowest to 10^highest."""
+    centre = ops.convert_to_tensor(rng.uniform(-50, 50, QUADRATIC_SHAPE), "float32")
+    curvature = ops.convert_to_tensor(10 ** rng.uniform(lowest, highest, QUADRATIC_SHAPE), "float32")
+    return CompiledFunction(_lbfgs_step(quadratic_loss), False), {"centre": centre, "curvature": curvature}
+
+
 def test_the_line_search_keeps_the_decrease_condition_on_a_quadratic_and_falls_to_its_minimum():
     rng = np.random.default_rng(0)
-    shape = (1, 6, 5, 3)
     low, high = pixel_bounds()
-    centre = ops.convert_to_tensor(rng.uniform(-50, 50, shape), "float32")
     # badly conditioned: curvatures from 0.01 to 10, so unit steps along the gradient overshoot
-    curvature = ops.convert_to_tensor(10 ** rng.uniform(-2, 1, shape), "float32")
-
-    def loss_function(image, fixed):
-        total = ops.sum(fixed["curvature"] * ops.square(image - fixed["centre"]))
-        return total, ops.stack([total, total])
-
-    step = CompiledFunction(_lbfgs_step(loss_function), False)
-    x = ops.convert_to_tensor(np.clip(rng.uniform(-100, 100, shape), low, high), "float32")
-    fixed = {"centre": centre, "curvature": curvature}
-    loss = loss_function(x, fixed)[0]
-    gradient = 2.0 * curvature * (x - centre)
+    step, fixed = quadratic_problem(rng, -2, 1)
+    x = ops.convert_to_tensor(np.clip(rng.uniform(-100, 100, QUADRATIC_SHAPE), low, high), "float32")
+    loss = quadratic_loss(x, fixed)[0]
+    gradient = 2.0 * fixed["curvature"] * (x - fixed["centre"])
     records = run_steps(step, x, {"first": (loss, gradient), "fixed": fixed}, iterations=60)
     assert assert_armijo(records) >= 40
     final = records[-1][5]
-    assert float(ops.convert_to_numpy(loss_function(ops.convert_to_tensor(final), fixed)[0])) < 1e-4 * float(loss)
+    assert float(ops.convert_to_numpy(quadratic_loss(ops.convert_to_tensor(final), fixed)[0])) < 1e-4 * float(loss)
 
 
 def test_a_warm_start_near_its_minimum_still_descends():
@@ -78,18 +86,10 @@ def test_a_warm_start_near_its_minimum_still_descends():
     GD_FIRST_STEP_PIXELS overshoots by 500x, and halving alone would fail every search (5/32 levels is still too far)
     and restart from the same step forever; the interpolating search cuts it to size within the first iteration."""
     rng = np.random.default_rng(3)
-    shape = (1, 6, 5, 3)
-    centre = ops.convert_to_tensor(rng.uniform(-50, 50, shape), "float32")
-    curvature = ops.convert_to_tensor(10 ** rng.uniform(-1, 1, shape), "float32")
-
-    def loss_function(image, fixed):
-        total = ops.sum(fixed["curvature"] * ops.square(image - fixed["centre"]))
-        return total, ops.stack([total, total])
-
-    step = CompiledFunction(_lbfgs_step(loss_function), False)
-    x = centre + ops.convert_to_tensor(rng.uniform(-0.01, 0.01, shape), "float32")
-    fixed = {"centre": centre, "curvature": curvature}
-    loss = loss_function(x, fixed)[0]
+    step, fixed = quadratic_problem(rng, -1, 1)
+    centre, curvature = fixed["centre"], fixed["curvature"]
+    x = centre + ops.convert_to_tensor(rng.uniform(-0.01, 0.01, QUADRATIC_SHAPE), "float32")
+    loss = quadratic_loss(x, fixed)[0]
     records = run_steps(step, x, {"first": (loss, 2.0 * curvature * (x - centre)), "fixed": fixed}, iterations=4)
     assert records[0][7], "the first search found no decrease"
     assert assert_armijo(records) == 4
