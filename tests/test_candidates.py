@@ -65,6 +65,28 @@ def test_squared_total_variation_against_numpy():
     assert float(squared_total_variation(image)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_laplacian_smoothness_against_numpy_spares_shading_and_damps_grain_more_than_strokes():
+    from scipy.ndimage import convolve
+
+    from keras_style.engine.losses import laplacian_smoothness, squared_total_variation
+
+    image = np.random.default_rng(4).normal(size=(1, 7, 6, 3)).astype(np.float32)
+    stencil = np.array([[1, 4, 1], [4, -20, 4], [1, 4, 1]], np.float64) / 6.0
+    expected = sum(np.sum(convolve(image[0, :, :, c].astype(np.float64), stencil)[1:-1, 1:-1] ** 2) for c in range(3))
+    assert float(laplacian_smoothness(image)) == pytest.approx(expected, rel=1e-5)
+    rows, columns = np.mgrid[0:16, 0:16].astype(np.float32)
+    shading = np.repeat((3.0 * rows - 2.0 * columns)[None, :, :, None], 3, axis=3)
+    assert float(laplacian_smoothness(shading)) == pytest.approx(0.0, abs=1e-3)
+    # per unit of squared total variation, a one-pixel checkerboard costs more than 8-pixel-wavelength strokes
+    grain = np.repeat(((rows + columns) % 2)[None, :, :, None], 3, axis=3)
+    strokes = np.repeat(np.sin(2 * np.pi * columns / 8.0)[None, :, :, None], 3, axis=3)
+
+    def relative(pattern):
+        return float(laplacian_smoothness(pattern)) / float(squared_total_variation(pattern))
+
+    assert relative(grain) > 4 * relative(strokes)  # 5.4x: k^4 against k^2
+
+
 def test_equal_scale_budget_gives_every_size_the_same_evaluations():
     from keras_style.run.plan import scale_plan
 
@@ -90,7 +112,8 @@ def test_replicate_padding_is_the_valid_convolution_of_the_edge_padded_image():
 
 
 @pytest.mark.parametrize("options", [
-    dict(init="palette"), dict(tv_form="squared", tv_weight=1.0), dict(padding="replicate"),
+    dict(init="palette"), dict(tv_form="squared", tv_weight=1.0), dict(tv_form="laplacian", tv_weight=1.0),
+    dict(padding="replicate"),
     dict(scales=2, scale_budget="equal", size=64),
 ])
 def test_each_new_setting_reaches_the_sidecar(options, tmp_path):

@@ -17,7 +17,7 @@ NORMALIZATIONS = ("paper", "keras-example", "johnson")
 STYLE_LOSSES = ("gram", "w2")
 # The smoothness term: the articles' sum of ((dx^2 + dy^2)^1.25), or the plain sum of squared neighbour differences
 # (jcjohnson/neural-style, crowsonkb).
-TV_FORMS = ("articles", "squared")
+TV_FORMS = ("articles", "squared", "laplacian")
 # Padding of the first convolution: Keras VGG's zeros, or the edge pixels repeated (crowsonkb, against dark borders).
 PADDINGS = ("zero", "replicate")
 # How --scales shares the budget: coarse = each coarser size twice the next finer one's evaluations, the final size

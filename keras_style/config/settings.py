@@ -120,8 +120,9 @@ class Settings:
         "pixels, so one set of weights paints the same balance at every --size",
         "losses", choices=BALANCES)
     tv_form: str = setting("articles", "total variation: articles = sum of ((dx^2 + dy^2)^1.25), as articles "
-                           "001-003; squared = sum of dx^2 + dy^2 (jcjohnson/neural-style, crowsonkb)", "losses",
-                           choices=TV_FORMS)
+                           "001-003; squared = sum of dx^2 + dy^2 (jcjohnson/neural-style, crowsonkb); laplacian = "
+                           "sum of the squared nine-point Laplacian, which damps a one-pixel grain and spares broad "
+                           "strokes", "losses", choices=TV_FORMS)
     style_loss: str = setting(
         "gram", "style statistics: gram = Gatys et al.'s squared Gram distance; w2 = the squared Wasserstein-2 "
         "distance between Gaussian fits (mean, covariance) of the features (crowsonkb 2023; another scale: retune "
