@@ -77,3 +77,39 @@ def test_a_run_that_ends_before_its_budget_says_it_stalled(monkeypatch):
     result = keras_style.stylize_result(CONTENT, STYLE, size=48, iterations=5, weights="none", precision="float32",
                                         optimizer="lbfgs")
     assert result.evaluations == 2 and result.stopped == "stalled"
+
+
+def test_the_stopping_rule_runs_on_while_the_loss_falls_and_stops_soon_after_it_flattens():
+    from keras_style.run.monitor import flattened
+
+    def first_stop(curve, window=10, min_fall=0.02):
+        best = np.minimum.accumulate(curve)
+        return next((index for index in range(len(best)) if flattened(best[:index + 1], window, min_fall)), None)
+
+    steps = np.arange(300)
+    # falling 0.5 % per evaluation, 4.9 % per window of 10: never flat
+    assert first_stop(1e12 * 0.995 ** steps) is None
+    # falling 3 % per evaluation until a plateau at evaluation 120: stopped once the window lies on the plateau
+    plateau = 1e12 * 0.97 ** np.minimum(steps, 120)
+    stop = first_stop(plateau)
+    assert stop == 130
+    # the best so far, not the last value: worse trial points in between do not keep it running, nor stop it
+    noisy = plateau.copy()
+    noisy[3::7] *= 3.0
+    assert first_stop(noisy) == stop
+    # the window must fill first
+    assert not flattened([5.0] * 10, 10, 0.5) and flattened([5.0] * 11, 10, 0.5)
+
+
+def test_an_early_stop_gives_its_scales_unspent_evaluations_back_to_the_total():
+    totals = []
+    result = keras_style.stylize_result(CONTENT, STYLE, iterations=400, scales=2, scale_budget="equal",
+                                        min_improvement=0.5, patience=2, callback=lambda event: totals.append(
+                                            (event.evaluation, event.total)), **{**RANDOM, "size": 96})
+    assert result.stopped == "converged" and len(result.scales) == 2
+    # each of the two scales stopped early; the total shrank by what each left, and ends at the evaluations spent
+    first_scale = result.scales[0]["evaluations"]
+    assert first_scale < 200 and result.evaluations < 400
+    assert {total for _, total in totals[:first_scale]} == {400}
+    assert {total for _, total in totals[first_scale:]} == {400 - (200 - first_scale)}
+    assert totals[-1][1] - (200 - result.scales[1]["evaluations"]) == result.evaluations

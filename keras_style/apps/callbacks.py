@@ -26,6 +26,8 @@ class ProgressBar:
             from tqdm import tqdm
 
             self.bar = tqdm(total=self.total, desc=self.description, unit="eval", dynamic_ncols=True, leave=True)
+        if event.total != self.bar.total:
+            self.bar.total = event.total  # a scale that stopped early gave its unspent evaluations back
         if self.bar.n >= self.bar.total:
             self.bar.total = self.bar.n + 1  # L-BFGS may finish its line search a few evaluations past maxfun
         self.bar.update(1)
@@ -33,8 +35,12 @@ class ProgressBar:
         self.bar.set_postfix({name: f"{value:.4g}" if name == "total" else f"{value:.3g}"
                               for name, value in event.terms.items()}, refresh=False)
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
+        """`finished`: the run ended by itself (its budget, or its last scale stopped early), so the bar ends full."""
         if self.bar is not None:
+            if finished and self.bar.n < self.bar.total:
+                self.bar.total = self.bar.n
+                self.bar.refresh()
             self.bar.close()
 
 

@@ -126,6 +126,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     callbacks = [Snapshots(output, args.save_every, args.force)] if args.save_every else []
     bar = None if args.quiet else ProgressBar(settings.evaluation_budget)
     callbacks += ([bar] if bar else []) + [stop]
+    result = None
     try:
         result = stylize_result(content, styles, settings=settings, prepared=prepared, callback=callbacks,
                                 started_at=PROCESS_STARTED_AT)
@@ -133,7 +134,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted before the first evaluation; nothing written", EXIT_INTERRUPTED)
     finally:
         if bar is not None:
-            bar.close()
+            bar.close(finished=result is not None and not result.interrupted)
     written = save_result(result.image, lambda path: sidecar(result, path), output, args.force)
     if written != output:
         print(f"{PROGRAM}: warning: {output} or its sidecar appeared during the run; saved {written} and "

@@ -66,6 +66,7 @@ class Monitor:
         self.size: tuple[int, int] = (0, 0)
         self.layout: list[tuple[str, tuple[str, ...]]] = [(name, ()) for name in TERMS[1:]]
         self.loss_weights: dict[str, float] = {}
+        self._segment: tuple[int, int | None] = (0, None)  # (evaluations before the scale or tile, its budget)
         self.non_finite = 0  # evaluations whose loss was not finite (the best image is always a finite one)
         # A tiled scale: the whole canvas with the current tile's best image blended in (for previews)
         self._compose: Callable[[np.ndarray], np.ndarray] | None = None
@@ -87,10 +88,13 @@ class Monitor:
         best = self.best_image
         return deprocess(best if self._compose is None or best is None else self._compose(best))
 
-    def start_scale(self, index: int, size: tuple[int, int], layout: Layout, loss_weights: dict[str, float]) -> None:
+    def start_scale(self, index: int, size: tuple[int, int], layout: Layout, loss_weights: dict[str, float],
+                    budget: int | None = None) -> None:
         """A (new) scale begins: losses at a finer size are not comparable with the coarser ones. `layout` names the
-        terms and their layers as the evaluations stack them (empty: the core terms without layers)."""
+        terms and their layers as the evaluations stack them (empty: the core terms without layers); `budget` is the
+        scale's share of the total (None: unknown), which an early stop gives back."""
         self.scale, self.size = index, tuple(size)
+        self._segment = (self.evaluations, budget)
         self.layout = [(name, tuple(layers)) for name, layers in layout] or [(name, ()) for name in TERMS[1:]]
         self.loss_weights = dict(loss_weights)
         self._scale_best = []
@@ -98,9 +102,11 @@ class Monitor:
         self.best_terms = None
         self._best_image = None
 
-    def start_tile(self, compose: Callable[[np.ndarray], np.ndarray]) -> None:
+    def start_tile(self, compose: Callable[[np.ndarray], np.ndarray], budget: int | None = None) -> None:
         """A tile of a tiled scale begins: its losses are not comparable with another tile's, so the best image and
-        the early-stop window start again; `compose(best tile)` gives the whole canvas for previews."""
+        the early-stop window start again; `compose(best tile)` gives the whole canvas for previews; `budget` is
+        the tile's share of the total."""
+        self._segment = (self.evaluations, budget)
         self._scale_best = []
         self.best_loss = np.inf
         self.best_terms = None
@@ -153,15 +159,20 @@ class Monitor:
                 self._best_image = None
             raise Interrupted()
         if self.converged():
+            self._give_back_unspent()
             raise Converged()
 
     def converged(self) -> bool:
         """--min-improvement: has this scale's best loss fallen by less than that fraction over --patience
         evaluations? (The best so far, not the last loss: L-BFGS's line search tries worse points on its way.)"""
-        if self.min_improvement is None or len(self._scale_best) <= self.patience:
-            return False
-        before, now = self._scale_best[-self.patience - 1], self._scale_best[-1]
-        return bool(np.isfinite(before)) and before - now < self.min_improvement * abs(before)
+        return self.min_improvement is not None and flattened(self._scale_best, self.patience, self.min_improvement)
+
+    def _give_back_unspent(self) -> None:
+        """A scale (or tile) stopped early: the total no longer counts the evaluations it will not spend, so the
+        next Progress's total is what the run can still reach."""
+        started, budget = self._segment
+        if budget is not None:
+            self.total -= max(0, budget - (self.evaluations - started))
 
     @property
     def term_names(self) -> tuple[str, ...]:
@@ -194,6 +205,15 @@ class Monitor:
                    for layer, value in layers.get(name, {"image": named[name]}).items()}
             for name, _ in self.layout
         }
+
+
+def flattened(best_losses: Sequence[float], window: int, min_fall: float) -> bool:
+    """The stopping rule: has the best loss (one value per evaluation, never rising) fallen by less than `min_fall`
+    of its value over the last `window` evaluations? False until the window is full."""
+    if len(best_losses) <= window:
+        return False
+    before, now = best_losses[-window - 1], best_losses[-1]
+    return bool(np.isfinite(before)) and before - now < min_fall * abs(before)
 
 
 def non_finite_message(terms: np.ndarray, names: Sequence[str], loss_weights: dict[str, float]) -> str:

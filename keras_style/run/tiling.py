@@ -234,7 +234,8 @@ class TiledScale:
             rest={name: _subtracted(statistics[name], before[name]) for name in statistics},
             crop=region.within(window), image_size=(self.height, self.width),
         )
-        self.monitor.start_tile(lambda best: self.blend(region, window, best, self.canvas.copy()))
+        self.monitor.start_tile(lambda best: self.blend(region, window, best, self.canvas.copy()),
+                                budget=self.optimizer.evaluation_budget)
         evaluator = Evaluator(self.model, source, self.compute, window.crop(self.content).shape, self.monitor)
         try:
             minimize(evaluator, np.ascontiguousarray(window.crop(self.canvas)), self.optimizer)

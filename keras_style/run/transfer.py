@@ -97,7 +97,8 @@ def _run_scales(model, settings: Settings, runs: list[ScaleRun], monitor: Monito
                 raise UserError("a video frame is optimised whole: give --tile-size off or a smaller --size")
             temporal = scale.images.previous is not None
             monitor.start_scale(scale.index, (width, height), layout(scale.loss, temporal),
-                                weights_at(scale.loss, (height, width), temporal))
+                                weights_at(scale.loss, (height, width), temporal),
+                                budget=scale.optimizer.evaluation_budget if scale.images.tile is None else None)
             records.append({"size": [width, height]})
             runner = run_whole_scale if scale.images.tile is None else run_tiled_scale
             runner(model, settings, scale, monitor, records[-1])
