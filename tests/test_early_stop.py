@@ -113,3 +113,19 @@ def test_an_early_stop_gives_its_scales_unspent_evaluations_back_to_the_total():
     assert {total for _, total in totals[:first_scale]} == {400}
     assert {total for _, total in totals[first_scale:]} == {400 - (200 - first_scale)}
     assert totals[-1][1] - (200 - result.scales[1]["evaluations"]) == result.evaluations
+
+
+def test_a_coarser_scale_needs_a_fall_in_proportion_to_its_pixels():
+    def evaluations_until_stopped(cost):
+        monitor = Monitor(total=100, min_improvement=0.1, patience=3)
+        monitor.start_scale(0, (2, 2), (), {"content": 1.0, "style": 1.0, "tv": 0.0}, budget=100, cost=cost)
+        image = np.zeros((1, 2, 2, 3), dtype=np.float32)
+        for count, loss in enumerate(100.0 * 0.98 ** np.arange(100), start=1):  # 5.9 % per 3 evaluations
+            try:
+                monitor(np.array([loss, 0.0, loss, 0.0]), image)
+            except keras_style.errors.Converged:
+                return count, monitor.total
+        return None, monitor.total
+
+    assert evaluations_until_stopped(1.0) == (4, 4)  # under 10 % at once: stopped, the rest given back
+    assert evaluations_until_stopped(0.25) == (None, 100)  # at a quarter of the pixels, 5.9 % > 2.5 %: runs on

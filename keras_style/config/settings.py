@@ -175,7 +175,9 @@ class Settings:
         "give later frames half the first's)", "optimisation", metavar="N", show_default=False)
     min_improvement: float | None = setting(
         None, "early stop: end a scale when its best total loss fell by less than this fraction over the last "
-        "--patience evaluations (e.g. 0.001); default: run the whole budget", "optimisation", metavar="R",
+        "--patience evaluations (e.g. 0.001), the budget a ceiling; a coarser scale of --scales needs a fall in "
+        "proportion to its pixels (its evaluations cost that much less); default: run the whole budget",
+        "optimisation", metavar="R",
         show_default=False)
     patience: int = setting(50, "evaluations over which --min-improvement is measured", "optimisation", metavar="N")
     jit_compile: bool | None = setting(

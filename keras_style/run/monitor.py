@@ -66,6 +66,7 @@ class Monitor:
         self.size: tuple[int, int] = (0, 0)
         self.layout: list[tuple[str, tuple[str, ...]]] = [(name, ()) for name in TERMS[1:]]
         self.loss_weights: dict[str, float] = {}
+        self._cost = 1.0  # the current scale's evaluation cost against the output size's (start_scale)
         self._segment: tuple[int, int | None] = (0, None)  # (evaluations before the scale or tile, its budget)
         self.non_finite = 0  # evaluations whose loss was not finite (the best image is always a finite one)
         # A tiled scale: the whole canvas with the current tile's best image blended in (for previews)
@@ -89,11 +90,15 @@ class Monitor:
         return deprocess(best if self._compose is None or best is None else self._compose(best))
 
     def start_scale(self, index: int, size: tuple[int, int], layout: Layout, loss_weights: dict[str, float],
-                    budget: int | None = None) -> None:
+                    budget: int | None = None, cost: float = 1.0) -> None:
         """A (new) scale begins: losses at a finer size are not comparable with the coarser ones. `layout` names the
         terms and their layers as the evaluations stack them (empty: the core terms without layers); `budget` is the
-        scale's share of the total (None: unknown), which an early stop gives back."""
+        scale's share of the total (None: unknown), which an early stop gives back; `cost` is what one of its
+        evaluations costs against one at the output size (its share of the pixels): the early stop asks a cheaper
+        scale for a fall in proportion, so the coarse scales, which set the layout and the colours for little time,
+        run on where the output size would stop."""
         self.scale, self.size = index, tuple(size)
+        self._cost = cost
         self._segment = (self.evaluations, budget)
         self.layout = [(name, tuple(layers)) for name, layers in layout] or [(name, ()) for name in TERMS[1:]]
         self.loss_weights = dict(loss_weights)
@@ -165,7 +170,8 @@ class Monitor:
     def converged(self) -> bool:
         """--min-improvement: has this scale's best loss fallen by less than that fraction over --patience
         evaluations? (The best so far, not the last loss: L-BFGS's line search tries worse points on its way.)"""
-        return self.min_improvement is not None and flattened(self._scale_best, self.patience, self.min_improvement)
+        return self.min_improvement is not None and flattened(self._scale_best, self.patience,
+                                                              self.min_improvement * self._cost)
 
     def _give_back_unspent(self) -> None:
         """A scale (or tile) stopped early: the total no longer counts the evaluations it will not spend, so the

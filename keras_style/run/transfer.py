@@ -87,6 +87,7 @@ def _run_scales(model, settings: Settings, runs: list[ScaleRun], monitor: Monito
     """Every scale, coarse to fine, each starting from the previous one's best image upsampled; (the scales'
     records, whether the run was interrupted)."""
     records: list[dict[str, Any]] = []
+    output_pixels = runs[-1].images.content.shape[0] * runs[-1].images.content.shape[1]
     try:
         for scale in runs:
             if scale.index > 0:
@@ -98,7 +99,8 @@ def _run_scales(model, settings: Settings, runs: list[ScaleRun], monitor: Monito
             temporal = scale.images.previous is not None
             monitor.start_scale(scale.index, (width, height), layout(scale.loss, temporal),
                                 weights_at(scale.loss, (height, width), temporal),
-                                budget=scale.optimizer.evaluation_budget if scale.images.tile is None else None)
+                                budget=scale.optimizer.evaluation_budget if scale.images.tile is None else None,
+                                cost=height * width / output_pixels)
             records.append({"size": [width, height]})
             runner = run_whole_scale if scale.images.tile is None else run_tiled_scale
             runner(model, settings, scale, monitor, records[-1])
@@ -208,7 +210,7 @@ def _scale_evaluations(scale: ScaleRun) -> int:
 
 def _scale_record(record: dict[str, Any]) -> dict[str, Any]:
     return {key: record[key] for key in ("size", "evaluations", "seconds", "network_seconds", "first_pass_seconds",
-                                             "compute", "tiles") if key in record}
+                                             "compute", "tiles", "stopped") if key in record}
 
 
 def stylize(content: ImageSource, style: ImageSource | Sequence[ImageSource], **options: Any) -> np.ndarray:
