@@ -1,37 +1,58 @@
 """The device L-BFGS: its line search keeps the Armijo decrease condition, on a quadratic and on a small VGG problem,
-its loss and gradient are the host evaluator's, and its passes count against the budget."""
+its loss and gradient are the host evaluator's, and its passes count against the budget; with active bounds its
+projected steps never raise the loss; its ring buffer gives the textbook two-loop directions; it reads back to the
+host once per iteration; a search that cannot descend ends the scale as stalled; the memory estimate counts its
+history."""
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 from keras import ops
 
 from keras_style.config.settings import Settings
-from keras_style.engine.backend import CompiledFunction, Device
+from keras_style.engine.backend import CompiledFunction, Device, slot_buffers, value_and_grad
+from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.optimize import minimize
-from keras_style.engine.optimize_device import GD_FIRST_STEP_PIXELS, LBFGS_ARMIJO, LBFGS_MAX_TRIALS, _lbfgs_step
+from keras_style.engine.optimize_device import (
+    GD_FIRST_STEP_PIXELS,
+    LBFGS_ARMIJO,
+    LBFGS_MAX_TRIALS,
+    _lbfgs_step,
+    lbfgs_direction,
+    minimize_lbfgs_device,
+)
+from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import pixel_bounds
 from keras_style.run.assemble import AUTO_CPU_OPTIMIZER, evaluator_for, optimizer_spec
+from keras_style.run.memory import SAFETY_MARGIN, estimate_bytes
 from keras_style.run.monitor import Monitor
 
-from .conftest import build
+from .conftest import CONTENT, STYLE, build
 
 
-def run_steps(step, x, fixed, iterations, memory=5):
+def run_steps(step, x, fixed, iterations, memory=5, directions=False):
     """Iterate a device L-BFGS step from x; per iteration (x before, loss before, gradient before, the last pass's
-    terms, the last trial, x after, passes, accepted, loss after, gradient after)."""
-    records = []
-    s_history = ops.zeros((memory, *x.shape), "float32")
-    y_history = ops.zeros((memory, *x.shape), "float32")
+    terms, the last trial, x after, passes, accepted, loss after, gradient after, whether the direction came from the
+    history), and with `directions` the L-BFGS direction at the point each iteration ends at."""
+    records, found = [], []
+    s_history, y_history = slot_buffers(memory, tuple(x.shape), 2)
     rho = ops.zeros((memory,), "float32")
+    newest = ops.convert_to_tensor(memory - 1, "int32")
     gradient_step = ops.convert_to_tensor(GD_FIRST_STEP_PIXELS, "float32")
     loss, gradient = fixed["first"]
     for _ in range(iterations):
         before = (np.asarray(x), float(loss), np.asarray(gradient))
-        terms, trial, x, loss, gradient, gradient_step, s_history, y_history, rho, passes, accepted = step(
-            x, loss, gradient, gradient_step, s_history, y_history, rho,
+        report, trial, x, loss, gradient, gradient_step, rho, newest, *updated = step(
+            x, loss, gradient, gradient_step, s_history, y_history, rho, newest,
             ops.convert_to_tensor(LBFGS_MAX_TRIALS, "int32"), fixed["fixed"])
-        records.append((*before, np.asarray(terms), np.asarray(trial), np.asarray(x), int(passes), bool(accepted),
-                        float(loss), np.asarray(gradient)))
-    return records
+        s_history, y_history = updated or (s_history, y_history)
+        report = np.asarray(report)
+        passes, accepted, from_history = int(report[-3]), bool(report[-2]), bool(report[-1])
+        records.append((*before, report[:-3], np.asarray(trial), np.asarray(x), passes, accepted, float(loss),
+                        np.asarray(gradient), from_history))
+        if directions:
+            found.append(np.asarray(lbfgs_direction(gradient, s_history, y_history, rho, newest)[0]))
+    return (records, found) if directions else records
 
 
 def assert_armijo(records):
@@ -44,6 +65,7 @@ def assert_armijo(records):
             decrease = float(np.sum(gradient.astype(np.float64) * (trial - x_before)))
             assert decrease < 0
             assert terms[0] <= loss_before + LBFGS_ARMIJO * decrease + 1e-6 * abs(loss_before)
+            assert terms[0] <= loss_before  # the accepted loss never rises
             np.testing.assert_array_equal(x_after, trial)
         else:
             np.testing.assert_array_equal(x_after, x_before)
@@ -139,3 +161,164 @@ def test_auto_picks_the_device_lbfgs_on_a_gpu_and_says_why(monkeypatch, options,
     monkeypatch.setattr(assemble, "detect_device", lambda: Device(device, "test device"))
     spec = optimizer_spec(Settings.from_options(preset="gatys", **options))
     assert spec.optimizer == chosen and reason in spec.reason
+
+
+def test_with_active_bounds_the_accepted_loss_never_rises_and_reaches_the_clipped_minimum():
+    """A quadratic whose centre lies mostly outside the pixel bounds: most pixels end at a bound. The direction is
+    projected on the active bounds (no component pushes a pixel at its bound further out), so the Armijo check is
+    on the step actually taken, and the loss after each iteration is never above the loss before."""
+    rng = np.random.default_rng(5)
+    low, high = pixel_bounds()
+    step, fixed = quadratic_problem(rng, -1, 1)
+    fixed["centre"] = ops.convert_to_tensor(rng.uniform(-400, 400, QUADRATIC_SHAPE), "float32")
+    x = ops.convert_to_tensor(np.clip(rng.uniform(-100, 100, QUADRATIC_SHAPE), low, high), "float32")
+    loss = quadratic_loss(x, fixed)[0]
+    gradient = 2.0 * fixed["curvature"] * (x - fixed["centre"])
+    records = run_steps(step, x, {"first": (loss, gradient), "fixed": fixed}, iterations=40)
+    losses = [float(loss)] + [record[8] for record in records]
+    assert all(after <= before for before, after in zip(losses, losses[1:]))
+    assert assert_armijo(records) >= 10
+    final = records[-1][5]
+    at_bounds = np.mean((final <= low) | (final >= high))
+    assert at_bounds > 0.5  # the bounds are active
+    best = np.clip(np.asarray(fixed["centre"]), low, high)  # the minimum within the bounds (the loss is separable)
+    lowest = float(quadratic_loss(ops.convert_to_tensor(best), fixed)[0])
+    assert losses[-1] <= lowest + 1e-3 * (losses[0] - lowest)
+
+
+def test_a_direction_that_descends_only_through_pixels_at_their_bounds_is_not_taken_uphill(monkeypatch):
+    """A history direction that pushes every pixel up: all but one sit at the upper bound, where their gradient
+    (-10) makes it a descent direction on paper; clipped, the step only moves the free pixel, uphill (its gradient
+    is +1), and a loss concave along it rises by less than c1 times that slope, which the unprojected Armijo check
+    accepted. Projected, the direction is not a descent direction, and the projected gradient step goes down."""
+    from keras_style.engine import optimize_device
+
+    low, high = pixel_bounds()
+    free = np.zeros(QUADRATIC_SHAPE, np.float32)
+    free[0, 0, 0, 0] = 1.0
+    fixed = {"free": ops.convert_to_tensor(free), "high": ops.convert_to_tensor(np.broadcast_to(high, free.shape))}
+
+    def loss(image, fixed):  # 0 at the start; along the free pixel x - 1.9999 x^2 / 2, rising 5e-5 at x = 1
+        at_bound = ops.sum((1.0 - fixed["free"]) * -10.0 * (image - fixed["high"]))
+        total = at_bound + ops.sum(fixed["free"] * (image - 0.99995 * ops.square(image)))
+        return total, ops.stack([total, total])
+
+    monkeypatch.setattr(optimize_device, "lbfgs_direction", lambda gradient, *history: (ops.ones_like(gradient),
+                                                                                         ops.convert_to_tensor(True)))
+    step = CompiledFunction(_lbfgs_step(loss), False)
+    x = ops.convert_to_tensor(np.where(free > 0, 0.0, np.broadcast_to(high, free.shape)).astype(np.float32))
+    first = value_and_grad(loss)(x, fixed)
+    records = run_steps(step, x, {"first": (first[0][0], first[1]), "fixed": fixed}, iterations=3)
+    for record in records:
+        assert record[8] <= record[1]  # never uphill (the free pixel then rests at its lower bound: no move left)
+        np.testing.assert_array_equal(record[5][free == 0], np.broadcast_to(high, free.shape)[free == 0])
+    assert records[0][8] < records[0][1] and records[0][7] and not records[0][10]  # down, by the projected gradient
+
+
+def two_loop_reference(gradient, pairs):
+    """The textbook two-loop recursion in float64 over (s, y) pairs, newest last: -H g."""
+    q = gradient.astype(np.float64).ravel()
+    pairs = [(s.astype(np.float64).ravel(), y.astype(np.float64).ravel()) for s, y in pairs]
+    alphas = []
+    for s, y in reversed(pairs):
+        alpha = (s @ q) / (s @ y)
+        alphas.append(alpha)
+        q = q - alpha * y
+    if pairs:
+        s, y = pairs[-1]
+        q = q * (s @ y) / (y @ y)
+    for (s, y), alpha in zip(pairs, reversed(alphas)):
+        q = q + s * (alpha - (y @ q) / (s @ y))
+    return -q.reshape(gradient.shape)
+
+
+def test_the_ring_buffer_gives_the_two_loop_directions_of_the_newest_pairs():
+    """Past the buffer's length the newest pair overwrites the oldest in place; the directions it gives are the
+    textbook two-loop recursion's over the last m accepted pairs, newest last."""
+    rng = np.random.default_rng(7)
+    memory = 3
+    step, fixed = quadratic_problem(rng, -1, 0.5)
+    fixed["centre"] = ops.convert_to_tensor(rng.uniform(-40, 40, QUADRATIC_SHAPE), "float32")
+    x = ops.convert_to_tensor(rng.uniform(-60, 60, QUADRATIC_SHAPE), "float32")
+    loss = quadratic_loss(x, fixed)[0]
+    gradient = 2.0 * fixed["curvature"] * (x - fixed["centre"])
+    records, directions = run_steps(step, x, {"first": (loss, gradient), "fixed": fixed}, iterations=9,
+                                    memory=memory, directions=True)
+    pairs, compared = [], 0
+    for record, direction in zip(records, directions):
+        x_before, _, gradient_before, *_, x_after, _, accepted, _, gradient_after, _ = record
+        s, y = x_after - x_before, gradient_after - gradient_before
+        if accepted and float(np.sum(s.astype(np.float64) * y)) > 1e-10:
+            pairs = (pairs + [(s, y)])[-memory:]
+        expected = two_loop_reference(gradient_after, pairs)
+        np.testing.assert_allclose(direction, expected, rtol=0, atol=1e-4 * np.abs(expected).max())
+        compared += len(pairs) == memory
+    assert compared >= 4  # the buffer wrapped round more than once
+
+
+class QuadraticEvaluator:
+    """What minimize_lbfgs_device needs of an Evaluator, on quadratic_loss: its compiled steps, calls, and
+    Evaluator.observe itself."""
+
+    observe = Evaluator.observe
+
+    def __init__(self, fixed):
+        self.fixed, self.passes, self.stalled, self.observer, self.steps = fixed, 0, False, None, 0
+        self.value_and_grad_step = CompiledFunction(value_and_grad(quadratic_loss), False)
+
+    def compiled_step(self, purpose, build):
+        return CompiledFunction(build(), False)
+
+    def loss_function_for_steps(self):
+        return quadratic_loss
+
+    def call(self, function, *args):
+        self.steps += function is not self.value_and_grad_step
+        return function(*args)
+
+
+def test_one_read_back_to_the_host_per_iteration(monkeypatch):
+    rng = np.random.default_rng(9)
+    _, fixed = quadratic_problem(rng, -1, 1)
+    evaluator = QuadraticEvaluator(fixed)
+    reads = []
+    convert = ops.convert_to_numpy
+    monkeypatch.setattr(ops, "convert_to_numpy", lambda value: reads.append(1) or convert(value))
+    start = rng.uniform(-60, 60, QUADRATIC_SHAPE).astype(np.float32)
+    minimize_lbfgs_device(evaluator, start, OptimizerSpec("lbfgs-device", iterations=25, lbfgs_memory=4))
+    assert evaluator.passes == 25 and evaluator.steps >= 10
+    assert len(reads) == 1 + evaluator.steps  # the first evaluation's terms, then one vector per iteration
+
+
+def test_a_search_that_fails_from_a_gradient_step_stops_the_scale_as_stalled(monkeypatch):
+    """A gradient of the wrong sign: every step after the first goes uphill, so the searches fail, from a plain
+    gradient step and again from a shorter one. The scale ends there and its record says stalled."""
+    import keras_style
+    from keras_style.engine import backend, optimize_device
+
+    def uphill(function):
+        gradient_of = value_and_grad(function)
+
+        def wrong_sign(image, *rest):
+            terms, gradient = gradient_of(image, *rest)
+            return terms, -gradient
+
+        return wrong_sign
+
+    monkeypatch.setattr(backend, "_COMPILED", OrderedDict())  # the step is built (traced) with the patch
+    monkeypatch.setattr(optimize_device, "value_and_grad", uphill)
+    result = keras_style.stylize_result(CONTENT, STYLE, size=48, iterations=30, weights="none", precision="float32",
+                                        optimizer="lbfgs-device")
+    assert result.stopped == "stalled" and result.scales[-1]["stopped"] == "stalled"
+    assert 2 * LBFGS_MAX_TRIALS < result.evaluations < 30
+
+
+def test_the_memory_estimate_counts_the_device_lbfgs_history():
+    pixels = 512 * 384
+    device = Settings.from_options(preset="painterly", optimizer="lbfgs-device", lbfgs_memory=100)
+    small = Settings.from_options(preset="painterly", optimizer="lbfgs-device", lbfgs_memory=10)
+    history = estimate_bytes(device, 512, 384) - estimate_bytes(small, 512, 384)
+    assert history == pytest.approx(SAFETY_MARGIN * 2 * 90 * 3 * pixels * 4)  # 2 * m float32 images
+    auto = Settings.from_options(preset="painterly", optimizer="auto", lbfgs_memory=100)
+    adam = Settings.from_options(preset="painterly", optimizer="adam", lbfgs_memory=100)
+    assert estimate_bytes(auto, 512, 384) >= estimate_bytes(device, 512, 384) > estimate_bytes(adam, 512, 384)

@@ -305,3 +305,43 @@ def value_and_grad(function: Callable) -> Callable:
         return terms, tape.gradient(total, image)
 
     return with_gradient
+
+
+def slot_buffers(slots: int, shape: tuple[int, ...], number: int) -> list:
+    """`number` float32 buffers of `slots` slots of `shape` each, zero, for a compiled step to update one slot at a
+    time (write_slot): TensorFlow variables, updated in place; under JAX, arrays that the step returns updated
+    (the step is not given them to donate, so XLA copies each once per call)."""
+    if on_jax():
+        import jax.numpy as jnp
+
+        return [jnp.zeros((slots, *shape), "float32") for _ in range(number)]
+    import tensorflow as tf
+
+    return [tf.Variable(tf.zeros((slots, *shape), "float32"), trainable=False) for _ in range(number)]
+
+
+def in_place(function: Callable) -> Callable:
+    """`function`, to be called inside a compiled step, compiled by XLA under TensorFlow: XLA reads a variable's slot
+    without copying and writes one in place, where TensorFlow's own kernels copy the whole variable (a sliced
+    assignment while a read of it is alive, and every dense read once a sparse one has touched it). Under JAX the
+    step is already one XLA computation."""
+    if on_jax():
+        return function
+    import tensorflow as tf
+
+    return tf.function(function, jit_compile=True)
+
+
+def write_slot(buffer, slot, value):
+    """`buffer` (of slot_buffers) with `value` in slot `slot`, inside an in_place function: the variable updated in
+    place (TensorFlow), or the updated array (JAX)."""
+    if on_jax():
+        return buffer.at[slot].set(value)
+    buffer[slot].assign(value)
+    return buffer
+
+
+def returned_buffers(buffers: list) -> list:
+    """What a compiled step returns of the slot buffers it updated: the new arrays under JAX; nothing under
+    TensorFlow, whose variables were updated in place (returning them would read them whole)."""
+    return list(buffers) if on_jax() else []

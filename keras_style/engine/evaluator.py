@@ -55,6 +55,8 @@ class Evaluator:
         self.network_seconds = 0.0
         self.first_pass_seconds = 0.0
         self.traces = 0  # traces of the optimisation steps during this Evaluator's calls (0: compiled before)
+        # set by an optimiser that ended before its budget because it could not descend (optimize_device's L-BFGS)
+        self.stalled = False
         self.fixed: dict[str, Any] = source.fixed
         self._static_source = source.static()
         self.structure = (source.key, tuple(term.key for term in self.terms))
@@ -112,8 +114,10 @@ class Evaluator:
     def observe(self, terms, image, passes: int = 1) -> None:
         """Record the network passes of one device step (optimize_device): terms to the host, the image stays on the
         device. A line search's step makes several passes and hands over its last (the point it ends at): the
-        observer sees that point once per pass, so the history, the progress bar and the budget count passes."""
-        terms = ops.convert_to_numpy(terms)
+        observer sees that point once per pass, so the history, the progress bar and the budget count passes. Terms
+        already on the host (a numpy array) are taken as they are."""
+        if not isinstance(terms, np.ndarray):
+            terms = ops.convert_to_numpy(terms)
         for _ in range(passes):
             self.passes += 1
             if self.observer is not None:

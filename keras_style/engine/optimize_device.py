@@ -1,9 +1,10 @@
 """Optimisers whose whole step runs on the device as one compiled call: gradient descent, Adam and L-BFGS.
 
 Each step computes the loss and gradient and updates the image inside one tf.function; the image
-never goes to the host during the loop. Only the four loss terms come back per step, for the progress bar and the
-history. The image the Monitor keeps as the best is a reference to an immutable device tensor, fetched only when a
-snapshot or the result needs it.
+never goes to the host during the loop. Only the loss terms come back per step, for the progress bar and the
+history (the L-BFGS step packs its search's outcome into the same vector: one read per iteration). The image the
+Monitor keeps as the best is a reference to an immutable device tensor, fetched only when a snapshot or the result
+needs it.
 """
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_style.engine.backend import CompiledFunction, value_and_grad
+from keras_style.engine.backend import (
+    CompiledFunction,
+    in_place,
+    returned_buffers,
+    slot_buffers,
+    value_and_grad,
+    write_slot,
+)
 from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import pixel_bounds
@@ -28,7 +36,8 @@ ADAM_LEARNING_RATE = 10.0
 # the approximation).
 LBFGS_MIN_CURVATURE = 1e-10
 # The line search's sufficient-decrease constant (Nocedal & Wright's usual c1), its most passes per iteration (a
-# search that fails that far restarts from a gradient step), and the range each failed trial shrinks the step by.
+# search that fails that far restarts from a gradient step; one that started from a gradient step stalls the run),
+# and the range each failed trial shrinks the step by.
 LBFGS_ARMIJO = 1e-4
 LBFGS_MAX_TRIALS = 5
 LBFGS_SHRINK = (0.1, 0.5)
@@ -96,34 +105,69 @@ def minimize_adam(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
     return ops.convert_to_tensor(variable.value)
 
 
-def lbfgs_direction(gradient, s_history, y_history, rho):
-    """-H g by the two-loop recursion over the history (newest pair last; empty slots have rho = 0 and change
-    nothing), and whether there is any history to scale by. The loops are loops in the graph, not unrolled: a
-    history of 100 pairs would otherwise trace 400 vector operations at every scale's first call."""
-    def dot(a, b):
-        return ops.sum(a * b)
+def _dot(a, b):
+    return ops.sum(a * b)
 
-    count = s_history.shape[0]
 
-    def newest_first(index, state):
+def lbfgs_direction(gradient, s_history, y_history, rho, newest):
+    """-H g by the two-loop recursion over the ring buffer of curvature pairs, and whether there is any history.
+
+    Slot `newest` holds the newest pair; the pairs are the slots with rho > 0 (a reset zeroes rho), walked newest to
+    oldest modulo m and back. The loops are loops in the graph, not unrolled: a history of 100 pairs would otherwise
+    trace 400 vector operations at every scale's first call."""
+    memory = rho.shape[0]
+    count = ops.sum(ops.cast(rho > 0, "int32"))
+    slots = ops.arange(memory, dtype="int32")
+
+    def slot_at(age):  # age 0: the newest pair
+        return (newest - age) % memory
+
+    def newest_first(age, state):
         q, alphas = state
-        slot = count - 1 - index
-        alpha = ops.take(rho, slot) * dot(ops.take(s_history, slot, axis=0), q)
-        q = q - alpha * ops.take(y_history, slot, axis=0)
-        return q, ops.scatter_update(alphas, ops.reshape(slot, (1, 1)), ops.reshape(alpha, (1,)))
+        slot = slot_at(age)
+        alpha = rho[slot] * _dot(s_history[slot], q)
+        return q - alpha * y_history[slot], ops.where(slots == slot, alpha, alphas)
 
-    q, alphas = ops.fori_loop(0, count, newest_first, (gradient, ops.zeros((count,), gradient.dtype)))
-    newest_y = y_history[count - 1]
-    has_history = rho[count - 1] > 0
-    gamma = ops.where(has_history, dot(s_history[count - 1], newest_y) / ops.maximum(dot(newest_y, newest_y), 1e-30),
+    q, alphas = ops.fori_loop(0, count, newest_first, (gradient, ops.zeros_like(rho)))
+    newest_y = y_history[newest]
+    has_history = count > 0
+    gamma = ops.where(has_history, _dot(s_history[newest], newest_y) / ops.maximum(_dot(newest_y, newest_y), 1e-30),
                       1.0)
 
-    def oldest_first(slot, r):
-        beta = ops.take(rho, slot) * dot(ops.take(y_history, slot, axis=0), r)
-        return r + ops.take(s_history, slot, axis=0) * (ops.take(alphas, slot) - beta)
+    def oldest_first(index, r):
+        slot = slot_at(count - 1 - index)
+        beta = rho[slot] * _dot(y_history[slot], r)
+        return r + s_history[slot] * (alphas[slot] - beta)
 
     r = ops.fori_loop(0, count, oldest_first, gamma * q)
     return -r, has_history
+
+
+def projected(direction, x, low, high):
+    """The direction without the components that would push a pixel already at a bound further out: the step then
+    moves only pixels that can move, so the decrease its Armijo check predicts is the one the clipped step makes."""
+    blocked = ops.logical_or(ops.logical_and(x <= low, direction < 0), ops.logical_and(x >= high, direction > 0))
+    return ops.where(blocked, ops.zeros_like(direction), direction)
+
+
+def _search_direction(low, high) -> Callable:
+    """The direction of an iteration, projected on the active bounds: L-BFGS's where there is history and it
+    descends, else the projected gradient scaled to move pixels `gradient_step` levels on average."""
+    def direction_at(x, gradient, gradient_step, s_history, y_history, rho, newest):
+        direction, has_history = lbfgs_direction(gradient, s_history, y_history, rho, newest)
+        direction = projected(direction, x, low, high)
+        from_history = ops.logical_and(has_history, _dot(gradient, direction) < 0)
+        steepest = projected(-gradient, x, low, high)
+        first_scale = gradient_step / ops.maximum(ops.mean(ops.abs(steepest)), 1e-30)
+        return ops.where(from_history, direction, first_scale * steepest), from_history
+
+    return direction_at
+
+
+def _remember(s_history, y_history, slot, s, y, keep):
+    """Write a curvature pair in one slot of the ring buffer when `keep` (else the slot keeps its pair)."""
+    return [write_slot(buffer, slot, ops.where(keep, value, buffer[slot]))
+            for buffer, value in ((s_history, s), (y_history, y))]
 
 
 def _shrunk(scale, loss, slope, trial_loss):
@@ -135,93 +179,112 @@ def _shrunk(scale, loss, slope, trial_loss):
     return scale * ops.where(usable, ops.clip(ratio, LBFGS_SHRINK[0], LBFGS_SHRINK[1]), LBFGS_SHRINK[1])
 
 
-def _lbfgs_step(loss_function: Callable) -> Callable:
-    """One projected L-BFGS iteration with a backtracking line search, all on the device.
-
-    The direction comes from the two-loop recursion (without history: a gradient step that moves pixels
-    `gradient_step` levels on average). Trial points x_t = clip(x + t d) start at t = 1 and shrink until the Armijo
-    condition f(x_t) <= f(x) + c1 g.(x_t - x) holds (the projected form: the step actually taken, not t d), at most
-    `max_trials` network passes; each shrink goes to the minimum of the quadratic through f(x), its slope and
-    f(x_t), kept within [0.1, 0.5] of t (Nocedal & Wright's safeguarded backtracking), so a first step far too long
-    (a warm start near its optimum: a video frame, a scale after the first) is cut to size in a pass or two. An
-    accepted trial moves x and adds its curvature pair; if every trial fails, x stays and the history is cleared, so
-    the next iteration starts again from a gradient step, and a failed gradient step makes the next one as short as
-    the search had got. Returns the passes it spent, which count against the budget."""
-    gradient_of = value_and_grad(loss_function)
-    low, high = _bounds()
-
-    def step(x, loss, gradient, gradient_step, s_history, y_history, rho, max_trials, fixed):
-        direction, has_history = lbfgs_direction(gradient, s_history, y_history, rho)
-        first_scale = gradient_step / ops.maximum(ops.mean(ops.abs(gradient)), 1e-30)
-        direction = ops.where(has_history, direction, -first_scale * gradient)
-
+def _line_search(gradient_of: Callable, low, high) -> Callable:
+    """Backtracking from x along a direction: trials x_t = clip(x + t d) from t = 1, each shrink to the minimum of
+    the quadratic through f(x), its slope and f(x_t) within LBFGS_SHRINK of t, until the Armijo condition on the
+    step actually taken, f(x_t) <= f(x) + c1 min(g.(x_t - x), 0), holds or `max_trials` passes are spent (the min:
+    the accepted loss never rises). (scale, passes, trial, terms, trial gradient, accepted)."""
+    def search(x, loss, gradient, direction, max_trials, fixed):
         def trial_at(scale):
             trial = ops.clip(x + scale * direction, low, high)
             terms, trial_gradient = gradient_of(trial, fixed)
-            bound = loss + LBFGS_ARMIJO * ops.sum(gradient * (trial - x))
+            bound = loss + LBFGS_ARMIJO * ops.minimum(_dot(gradient, trial - x), 0.0)
             accepted = ops.logical_and(ops.isfinite(terms[0]), terms[0] <= bound)
             return trial, terms, trial_gradient, accepted
-
-        def shrunk(scale, trial, terms):
-            return _shrunk(scale, loss, ops.sum(gradient * (trial - x)), terms[0])
 
         def searching(scale, passes, trial, terms, trial_gradient, accepted):
             return ops.logical_and(ops.logical_not(accepted), passes < max_trials)
 
         def shrink(scale, passes, trial, terms, trial_gradient, accepted):
-            scale = shrunk(scale, trial, terms)
+            scale = _shrunk(scale, loss, _dot(gradient, trial - x), terms[0])
             return (scale, passes + 1, *trial_at(scale))
 
         one = ops.convert_to_tensor(1.0, "float32")
-        scale, passes, trial, terms, trial_gradient, accepted = ops.while_loop(
-            searching, shrink, (one, ops.convert_to_tensor(1, "int32"), *trial_at(one)))
-        s = (trial - x)[None]
-        y = (trial_gradient - gradient)[None]
-        curvature = ops.sum(s * y)
+        return ops.while_loop(searching, shrink, (one, ops.convert_to_tensor(1, "int32"), *trial_at(one)))
+
+    return search
+
+
+def _lbfgs_step(loss_function: Callable) -> Callable:
+    """One projected L-BFGS iteration with a backtracking line search (_line_search), all on the device.
+
+    The history is a ring buffer of m curvature pairs (s_history, y_history: slot_buffers, variables updated in
+    place, no copy per iteration), `rho` their 1 / s.y (0: empty) and `newest` the newest pair's slot. The
+    direction (_search_direction) and the write of a new pair run under in_place. An accepted trial moves x and
+    writes its pair in the next slot (when s.y > LBFGS_MIN_CURVATURE). If every trial fails, x stays and the history
+    is cleared, so the next iteration starts from a gradient step; a gradient step's search sets the next one's
+    length (the accepted step, or shorter than any it tried). Returns the host's report, one vector read once per
+    iteration: the last pass's terms, then the passes spent (they count against the budget), whether the search was
+    accepted and whether its direction came from the history; then the trial, the new state and (JAX) the updated
+    buffers."""
+    gradient_of = value_and_grad(loss_function)
+    low, high = _bounds()
+    direction_at = in_place(_search_direction(low, high))
+    remember = in_place(_remember)
+    search = _line_search(gradient_of, low, high)
+
+    def step(x, loss, gradient, gradient_step, s_history, y_history, rho, newest, max_trials, fixed):
+        direction, from_history = direction_at(x, gradient, gradient_step, s_history, y_history, rho, newest)
+        scale, passes, trial, terms, trial_gradient, accepted = search(x, loss, gradient, direction, max_trials,
+                                                                       fixed)
+        s, y = trial - x, trial_gradient - gradient
+        curvature = _dot(s, y)
         keep = ops.logical_and(accepted, curvature > LBFGS_MIN_CURVATURE)
-        s_history = ops.where(keep, ops.concatenate([s_history[1:], s], axis=0), s_history)
-        y_history = ops.where(keep, ops.concatenate([y_history[1:], y], axis=0), y_history)
-        newest_rho = ops.reshape(1.0 / ops.maximum(curvature, 1e-30), (1,))
-        rho = ops.where(keep, ops.concatenate([rho[1:], newest_rho], axis=0), rho)
+        slot = (newest + 1) % rho.shape[0]
+        buffers = remember(s_history, y_history, slot, s, y, keep)
+        written = ops.logical_and(keep, ops.arange(rho.shape[0], dtype="int32") == slot)
+        rho = ops.where(written, 1.0 / ops.maximum(curvature, 1e-30), rho)
         rho = ops.where(accepted, rho, ops.zeros_like(rho))  # a failed search: start over from a gradient step
+        newest = ops.where(keep, slot, newest)
         # a gradient step's search sets the next gradient step's length: the accepted one, or shorter than any tried
-        next_scale = ops.where(accepted, scale, shrunk(scale, trial, terms))
-        gradient_step = ops.where(has_history, gradient_step, gradient_step * next_scale)
-        x = ops.where(accepted, trial, x)
-        loss = ops.where(accepted, terms[0], loss)
-        gradient = ops.where(accepted, trial_gradient, gradient)
-        return terms, trial, x, loss, gradient, gradient_step, s_history, y_history, rho, passes, accepted
+        next_scale = ops.where(accepted, scale, _shrunk(scale, loss, _dot(gradient, s), terms[0]))
+        gradient_step = ops.where(from_history, gradient_step, gradient_step * next_scale)
+        flags = ops.cast(ops.stack([passes, ops.cast(accepted, "int32"), ops.cast(from_history, "int32")]), "float32")
+        report = ops.concatenate([ops.cast(terms, "float32"), flags])
+        state = [ops.where(accepted, new, old) for new, old in ((trial, x), (terms[0], loss),
+                                                                (trial_gradient, gradient))]
+        return (report, trial, *state, gradient_step, rho, newest, *returned_buffers(buffers))
 
     return step
 
 
 def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
     """L-BFGS with the whole iteration, line search included, on the device: each compiled call is one iteration
-    of one or more network passes (the backtracking of _lbfgs_step), pixel bounds kept by projection, the
-    history spec.lbfgs_memory pairs long. The host reads back the loss terms and the pass count per iteration; the
-    last iteration's search is cut to the passes left, so the budget is never overspent."""
+    of one or more network passes (_lbfgs_step), pixel bounds kept by projection, the history a ring buffer of
+    spec.lbfgs_memory pairs. The host reads back one vector per iteration (the terms, the passes, the search's
+    outcome); the last iteration's search is cut to the passes left, so the budget is never overspent.
+
+    A stall ends the run before its budget and sets evaluator.stalled: two searches in a row that failed all their
+    LBFGS_MAX_TRIALS trials, the second from a plain gradient step (after the history's reset, or after a failed
+    gradient step, starting shorter than any step that one tried). The optimiser cannot descend from there: the loss
+    is not finite, or not lower along the gradient within float32's resolution (the second search's last trial is
+    1/256 of the first's step or shorter)."""
     step = evaluator.compiled_step("lbfgs", lambda: _lbfgs_step(evaluator.loss_function_for_steps()))
     x = ops.convert_to_tensor(image, "float32")
     terms, gradient = evaluator.call(evaluator.value_and_grad_step, x, evaluator.fixed)
     evaluator.observe(terms, x)
     loss = terms[0]
-    memory = spec.lbfgs_memory
-    # History of the last `memory` steps s and gradient changes y, each of the image's shape, newest last.
-    s_history = ops.zeros((memory, *x.shape), "float32")
-    y_history = ops.zeros((memory, *x.shape), "float32")
-    rho = ops.zeros((memory,), "float32")
+    buffers = slot_buffers(spec.lbfgs_memory, tuple(x.shape), 2)  # s and y: the last m steps and gradient changes
+    rho = ops.zeros((spec.lbfgs_memory,), "float32")
+    newest = ops.convert_to_tensor(spec.lbfgs_memory - 1, "int32")
     # Without history, a gradient step that moves pixels GD_FIRST_STEP_PIXELS levels on average, as gd's first
     # step does (torch's min(1, 1/|g|_1) barely moves the image at style transfer's gradient scale).
     gradient_step = ops.convert_to_tensor(GD_FIRST_STEP_PIXELS, "float32")
-    remaining = spec.iterations - 1
+    remaining, failed = spec.iterations - 1, False
     while remaining > 0:
-        max_trials = ops.convert_to_tensor(min(LBFGS_MAX_TRIALS, remaining), "int32")
-        terms, trial, x, loss, gradient, gradient_step, s_history, y_history, rho, passes, _ = evaluator.call(
-            step, x, loss, gradient, gradient_step, s_history, y_history, rho, max_trials, evaluator.fixed
-        )
-        passes = int(ops.convert_to_numpy(passes))
-        evaluator.observe(terms, trial, passes=passes)
+        max_trials = min(LBFGS_MAX_TRIALS, remaining)
+        report, trial, x, loss, gradient, gradient_step, rho, newest, *updated = evaluator.call(
+            step, x, loss, gradient, gradient_step, *buffers, rho, newest, ops.convert_to_tensor(max_trials, "int32"),
+            evaluator.fixed)
+        buffers = updated or buffers
+        report = ops.convert_to_numpy(report)  # the iteration's one read back to the host
+        passes, accepted, from_history = (int(value) for value in report[-3:])
+        evaluator.observe(report[:-3], trial, passes=passes)
         remaining -= passes
+        if not (accepted or from_history) and passes == LBFGS_MAX_TRIALS and failed:
+            evaluator.stalled = True
+            break
+        failed = not accepted
     return x
 
 

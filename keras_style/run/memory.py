@@ -43,11 +43,23 @@ def _network_bytes(settings: Settings, pixels: int, factor: float = ACTIVATION_F
     return factor * activations * pixels * batch
 
 
+# Image-sized vectors an optimiser keeps beside its history: scipy's L-BFGS-B (float64: x, gradient, bounds and
+# work arrays), and the device L-BFGS (float32: x, gradient, direction, trial, trial gradient, the two-loop's q and
+# r, the new pair); gd and Adam keep a few float32 images (x, gradient, Adam's moments).
+SCIPY_EXTRA_VECTORS = 4
+DEVICE_LBFGS_EXTRA_VECTORS = 8
+DEVICE_EXTRA_VECTORS = 4
+
+
 def _optimiser_bytes(settings: Settings, pixels: int) -> float:
-    """scipy's L-BFGS-B keeps 2 * m float64 vectors of the image's size (m = --lbfgs-memory), and a few more (auto
-    may resolve to it: the larger estimate)."""
-    scipy = settings.optimizer in ("lbfgs", "auto")
-    return (2 * settings.lbfgs_memory + 4) * 3 * pixels * 8 if scipy else 4 * 3 * pixels * 4
+    """The optimiser's memory: scipy's L-BFGS-B keeps 2 * m float64 vectors of the image's size (m =
+    --lbfgs-memory), the device L-BFGS 2 * m float32 ones in its ring buffer, each a few more; auto may resolve to
+    either, so it counts the larger."""
+    vectors = 3 * pixels
+    scipy = (2 * settings.lbfgs_memory + SCIPY_EXTRA_VECTORS) * vectors * 8
+    device = (2 * settings.lbfgs_memory + DEVICE_LBFGS_EXTRA_VECTORS) * vectors * 4
+    candidates = {"lbfgs": (scipy,), "lbfgs-device": (device,), "auto": (scipy, device)}
+    return max(candidates.get(settings.optimizer, (DEVICE_EXTRA_VECTORS * vectors * 4,)))
 
 
 def estimate_bytes(settings: Settings, width: int, height: int) -> float:

@@ -53,8 +53,10 @@ def run_whole_scale(model, settings: Settings, scale: ScaleRun, monitor: Monitor
     try:
         minimize(evaluator, preprocess(images.start), scale.optimizer)
         # a continuous run that ends short: scipy's line search gave up, restarts included (the articles' restart
-        # loop ends each restart by scipy's own tolerances, as they do)
-        if scale.optimizer.outer_iterations is None and evaluator.passes < scale.optimizer.evaluation_budget:
+        # loop ends each restart by scipy's own tolerances, as they do), or the device L-BFGS's search failed from a
+        # gradient step (evaluator.stalled)
+        if evaluator.stalled or (scale.optimizer.outer_iterations is None
+                                 and evaluator.passes < scale.optimizer.evaluation_budget):
             record["stopped"] = "stalled"
     except Converged:  # ends this scale; a coarse scale hands over to the next
         record["stopped"] = "converged"
