@@ -47,18 +47,19 @@ def kernel_seconds(size: int, memory: int, repeats: int = 5) -> float:
     import numpy as np
     from keras import ops
 
-    from keras_style.engine.backend import in_place, slot_buffers
+    from keras_style.engine.backend import CompiledFunction, history_ring, ring_write
     from keras_style.engine.optimize_device import _bounds, _search_direction
 
     shape = (1, size * 3 // 4, size, 3)
     rng = np.random.default_rng(0)
-    buffers = slot_buffers(memory, shape, 2)
-    for buffer in buffers:
-        buffer.assign(rng.standard_normal((memory, *shape)).astype(np.float32))
+    buffers = [history_ring(memory, shape) for _ in range(2)]
+    for index in range(2):
+        for slot in range(memory):
+            buffers[index] = ring_write(buffers[index], slot, rng.standard_normal(shape).astype(np.float32))
     rho = ops.convert_to_tensor(np.full(memory, 1e-6, np.float32))
     x = ops.convert_to_tensor(rng.uniform(-50, 50, shape).astype(np.float32))
     gradient = ops.convert_to_tensor(rng.standard_normal(shape).astype(np.float32))
-    direction_at = in_place(_search_direction(*_bounds()))
+    direction_at = CompiledFunction(_search_direction(*_bounds()), False)
     arguments = (x, gradient, ops.convert_to_tensor(5.0), *buffers, rho, ops.convert_to_tensor(memory - 1, "int32"))
     ops.convert_to_numpy(direction_at(*arguments)[0])  # traces and compiles
     started = time.perf_counter()

@@ -10,7 +10,7 @@ import pytest
 from keras import ops
 
 from keras_style.config.settings import Settings
-from keras_style.engine.backend import CompiledFunction, Device, slot_buffers, value_and_grad
+from keras_style.engine.backend import CompiledFunction, Device, history_ring, value_and_grad
 from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.optimize import minimize
 from keras_style.engine.optimize_device import (
@@ -35,23 +35,22 @@ def run_steps(step, x, fixed, iterations, memory=5, directions=False):
     terms, the last trial, x after, passes, accepted, loss after, gradient after, whether the direction came from the
     history), and with `directions` the L-BFGS direction at the point each iteration ends at."""
     records, found = [], []
-    s_history, y_history = slot_buffers(memory, tuple(x.shape), 2)
+    s_ring, y_ring = (history_ring(memory, tuple(x.shape)) for _ in range(2))
     rho = ops.zeros((memory,), "float32")
     newest = ops.convert_to_tensor(memory - 1, "int32")
     gradient_step = ops.convert_to_tensor(GD_FIRST_STEP_PIXELS, "float32")
     loss, gradient = fixed["first"]
     for _ in range(iterations):
         before = (np.asarray(x), float(loss), np.asarray(gradient))
-        report, trial, x, loss, gradient, gradient_step, rho, newest, *updated = step(
-            x, loss, gradient, gradient_step, s_history, y_history, rho, newest,
+        report, trial, x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest = step(
+            x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest,
             ops.convert_to_tensor(LBFGS_MAX_TRIALS, "int32"), fixed["fixed"])
-        s_history, y_history = updated or (s_history, y_history)
         report = np.asarray(report)
         passes, accepted, from_history = int(report[-3]), bool(report[-2]), bool(report[-1])
         records.append((*before, report[:-3], np.asarray(trial), np.asarray(x), passes, accepted, float(loss),
                         np.asarray(gradient), from_history))
         if directions:
-            found.append(np.asarray(lbfgs_direction(gradient, s_history, y_history, rho, newest)[0]))
+            found.append(np.asarray(lbfgs_direction(gradient, s_ring, y_ring, rho, newest)[0]))
     return (records, found) if directions else records
 
 

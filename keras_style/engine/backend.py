@@ -307,41 +307,38 @@ def value_and_grad(function: Callable) -> Callable:
     return with_gradient
 
 
-def slot_buffers(slots: int, shape: tuple[int, ...], number: int) -> list:
-    """`number` float32 buffers of `slots` slots of `shape` each, zero, for a compiled step to update one slot at a
-    time (write_slot): TensorFlow variables, updated in place; under JAX, arrays that the step returns updated
-    (the step is not given them to donate, so XLA copies each once per call)."""
+def history_ring(slots: int, shape: tuple[int, ...]):
+    """A ring of `slots` float32 images of `shape`, all zero, that a compiled step reads (ring_read) and writes
+    (ring_write) one slot at a time without copying the others: under TensorFlow a TensorList, whose items are
+    tensors held by reference (a write stores the new tensor, a read hands one back; the m images are never stacked
+    or copied), passed to the step and returned by it; under JAX one (slots, *shape) array, updated by the step."""
     if on_jax():
         import jax.numpy as jnp
 
-        return [jnp.zeros((slots, *shape), "float32") for _ in range(number)]
+        return jnp.zeros((slots, *shape), "float32")
     import tensorflow as tf
 
-    return [tf.Variable(tf.zeros((slots, *shape), "float32"), trainable=False) for _ in range(number)]
+    ring = tf.raw_ops.TensorListReserve(element_shape=shape, num_elements=slots, element_dtype=tf.float32)
+    zeros = tf.zeros(shape, tf.float32)  # one buffer, referenced by every slot until it is written
+    for slot in range(slots):
+        ring = tf.raw_ops.TensorListSetItem(input_handle=ring, index=slot, item=zeros)
+    return ring
 
 
-def in_place(function: Callable) -> Callable:
-    """`function`, to be called inside a compiled step, compiled by XLA under TensorFlow: XLA reads a variable's slot
-    without copying and writes one in place, where TensorFlow's own kernels copy the whole variable (a sliced
-    assignment while a read of it is alive, and every dense read once a sparse one has touched it). Under JAX the
-    step is already one XLA computation."""
+def ring_read(ring, slot, shape: tuple[int, ...]):
+    """The image in slot `slot` of a history_ring of images of `shape`."""
     if on_jax():
-        return function
+        return ring[slot]
     import tensorflow as tf
 
-    return tf.function(function, jit_compile=True)
+    return tf.raw_ops.TensorListGetItem(input_handle=ring, index=slot, element_shape=shape,
+                                        element_dtype=tf.float32)
 
 
-def write_slot(buffer, slot, value):
-    """`buffer` (of slot_buffers) with `value` in slot `slot`, inside an in_place function: the variable updated in
-    place (TensorFlow), or the updated array (JAX)."""
+def ring_write(ring, slot, value):
+    """The ring with `value` in slot `slot` (the other slots untouched, not copied under TensorFlow)."""
     if on_jax():
-        return buffer.at[slot].set(value)
-    buffer[slot].assign(value)
-    return buffer
+        return ring.at[slot].set(value)
+    import tensorflow as tf
 
-
-def returned_buffers(buffers: list) -> list:
-    """What a compiled step returns of the slot buffers it updated: the new arrays under JAX; nothing under
-    TensorFlow, whose variables were updated in place (returning them would read them whole)."""
-    return list(buffers) if on_jax() else []
+    return tf.raw_ops.TensorListSetItem(input_handle=ring, index=slot, item=value)

@@ -15,14 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_style.engine.backend import (
-    CompiledFunction,
-    in_place,
-    returned_buffers,
-    slot_buffers,
-    value_and_grad,
-    write_slot,
-)
+from keras_style.engine.backend import CompiledFunction, history_ring, ring_read, ring_write, value_and_grad
 from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import pixel_bounds
@@ -106,38 +99,42 @@ def minimize_adam(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
 
 
 def _dot(a, b):
-    return ops.sum(a * b)
+    """a.b over every element, as one matrix product: no temporary of the images' size (the two-loop recursion
+    makes four of these per pair, and memory traffic is its whole cost)."""
+    return ops.tensordot(ops.reshape(a, (-1,)), ops.reshape(b, (-1,)), axes=1)
 
 
-def lbfgs_direction(gradient, s_history, y_history, rho, newest):
-    """-H g by the two-loop recursion over the ring buffer of curvature pairs, and whether there is any history.
+def lbfgs_direction(gradient, s_ring, y_ring, rho, newest):
+    """-H g by the two-loop recursion over the history rings of curvature pairs (backend.history_ring), and whether
+    there is any history.
 
     Slot `newest` holds the newest pair; the pairs are the slots with rho > 0 (a reset zeroes rho), walked newest to
     oldest modulo m and back. The loops are loops in the graph, not unrolled: a history of 100 pairs would otherwise
     trace 400 vector operations at every scale's first call."""
-    memory = rho.shape[0]
+    memory, shape = rho.shape[0], tuple(gradient.shape)
     count = ops.sum(ops.cast(rho > 0, "int32"))
     slots = ops.arange(memory, dtype="int32")
 
-    def slot_at(age):  # age 0: the newest pair
-        return (newest - age) % memory
+    def pair(slot):
+        return ring_read(s_ring, slot, shape), ring_read(y_ring, slot, shape)
 
     def newest_first(age, state):
         q, alphas = state
-        slot = slot_at(age)
-        alpha = rho[slot] * _dot(s_history[slot], q)
-        return q - alpha * y_history[slot], ops.where(slots == slot, alpha, alphas)
+        slot = (newest - age) % memory
+        s, y = pair(slot)
+        alpha = rho[slot] * _dot(s, q)
+        return q - alpha * y, ops.where(slots == slot, alpha, alphas)
 
     q, alphas = ops.fori_loop(0, count, newest_first, (gradient, ops.zeros_like(rho)))
-    newest_y = y_history[newest]
+    newest_s, newest_y = pair(newest)
     has_history = count > 0
-    gamma = ops.where(has_history, _dot(s_history[newest], newest_y) / ops.maximum(_dot(newest_y, newest_y), 1e-30),
-                      1.0)
+    gamma = ops.where(has_history, _dot(newest_s, newest_y) / ops.maximum(_dot(newest_y, newest_y), 1e-30), 1.0)
 
     def oldest_first(index, r):
-        slot = slot_at(count - 1 - index)
-        beta = rho[slot] * _dot(y_history[slot], r)
-        return r + s_history[slot] * (alphas[slot] - beta)
+        slot = (newest - (count - 1 - index)) % memory
+        s, y = pair(slot)
+        beta = rho[slot] * _dot(y, r)
+        return r + s * (alphas[slot] - beta)
 
     r = ops.fori_loop(0, count, oldest_first, gamma * q)
     return -r, has_history
@@ -153,8 +150,8 @@ def projected(direction, x, low, high):
 def _search_direction(low, high) -> Callable:
     """The direction of an iteration, projected on the active bounds: L-BFGS's where there is history and it
     descends, else the projected gradient scaled to move pixels `gradient_step` levels on average."""
-    def direction_at(x, gradient, gradient_step, s_history, y_history, rho, newest):
-        direction, has_history = lbfgs_direction(gradient, s_history, y_history, rho, newest)
+    def direction_at(x, gradient, gradient_step, s_ring, y_ring, rho, newest):
+        direction, has_history = lbfgs_direction(gradient, s_ring, y_ring, rho, newest)
         direction = projected(direction, x, low, high)
         from_history = ops.logical_and(has_history, _dot(gradient, direction) < 0)
         steepest = projected(-gradient, x, low, high)
@@ -164,10 +161,12 @@ def _search_direction(low, high) -> Callable:
     return direction_at
 
 
-def _remember(s_history, y_history, slot, s, y, keep):
-    """Write a curvature pair in one slot of the ring buffer when `keep` (else the slot keeps its pair)."""
-    return [write_slot(buffer, slot, ops.where(keep, value, buffer[slot]))
-            for buffer, value in ((s_history, s), (y_history, y))]
+def _remember(s_ring, y_ring, slot, s, y, keep):
+    """The rings with a curvature pair in slot `slot` when `keep` (else the slot keeps its pair: with a full ring it
+    holds the oldest pair still in use)."""
+    shape = tuple(s.shape)
+    return [ring_write(ring, slot, ops.where(keep, value, ring_read(ring, slot, shape)))
+            for ring, value in ((s_ring, s), (y_ring, y))]
 
 
 def _shrunk(scale, loss, slope, trial_loss):
@@ -208,30 +207,28 @@ def _line_search(gradient_of: Callable, low, high) -> Callable:
 def _lbfgs_step(loss_function: Callable) -> Callable:
     """One projected L-BFGS iteration with a backtracking line search (_line_search), all on the device.
 
-    The history is a ring buffer of m curvature pairs (s_history, y_history: slot_buffers, variables updated in
-    place, no copy per iteration), `rho` their 1 / s.y (0: empty) and `newest` the newest pair's slot. The
-    direction (_search_direction) and the write of a new pair run under in_place. An accepted trial moves x and
-    writes its pair in the next slot (when s.y > LBFGS_MIN_CURVATURE). If every trial fails, x stays and the history
-    is cleared, so the next iteration starts from a gradient step; a gradient step's search sets the next one's
-    length (the accepted step, or shorter than any it tried). Returns the host's report, one vector read once per
-    iteration: the last pass's terms, then the passes spent (they count against the budget), whether the search was
-    accepted and whether its direction came from the history; then the trial, the new state and (JAX) the updated
-    buffers."""
+    The history is two rings of m images (s_ring, y_ring: backend.history_ring, the steps and the gradient changes,
+    written one slot at a time, the others never copied), `rho` their 1 / s.y (0: empty) and `newest` the newest
+    pair's slot. An accepted trial moves x and writes its pair in the next slot (when s.y > LBFGS_MIN_CURVATURE). If
+    every trial fails, x stays and the history is cleared, so the next iteration starts from a gradient step; a
+    gradient step's search sets the next one's length (the accepted step, or shorter than any it tried). Returns
+    the host's report, one vector read once per iteration: the last pass's terms, then the passes spent (they count
+    against the budget), whether the search was accepted and whether its direction came from the history; then the
+    trial, the new state and the rings."""
     gradient_of = value_and_grad(loss_function)
     low, high = _bounds()
-    direction_at = in_place(_search_direction(low, high))
-    remember = in_place(_remember)
+    direction_at = _search_direction(low, high)
     search = _line_search(gradient_of, low, high)
 
-    def step(x, loss, gradient, gradient_step, s_history, y_history, rho, newest, max_trials, fixed):
-        direction, from_history = direction_at(x, gradient, gradient_step, s_history, y_history, rho, newest)
+    def step(x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest, max_trials, fixed):
+        direction, from_history = direction_at(x, gradient, gradient_step, s_ring, y_ring, rho, newest)
         scale, passes, trial, terms, trial_gradient, accepted = search(x, loss, gradient, direction, max_trials,
                                                                        fixed)
         s, y = trial - x, trial_gradient - gradient
         curvature = _dot(s, y)
         keep = ops.logical_and(accepted, curvature > LBFGS_MIN_CURVATURE)
         slot = (newest + 1) % rho.shape[0]
-        buffers = remember(s_history, y_history, slot, s, y, keep)
+        s_ring, y_ring = _remember(s_ring, y_ring, slot, s, y, keep)
         written = ops.logical_and(keep, ops.arange(rho.shape[0], dtype="int32") == slot)
         rho = ops.where(written, 1.0 / ops.maximum(curvature, 1e-30), rho)
         rho = ops.where(accepted, rho, ops.zeros_like(rho))  # a failed search: start over from a gradient step
@@ -243,15 +240,15 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
         report = ops.concatenate([ops.cast(terms, "float32"), flags])
         state = [ops.where(accepted, new, old) for new, old in ((trial, x), (terms[0], loss),
                                                                 (trial_gradient, gradient))]
-        return (report, trial, *state, gradient_step, rho, newest, *returned_buffers(buffers))
+        return report, trial, *state, gradient_step, s_ring, y_ring, rho, newest
 
     return step
 
 
 def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
     """L-BFGS with the whole iteration, line search included, on the device: each compiled call is one iteration
-    of one or more network passes (_lbfgs_step), pixel bounds kept by projection, the history a ring buffer of
-    spec.lbfgs_memory pairs. The host reads back one vector per iteration (the terms, the passes, the search's
+    of one or more network passes (_lbfgs_step), pixel bounds kept by projection, the history two rings of
+    spec.lbfgs_memory images. The host reads back one vector per iteration (the terms, the passes, the search's
     outcome); the last iteration's search is cut to the passes left, so the budget is never overspent.
 
     A stall ends the run before its budget and sets evaluator.stalled: two searches in a row that failed all their
@@ -264,7 +261,8 @@ def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: Optimiz
     terms, gradient = evaluator.call(evaluator.value_and_grad_step, x, evaluator.fixed)
     evaluator.observe(terms, x)
     loss = terms[0]
-    buffers = slot_buffers(spec.lbfgs_memory, tuple(x.shape), 2)  # s and y: the last m steps and gradient changes
+    # s and y: the last m steps and gradient changes
+    s_ring, y_ring = (history_ring(spec.lbfgs_memory, tuple(x.shape)) for _ in range(2))
     rho = ops.zeros((spec.lbfgs_memory,), "float32")
     newest = ops.convert_to_tensor(spec.lbfgs_memory - 1, "int32")
     # Without history, a gradient step that moves pixels GD_FIRST_STEP_PIXELS levels on average, as gd's first
@@ -273,10 +271,9 @@ def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: Optimiz
     remaining, failed = spec.iterations - 1, False
     while remaining > 0:
         max_trials = min(LBFGS_MAX_TRIALS, remaining)
-        report, trial, x, loss, gradient, gradient_step, rho, newest, *updated = evaluator.call(
-            step, x, loss, gradient, gradient_step, *buffers, rho, newest, ops.convert_to_tensor(max_trials, "int32"),
-            evaluator.fixed)
-        buffers = updated or buffers
+        report, trial, x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest = evaluator.call(
+            step, x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest,
+            ops.convert_to_tensor(max_trials, "int32"), evaluator.fixed)
         report = ops.convert_to_numpy(report)  # the iteration's one read back to the host
         passes, accepted, from_history = (int(value) for value in report[-3:])
         evaluator.observe(report[:-3], trial, passes=passes)
