@@ -39,10 +39,16 @@ def test_early_stop_ends_a_converged_run_before_its_budget_and_says_why(real_wei
 
 
 def test_early_stop_settings_are_validated():
-    for options, fragment in ((dict(min_improvement=0), "--min-improvement"), (dict(min_improvement=-1.0),
+    for options, fragment in ((dict(min_improvement=-0.01), "--min-improvement"), (dict(min_improvement=-1.0),
                               "--min-improvement"), (dict(patience=0), "--patience")):
         with pytest.raises(UserError, match=fragment):
             Settings.from_options(**options)
+    # 0 turns a preset's early stop off: the whole budget runs
+    monitor = Monitor(total=10, min_improvement=Settings.from_options(min_improvement=0).min_improvement, patience=1)
+    monitor.start_scale(0, (2, 2), (), {"content": 1.0, "style": 1.0, "tv": 0.0}, budget=10)
+    for _ in range(10):
+        monitor(np.array([5.0, 0.0, 5.0, 0.0]), np.zeros((1, 2, 2, 3), dtype=np.float32))
+    assert monitor.evaluations == 10
 
 
 def test_each_layers_final_loss_and_share_are_recorded_and_printed(tmp_path, capsys):

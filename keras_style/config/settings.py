@@ -176,7 +176,7 @@ class Settings:
     min_improvement: float | None = setting(
         None, "early stop: end a scale when its best total loss fell by less than this fraction over the last "
         "--patience evaluations (e.g. 0.001), the budget a ceiling; a coarser scale of --scales needs a fall in "
-        "proportion to its pixels (its evaluations cost that much less); default: run the whole budget",
+        "proportion to its pixels (its evaluations cost that much less); 0: run the whole budget",
         "optimisation", metavar="R",
         show_default=False)
     patience: int = setting(50, "evaluations over which --min-improvement is measured", "optimisation", metavar="N")
@@ -223,7 +223,7 @@ class Settings:
         _positive_int("lbfgs-memory", self.lbfgs_memory)
         tile_size = _tile_size(self.tile_size)
         if self.min_improvement is not None:
-            _positive("min-improvement", self.min_improvement)
+            _non_negative("min-improvement", self.min_improvement)
         if self.outer_iterations is not None:
             _positive_int("outer-iterations", self.outer_iterations)
         if self.maxfun is not None:

@@ -168,10 +168,11 @@ class Monitor:
             raise Converged()
 
     def converged(self) -> bool:
-        """--min-improvement: has this scale's best loss fallen by less than that fraction over --patience
-        evaluations? (The best so far, not the last loss: L-BFGS's line search tries worse points on its way.)"""
-        return self.min_improvement is not None and flattened(self._scale_best, self.patience,
-                                                              self.min_improvement * self._cost)
+        """--min-improvement (None or 0: never): has this scale's best loss fallen by less than that fraction over
+        --patience evaluations? (The best so far, not the last loss: L-BFGS's line search tries worse points on its
+        way.)"""
+        return bool(self.min_improvement) and flattened(self._scale_best, self.patience,
+                                                        self.min_improvement * self._cost)
 
     def _give_back_unspent(self) -> None:
         """A scale (or tile) stopped early: the total no longer counts the evaluations it will not spend, so the
