@@ -135,3 +135,15 @@ def test_a_coarser_scale_needs_a_fall_in_proportion_to_its_pixels():
 
     assert evaluations_until_stopped(1.0) == (4, 4)  # under 10 % at once: stopped, the rest given back
     assert evaluations_until_stopped(0.25) == (None, 100)  # at a quarter of the pixels, 5.9 % > 2.5 %: runs on
+
+
+def test_the_progress_bar_ends_full_at_the_evaluations_an_early_stop_spent(tmp_path, capsys):
+    output = tmp_path / "out.png"
+    assert run_main(CONTENT, STYLE, output, "--weights", "none", "--size", "48", "--iterations", "400",
+                    "--precision", "float32", "--seed", "0", "--min-improvement", "0.5", "--patience", "2") == 0
+    report = json.loads(output.with_suffix(".json").read_text())
+    spent = report["evaluations"]
+    assert report["stopped"] == "converged" and spent < 400
+    bar = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()
+    last = [line for line in bar if "eval" in line][-1]
+    assert f"{spent}/{spent} " in last and "100%" in last
