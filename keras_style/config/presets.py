@@ -43,17 +43,24 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "painterly",
-            "keras-style's default, chosen by benchmarks/quality.py against jcjohnson/neural-style's results: the "
-            "paper's network and layers, coarse to fine over 5 sizes (128 to 512 px, steps of sqrt(2), the style "
-            "resized at each, the same evaluations at each), starting from the content recoloured to the painting's "
-            "palette, jcjohnson/neural-style's style-layer balance and squared total variation, L-BFGS memory 100, "
-            "on the device where it pays (--optimizer auto)",
+            "keras-style's default, chosen by benchmarks/quality.py and time_to_quality.py against "
+            "jcjohnson/neural-style's results: the paper's network and layers, coarse to fine over 5 sizes (128 to "
+            "512 px, steps of sqrt(2), the style resized at each, up to the same evaluations at each, each size "
+            "stopped once its loss falls less than 3 % over 10 evaluations, in proportion to its pixels), starting "
+            "from the content recoloured to the painting's palette, jcjohnson/neural-style's style-layer balance and "
+            "squared total variation, L-BFGS memory 30, on the device where it pays (--optimizer auto)",
             dict(
                 # jcjohnson/neural-style's weights 10 / 100 / 1e-3 (its default content weight doubled: a clearer
                 # photograph at the same style scores) in this package's units at 512 x 384 px, where its content
                 # loss is a mean over the 1.57M features of block4_conv2 and ours is their sum
                 content_weight=2.0, normalization="johnson", style_weight=1.56e8, tv_weight=157.0, tv_form="squared",
-                init="palette", scales=5, scale_budget="equal", iterations=700, lbfgs_memory=100, optimizer="auto",
+                init="palette", scales=5, scale_budget="equal", iterations=700, optimizer="auto",
+                # spend evaluations while they pay: each size stops once its best loss falls less than 3 % (times
+                # its share of the output's pixels) over 10 evaluations, the 700 a ceiling (an easy pair stops near
+                # a third, a painting of long strokes runs on); benchmarks/RESULTS.md, "A third of the time"
+                min_improvement=0.03, patience=10,
+                # 30 curvature pairs judge as 100 do and cost 4 % per evaluation over 10 at 512 px, where 100 cost 12 %
+                lbfgs_memory=30,
                 # the same balance at every --size and at every scale of the run (the weights above hold at
                 # 512 x 384 px)
                 balance="per-pixel",
