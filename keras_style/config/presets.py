@@ -59,7 +59,8 @@ PRESETS: dict[str, Preset] = {
                 # its share of the output's pixels) over 10 evaluations, the 700 a ceiling (an easy pair stops near
                 # a third, a painting of long strokes runs on); benchmarks/RESULTS.md, "A third of the time"
                 min_improvement=0.03, patience=10,
-                # 30 curvature pairs judge as 100 do and cost 4 % per evaluation over 10 at 512 px, where 100 cost 12 %
+                # 30 curvature pairs judged as 100 did (256 px, four pairs); with a full history their recursion costs
+                # 5 % of an evaluation at 512 px, where 100 pairs cost 20 % (benchmarks/RESULTS.md)
                 lbfgs_memory=30,
                 # the same balance at every --size and at every scale of the run (the weights above hold at
                 # 512 x 384 px)
