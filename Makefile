@@ -21,7 +21,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: $(VENV)/.installed
 	mkdir -p outputs
 	$(PYTHON) scripts/transfer.py examples/content.jpg examples/style.jpg outputs/demo.png \
-		--size 256 --iterations 300 --force
+		--size 256 --iterations 150 --force
 	@echo "make demo: the picture is outputs/demo.png (its record: outputs/demo.json)"
 	@echo "next, the web page: $(VENV)/bin/pip install -e '.[cpu,web]' && $(VENV)/bin/keras-style serve" \
 		"(then open http://127.0.0.1:7860/)"

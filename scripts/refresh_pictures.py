@@ -49,7 +49,7 @@ def recipes() -> dict[str, Recipe]:
         "demo_sheet": Recipe(
             ("examples/demo_sheet.jpg",),
             ("python scripts/transfer.py examples/content.jpg examples/style.jpg outputs/demo.png --size 256 "
-             "--iterations 300 --force",  # what `make demo` runs
+             "--iterations 150 --force",  # what `make demo` runs
              "python scripts/demo_sheet.py outputs/demo.png examples/demo_sheet.jpg"),
             "python scripts/demo_sheet.py outputs/demo.png examples/demo_sheet.jpg"),
         "sizes_sheet": one_command("examples/sizes_sheet.jpg",
