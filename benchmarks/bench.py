@@ -66,7 +66,7 @@ def worker(args: argparse.Namespace) -> dict:
 
     from keras_style.config.settings import Settings
     from keras_style.files.images import preprocess
-    from keras_style.run.assemble import evaluator_for, feature_model_for
+    from keras_style.run.assemble import feature_model_for, settings_evaluator
     from keras_style.run.loading import prepare
 
     settings = Settings.from_options(
@@ -76,7 +76,7 @@ def worker(args: argparse.Namespace) -> dict:
     images = prepare(CONTENT, STYLE, settings).final
     content, style, start = images.content, images.style, images.start
     model = feature_model_for(settings)
-    evaluator = evaluator_for(model, settings, preprocess(content), preprocess(style))
+    evaluator = settings_evaluator(model, settings, preprocess(content), preprocess(style))
     x = preprocess(start).astype(np.float64).ravel()
     rng = np.random.default_rng(0)
     for _ in range(args.warmup):

@@ -39,7 +39,7 @@ def run(content: str, style: str, size: int, evaluations: int, scales: int, ever
             checkpoints.append((time.perf_counter() - started, event.evaluation, event.best_image()))
 
     result = keras_style.stylize_result(content, style, size=size, iterations=evaluations, scales=scales,
-                                        callback=keep, seed=0, init=init, plan=plan)
+                                        callback=keep, seed=0, init=init, schedule=plan)
     checkpoints.append((time.perf_counter() - started, result.evaluations, np.asarray(result.image)))
     return checkpoints
 

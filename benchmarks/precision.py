@@ -32,14 +32,14 @@ def worker(args: argparse.Namespace) -> dict:
 
     from keras_style.config.settings import Settings
     from keras_style.files.images import preprocess
-    from keras_style.run.assemble import evaluator_for, feature_model_for
+    from keras_style.run.assemble import feature_model_for, settings_evaluator
     from keras_style.run.loading import prepare
 
     settings = Settings.from_options(size=args.size, precision=args.precision, jit_compile=args.xla == "on")
     images = prepare(args.content, args.style, settings).final
     content, style = images.content, images.style
     model = feature_model_for(settings)
-    evaluator = evaluator_for(model, settings, preprocess(content), preprocess(style))
+    evaluator = settings_evaluator(model, settings, preprocess(content), preprocess(style))
     x = preprocess(content)
     started = time.perf_counter()
     evaluator.evaluate(x)

@@ -102,7 +102,7 @@ def run_one(pair: dict, name: str, options: dict, plan: list[int] | None, factor
     elif factor != 1.0:
         run_options["iterations"] = max(1, round(settings.iterations * factor))
     started = time.perf_counter()
-    result = keras_style.stylize_result(str(pair["content"]), str(pair["painting"]), plan=schedule, **run_options)
+    result = keras_style.stylize_result(str(pair["content"]), str(pair["painting"]), schedule=schedule, **run_options)
     wall = time.perf_counter() - started
     record = {"seconds": round(wall, 2), "options": {key: str(value) for key, value in options.items()},
               "plan": [[size, count] for size, count in schedule] if schedule else None, "factor": factor,

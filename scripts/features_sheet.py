@@ -156,14 +156,14 @@ def tiles_sheet(target: Path, size: int, iterations: int, tile_size: int) -> Non
 
     from keras_style.config.settings import Settings
     from keras_style.files.images import preprocess
-    from keras_style.run.assemble import evaluator_for, feature_model_for
+    from keras_style.run.assemble import feature_model_for, settings_evaluator
     from keras_style.run.loading import prepare
     from keras_style.run.tiling import tile_passes
 
     common = dict(size=size, iterations=iterations, seed=0)
     settings = Settings.from_options(precision="float32", **common)
     prepared = prepare(CONTENT, STYLE, settings)
-    judge = evaluator_for(feature_model_for(settings), settings, preprocess(prepared.final.content),
+    judge = settings_evaluator(feature_model_for(settings), settings, preprocess(prepared.final.content),
                       [preprocess(style) for style in prepared.final.styles])
     with tempfile.TemporaryDirectory() as folder:
         panels, labels = [CONTENT], ["content"]

@@ -256,6 +256,55 @@ def long_functions(package: Path, limit: int) -> list[str]:
     return problems
 
 
+# After assembly (run/assemble.py) a run is its frozen plan: these modules, and these functions elsewhere, neither
+# take nor read the Settings (module paths under keras_style/; functions as "path:qualified name").
+PLAN_ONLY_MODULES = ("run/scales.py", "run/tiling.py", "run/monitor.py", "engine/")
+PLAN_ONLY_FUNCTIONS = ("run/transfer.py:_run_scales", "run/transfer.py:_result", "run/transfer.py:run_plan",
+                       "run/assemble.py:evaluator_for", "apps/callbacks.py:")
+
+
+def _settings_uses(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """How a function takes or reads the Settings: a parameter called settings or annotated Settings, a name
+    `settings` or `Settings` in its body."""
+    found = []
+    arguments = function.args
+    for argument in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg,
+                     arguments.kwarg]:
+        if argument is None:
+            continue
+        annotation = ast.unparse(argument.annotation) if argument.annotation is not None else ""
+        if argument.arg == "settings" or SETTINGS_CLASS in annotation:
+            found.append(f"takes {argument.arg}" + (f": {annotation}" if annotation else ""))
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and node.id in ("settings", SETTINGS_CLASS):
+            found.append(f"reads {node.id} (line {node.lineno})")
+    return found
+
+
+def settings_readers(package: Path, modules: Iterable[str], functions: Iterable[str]) -> list[str]:
+    """`path:line name how` for each function of `modules` (paths under the package; a folder ends in /) and each
+    of `functions` ("path:name", or "path:" for every function of a file) that takes or reads the Settings; a
+    named function that does not exist is a problem too."""
+    problems, wanted = [], {}
+    for entry in functions:
+        path, _, name = entry.partition(":")
+        wanted.setdefault(path, []).append(name)
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        whole = any(relative == module or (module.endswith("/") and relative.startswith(module)) for module in modules)
+        names = wanted.pop(relative, [])
+        if not whole and not names:
+            continue
+        found = dict(_functions(_parse(path)))
+        for missing in [name for name in names if name and name not in found]:
+            problems.append(f"{relative}: no function {missing}")
+        for name, function in found.items():
+            if whole or "" in names or name in names:
+                problems += [f"{relative}:{function.lineno} {name} {use}" for use in _settings_uses(function)]
+    problems += [f"{path}: no such file" for path in wanted]
+    return problems
+
+
 PATH_MENTION = re.compile(r"(?<![\w/.-])keras_style/[\w/]+\.py\b")
 DOTTED_MENTION = re.compile(r"(?<![\w/.-])keras_style(?:\.\w+)+")
 
@@ -345,9 +394,10 @@ MODE_TABLES = ("MODES", "TARGET_SOURCES")
 
 
 def _is_mode(node: ast.AST) -> bool:
-    """A run's --mode: `settings.mode` (or `self.mode` inside Settings); an image's `.mode` is something else."""
+    """A run's --mode: `settings.mode` (or `self.mode` inside Settings) or `plan.mode`; an image's `.mode` is
+    something else."""
     return (isinstance(node, ast.Attribute) and node.attr == "mode" and isinstance(node.value, ast.Name)
-            and node.value.id in ("settings", "self"))
+            and node.value.id in ("settings", "self", "plan"))
 
 
 def mode_decisions(package: Path) -> list[str]:
@@ -362,7 +412,8 @@ def mode_decisions(package: Path) -> list[str]:
                 literals = [side.value for side in sides if isinstance(side, ast.Constant)]
                 if any(_is_mode(side) for side in sides) or any(value in MODE_VALUES for value in literals):
                     found.append(f"{where} compares {ast.unparse(node)}")
-            elif isinstance(node, ast.Subscript) and _is_mode(node.slice):
+            elif isinstance(node, ast.Subscript) and (_is_mode(node.slice) or (
+                    isinstance(node.value, ast.Name) and node.value.id == "TARGET_SOURCES")):
                 table = node.value.id if isinstance(node.value, ast.Name) else ast.unparse(node.value)
                 other = "" if table in MODE_TABLES else " (another table)"
                 found.append(f"{where} looks up {ast.unparse(node)}{other}")
@@ -417,6 +468,13 @@ def test_engine_takes_narrow_inputs():
     fail_listing(
         f"Engine modules importing {SETTINGS_MODULE} (the engine takes typed specs, not the whole Settings)",
         engine_settings_imports(real_imports()),
+    )
+
+
+def test_settings_stop_at_assembly():
+    fail_listing(
+        "Functions past the run's assembly that take or read the Settings (they take the RunPlan)",
+        settings_readers(PACKAGE, PLAN_ONLY_MODULES, PLAN_ONLY_FUNCTIONS),
     )
 
 
@@ -596,6 +654,23 @@ def test_engine_settings_imports_catch_a_type_checking_import(tmp_path):
     assert engine_settings_imports(collect_imports(find_modules(package))) == [
         "keras_style.engine.losses -> keras_style.config.settings (line 1)",
         "keras_style.engine.network -> keras_style.config.settings (line 3) imports Settings",
+    ]
+
+
+def test_settings_readers_catch_a_parameter_an_annotation_a_read_and_a_missing_function(tmp_path):
+    package = write_package(tmp_path, {
+        "run/scales.py": "def run(model, settings):\n    return model\n",
+        "run/tiling.py": "def run(model, options: 'Settings'):\n    return model\n",
+        "run/transfer.py": "def _result(plan):\n    return settings.size\n\ndef other(settings):\n    pass\n",
+        "run/monitor.py": "def fine(plan):\n    return plan.size\n",
+    })
+    assert settings_readers(package, ("run/scales.py", "run/tiling.py", "run/monitor.py"),
+                            ("run/transfer.py:_result", "run/transfer.py:_run_scales", "apps/callbacks.py:")) == [
+        "run/scales.py:1 run takes settings",
+        "run/tiling.py:1 run takes options: 'Settings'",
+        "run/transfer.py: no function _run_scales",
+        "run/transfer.py:1 _result reads settings (line 2)",
+        "apps/callbacks.py: no such file",
     ]
 
 

@@ -206,7 +206,7 @@ def test_killed_driver_resumes_without_redoing_finished_jobs(pictures, tmp_path)
 
 def test_sequence_frame_starts_from_the_previous_result(real_weights, pictures, tmp_path):
     from keras_style.files.images import load_image, resize, to_array
-    from keras_style.run.loading import Prepared, prepare
+    from keras_style.run.loading import prepare
     from keras_style.run.transfer import stylize_result
 
     frames = tmp_path / "frames"
@@ -231,7 +231,7 @@ def test_sequence_frame_starts_from_the_previous_result(real_weights, pictures, 
     height, width = prepared.final.content.shape[:2]
     result1 = to_array(resize(load_image(row1["output"]), width, height))
     frame2 = to_array(resize(load_image(frames / "frame2.png"), width, height))
-    blended = Prepared(prepared.inputs, prepared.final._replace(start=0.5 * result1 + 0.5 * frame2))
+    blended = prepared.with_final(prepared.final._replace(start=0.5 * result1 + 0.5 * frame2))
     expected = stylize_result(None, None, settings=settings, prepared=blended).losses["initial"]
     assert sidecar["losses"]["initial"] == pytest.approx(expected, rel=1e-5)
     cold = stylize_result(frames / "frame2.png", [style], settings=settings).losses["initial"]

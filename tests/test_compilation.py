@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_style.config.settings import Settings
-from keras_style.run.assemble import evaluator_for, feature_model_for
+from keras_style.run.assemble import feature_model_for, settings_evaluator
 
 from .conftest import build
 
@@ -11,7 +11,7 @@ from .conftest import build
 def test_traced_once_over_20_evaluations_at_distinct_points():
     # a shape no other test uses, so this evaluator's first pass traces (exactly once) and the other 19 reuse it
     settings, content, style, model = build(size=(44, 28))
-    evaluator = evaluator_for(model, settings, content, style)
+    evaluator = settings_evaluator(model, settings, content, style)
     x = content.astype(np.float64).ravel()
     evaluator.loss_and_grads(x)
     assert evaluator.traces == 1
@@ -24,9 +24,9 @@ def test_traced_once_over_20_evaluations_at_distinct_points():
 def test_xla_gives_the_same_loss_and_gradient(mode):
     settings, content, style, model = build(mode=mode)
     x = content + np.random.default_rng(1).normal(scale=5.0, size=content.shape).astype(np.float32)
-    plain = evaluator_for(model, Settings.from_options(**{**settings.as_dict(), "jit_compile": False}), content,
+    plain = settings_evaluator(model, Settings.from_options(**{**settings.as_dict(), "jit_compile": False}), content,
                           style)
-    compiled = evaluator_for(model, Settings.from_options(**{**settings.as_dict(), "jit_compile": True}), content,
+    compiled = settings_evaluator(model, Settings.from_options(**{**settings.as_dict(), "jit_compile": True}), content,
                              style)
     (terms_plain, grad_plain), (terms_xla, grad_xla) = plain.evaluate(x), compiled.evaluate(x)
     np.testing.assert_allclose(terms_xla, terms_plain, rtol=1e-4)
@@ -39,7 +39,7 @@ def test_bfloat16_and_float32_give_the_same_loss_to_a_tolerance(real_weights):
     results = {}
     for precision in ("float32", "mixed"):
         chosen = Settings.from_options(**{**settings.as_dict(), "precision": precision})
-        results[precision], _ = evaluator_for(feature_model_for(chosen), chosen, content, style).evaluate(x)
+        results[precision], _ = settings_evaluator(feature_model_for(chosen), chosen, content, style).evaluate(x)
     assert np.isfinite(results["mixed"]).all()
     # total and style within 5 %; the content term is small here (x is near the content) and noisier in bfloat16
     np.testing.assert_allclose(results["mixed"][[0, 2]], results["float32"][[0, 2]], rtol=0.05)

@@ -8,7 +8,7 @@ from keras_style.config.settings import Settings
 from keras_style.engine.backend import Device, choose_compute, read_cpu
 from keras_style.engine.optimize import minimize
 from keras_style.files.images import pixel_bounds
-from keras_style.run.assemble import evaluator_for, optimizer_spec
+from keras_style.run.assemble import optimizer_spec, settings_evaluator
 from keras_style.run.monitor import Monitor
 
 from .conftest import ROOT, build
@@ -109,10 +109,10 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 def test_one_compilation_per_shape_over_two_evaluators():
     # a shape no other test uses, so the first Evaluator really traces
     settings, content, style, model = build(size=(44, 36))
-    first = evaluator_for(model, settings, content, style)
+    first = settings_evaluator(model, settings, content, style)
     first.evaluate(content)
     heavier = Settings.from_options(**{**settings.as_dict(), "style_weight": 7.0, "content_weight": 3.0})
-    second = evaluator_for(model, heavier, content, style)
+    second = settings_evaluator(model, heavier, content, style)
     terms, _ = second.evaluate(content + 1.0)
     assert (first.traces, second.traces) == (1, 0)
     assert second.value_and_grad_step is first.value_and_grad_step
@@ -125,7 +125,7 @@ def test_device_steps_are_compiled_once_and_keep_the_image_on_the_device(optimiz
     settings, content, style, model = build(size=(40, 40), init="noise", style_weight=1e3)
     settings = Settings.from_options(**{**settings.as_dict(), "optimizer": optimizer, "iterations": 15})
     monitor = Monitor(settings.evaluation_budget)
-    evaluator = evaluator_for(model, settings, content, style, observer=monitor)
+    evaluator = settings_evaluator(model, settings, content, style, observer=monitor)
     start = np.random.default_rng(0).uniform(-100, 100, size=content.shape).astype(np.float32)
     result = minimize(evaluator, start, optimizer_spec(settings))
     # traces: the optimiser step once (lbfgs-device also traces its first loss-and-gradient evaluation)

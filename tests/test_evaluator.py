@@ -4,14 +4,14 @@ import pytest
 
 from keras_style.config.settings import Settings
 from keras_style.files.images import preprocess
-from keras_style.run.assemble import evaluator_for
+from keras_style.run.assemble import settings_evaluator
 
 from .conftest import build, make_picture
 
 
 def test_gradient_matches_finite_differences():
     settings, content, style, model = build(content_weight=1.0, style_weight=1e3, tv_weight=1e-2)
-    evaluator = evaluator_for(model, settings, content, style)
+    evaluator = settings_evaluator(model, settings, content, style)
     rng = np.random.default_rng(0)
     x = (content + rng.normal(scale=20.0, size=content.shape)).astype(np.float64).ravel()
     _, gradient = evaluator.loss_and_grads(x)
@@ -33,7 +33,8 @@ def test_concat_and_cached_give_the_same_loss_and_gradient(normalization):
     x = content + np.random.default_rng(5).normal(scale=10.0, size=content.shape).astype(np.float32)
     results = {}
     for mode in ("cached", "concat"):
-        evaluator = evaluator_for(model, Settings.from_options(**{**settings.as_dict(), "mode": mode}), content, style)
+        chosen = Settings.from_options(**{**settings.as_dict(), "mode": mode})
+        evaluator = settings_evaluator(model, chosen, content, style)
         results[mode] = evaluator.evaluate(x)
     (terms_cached, grad_cached), (terms_concat, grad_concat) = results["cached"], results["concat"]
     np.testing.assert_allclose(terms_cached, terms_concat, rtol=1e-4)
@@ -43,11 +44,11 @@ def test_concat_and_cached_give_the_same_loss_and_gradient(normalization):
 
 def test_cached_path_accepts_a_style_of_another_size():
     settings, content, style, model = build(style_size=(56, 72))
-    evaluator = evaluator_for(model, settings, content, style)
+    evaluator = settings_evaluator(model, settings, content, style)
     terms, gradient = evaluator.evaluate(content)
     assert gradient.shape == content.shape and np.isfinite(terms).all() and terms[2] > 0
     with pytest.raises(ValueError, match="one shape"):
-        evaluator_for(model, Settings.from_options(**{**settings.as_dict(), "mode": "concat"}), content, style)
+        settings_evaluator(model, Settings.from_options(**{**settings.as_dict(), "mode": "concat"}), content, style)
 
 
 def test_style_of_same_texture_at_another_size_has_near_zero_style_loss():
@@ -56,16 +57,16 @@ def test_style_of_same_texture_at_another_size_has_near_zero_style_loss():
     texture = np.tile(make_picture(20, 16, seed=4, kind="style"), (2, 2, 1)).astype(np.float32)
     big = np.tile(texture, (2, 2, 1))
     small_input, big_input = preprocess(texture), preprocess(big)
-    evaluator = evaluator_for(model, settings, small_input, big_input)
+    evaluator = settings_evaluator(model, settings, small_input, big_input)
     self_terms, _ = evaluator.evaluate(small_input)
-    other = evaluator_for(model, settings, small_input, preprocess(make_picture(40, 32, seed=9, kind="content")))
+    other = settings_evaluator(model, settings, small_input, preprocess(make_picture(40, 32, seed=9, kind="content")))
     other_terms, _ = other.evaluate(small_input)
     assert self_terms[2] < 0.2 * other_terms[2]
 
 
 def test_one_network_pass_per_distinct_point_and_one_trace_per_shape():
     settings, content, style, model = build()
-    evaluator = evaluator_for(model, settings, content, style)
+    evaluator = settings_evaluator(model, settings, content, style)
     x = content.astype(np.float64).ravel()
     loss = evaluator.loss(x)
     gradient = evaluator.grads(x)  # cached: no second pass
@@ -83,7 +84,8 @@ def test_one_network_pass_per_distinct_point_and_one_trace_per_shape():
 def test_observer_sees_every_pass():
     settings, content, style, model = build()
     seen = []
-    evaluator = evaluator_for(model, settings, content, style, observer=lambda terms, image: seen.append(terms.copy()))
+    evaluator = settings_evaluator(model, settings, content, style,
+                                   observer=lambda terms, image: seen.append(terms.copy()))
     evaluator.evaluate(content)
     evaluator.evaluate(content + 1)
     assert len(seen) == 2 and seen[0][1] == 0.0  # content loss is zero at the content itself

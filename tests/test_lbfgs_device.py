@@ -23,7 +23,7 @@ from keras_style.engine.optimize_device import (
 )
 from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import pixel_bounds
-from keras_style.run.assemble import AUTO_CPU_OPTIMIZER, evaluator_for, optimizer_spec
+from keras_style.run.assemble import AUTO_CPU_OPTIMIZER, optimizer_spec, settings_evaluator
 from keras_style.run.memory import SAFETY_MARGIN, estimate_bytes
 from keras_style.run.monitor import Monitor
 
@@ -119,7 +119,7 @@ def test_a_warm_start_near_its_minimum_still_descends():
 
 def test_on_a_small_vgg_problem_each_step_keeps_the_decrease_condition_and_matches_the_host_evaluator():
     settings, content, style, model = build(size=(48, 40), init="noise", style_weight=1e3)
-    evaluator = evaluator_for(model, settings, content, style)
+    evaluator = settings_evaluator(model, settings, content, style)
     step = evaluator.compiled_step("lbfgs", lambda: _lbfgs_step(evaluator.loss_function_for_steps()))
     start = np.random.default_rng(1).uniform(-60, 60, size=content.shape).astype(np.float32)
     x = ops.convert_to_tensor(start)
@@ -139,7 +139,7 @@ def test_the_line_search_passes_count_against_the_budget():
     settings, content, style, model = build(size=(40, 40), init="noise", style_weight=1e3)
     settings = Settings.from_options(**{**settings.as_dict(), "optimizer": "lbfgs-device", "iterations": 23})
     monitor = Monitor(settings.evaluation_budget)
-    evaluator = evaluator_for(model, settings, content, style, observer=monitor)
+    evaluator = settings_evaluator(model, settings, content, style, observer=monitor)
     start = np.random.default_rng(2).uniform(-100, 100, size=content.shape).astype(np.float32)
     minimize(evaluator, start, optimizer_spec(settings))
     assert evaluator.passes == monitor.evaluations == 23

@@ -6,7 +6,7 @@ from PIL import Image
 import keras_style
 from keras_style.config.settings import Settings
 from keras_style.files.images import load_image, resize, to_array
-from keras_style.run.assemble import evaluator_for
+from keras_style.run.assemble import settings_evaluator
 from keras_style.run.judge import judge
 
 from .conftest import CONTENT, STYLE, build
@@ -45,9 +45,9 @@ def test_style_paints_where_the_content_mask_is_white_and_the_content_stays_wher
 def test_an_all_white_mask_is_the_same_as_no_mask():
     settings, content, style, model = build(style_weight=1e3)
     everywhere = np.ones(content.shape[1:3], np.float32)
-    plain = evaluator_for(model, settings, content, style)
-    masked = evaluator_for(model, Settings.from_options(**{**settings.as_dict(), "content_mask": "white.png"}), content,
-                       style, masks=(everywhere,))
+    plain = settings_evaluator(model, settings, content, style)
+    masked = settings_evaluator(model, Settings.from_options(**{**settings.as_dict(), "content_mask": "white.png"}),
+                                content, style, masks=(everywhere,))
     x = content + 3.0
     np.testing.assert_allclose(masked.evaluate(x)[0][:4], plain.evaluate(x)[0][:4], rtol=1e-4)
 

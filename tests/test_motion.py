@@ -156,14 +156,14 @@ def test_a_later_frame_starts_from_the_carried_result_and_its_uncovered_pixels_f
 
 def test_the_temporal_term_gradient_matches_finite_differences():
     from keras_style.engine.terms import PreviousFrame
-    from keras_style.run.assemble import evaluator_for
+    from keras_style.run.assemble import settings_evaluator
 
     settings, content, style, model = build(size=(40, 32), content_weight=0.0, style_weight=0.0, tv_weight=0.0,
                                             temporal_weight=3.0)
     rng = np.random.default_rng(0)
     warped = (content + rng.normal(scale=30.0, size=content.shape)).astype(np.float32)
     mask = (rng.random(content.shape[:3] + (1,)) > 0.3).astype(np.float32)
-    evaluator = evaluator_for(model, settings, content, style, previous=PreviousFrame(warped, mask))
+    evaluator = settings_evaluator(model, settings, content, style, previous=PreviousFrame(warped, mask))
     assert [name for name, _ in evaluator.layout] == ["content", "style", "tv", "temporal"]
     x = (content + rng.normal(scale=20.0, size=content.shape)).astype(np.float64)
     value, gradient = evaluator.loss_and_grads(x.ravel())
@@ -177,19 +177,24 @@ def test_the_temporal_term_gradient_matches_finite_differences():
         assert float(gradient @ direction) == pytest.approx((plus - minus) / (2 * step), rel=1e-2)
     # a masked-out pixel has no gradient; without a previous frame there is no temporal term
     assert np.all(gradient.reshape(x.shape)[np.broadcast_to(mask, x.shape) == 0] == 0)
-    assert [name for name, _ in evaluator_for(model, settings, content, style).layout] == ["content", "style", "tv"]
+    layout = settings_evaluator(model, settings, content, style).layout
+    assert [name for name, _ in layout] == ["content", "style", "tv"]
 
 
 def test_a_single_image_still_tiles_with_the_temporal_weight_declared():
     """The temporal term exists only with a previous frame: a still image in tiles is not refused for its weight,
-    a video frame is."""
+    a video frame is, by loading.prepare (before TensorFlow loads)."""
     from keras_style.config.settings import Settings
     from keras_style.errors import UserError
-    from keras_style.run.assemble import loss_spec
-    from keras_style.run.tiling import check_tileable
+    from keras_style.run.assemble import check_tileable, loss_spec
+    from keras_style.run.loading import prepare
+
+    from .conftest import CONTENT, STYLE
 
     loss = loss_spec(Settings.from_options())
     assert loss.weight("temporal") > 0
     check_tileable(loss)
-    with pytest.raises(UserError, match="cannot compute the temporal term: use --tile-size off"):
-        check_tileable(loss, temporal=True)
+    tiled = Settings.from_options(size=128, tile_size=64, scales=1, weights="none")
+    assert prepare(CONTENT, STYLE, tiled).final.tile == 64
+    with pytest.raises(UserError, match="a video frame is optimised whole: give --tile-size off"):
+        prepare(CONTENT, STYLE, tiled, frame=True)

@@ -33,11 +33,11 @@ def test_multiscale_run_from_python():
 
 def test_an_explicit_plan_replaces_the_default_schedule():
     result = keras_style.stylize_result(CONTENT, STYLE, weights="none", size=96, iterations=5,
-                                        plan=[(64, 3), (96, 2)])
+                                        schedule=[(64, 3), (96, 2)])
     assert [record["size"] for record in result.scales] == [[64, 48], [96, 72]]
     assert [record["evaluations"] for record in result.scales][0] >= 3 and result.image.shape == (72, 96, 3)
     with pytest.raises(ValueError, match="must end at the output size 96"):
-        keras_style.stylize_result(CONTENT, STYLE, weights="none", size=96, plan=[(64, 3)])
+        keras_style.stylize_result(CONTENT, STYLE, weights="none", size=96, schedule=[(64, 3)])
 
 
 def test_coarse_scales_weigh_content_and_tv_as_the_final_size_does():

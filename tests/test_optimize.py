@@ -5,7 +5,7 @@ import pytest
 from keras_style.config.settings import Settings
 from keras_style.engine.optimize import minimize
 from keras_style.files.images import pixel_bounds
-from keras_style.run.assemble import evaluator_for, optimizer_spec
+from keras_style.run.assemble import optimizer_spec, settings_evaluator
 from keras_style.run.monitor import Monitor
 
 from .conftest import build
@@ -25,7 +25,7 @@ def test_optimiser_lowers_the_loss(options):
     settings, content, style, model = build(init="noise", style_weight=1e3)
     settings = Settings.from_options(**{**settings.as_dict(), **options})
     monitor = Monitor(settings.evaluation_budget)
-    evaluator = evaluator_for(model, settings, content, style, observer=monitor)
+    evaluator = settings_evaluator(model, settings, content, style, observer=monitor)
     start = np.random.default_rng(0).uniform(-100, 100, size=content.shape).astype(np.float32)
     result = minimize(evaluator, start, optimizer_spec(settings))
     history = np.array(monitor.history)

@@ -7,7 +7,7 @@ from PIL import Image
 
 from keras_style.config.settings import Settings
 from keras_style.files.images import preprocess
-from keras_style.run.assemble import evaluator_for, feature_model_for
+from keras_style.run.assemble import feature_model_for, settings_evaluator
 from keras_style.run.loading import prepare
 
 from .conftest import CONTENT, STYLE, make_picture
@@ -23,7 +23,7 @@ def second_style(tmp_path_factory):
 
 def targets(settings, styles):
     images = prepare(CONTENT, styles, settings).final
-    evaluator = evaluator_for(feature_model_for(settings), settings, preprocess(images.content),
+    evaluator = settings_evaluator(feature_model_for(settings), settings, preprocess(images.content),
                           [preprocess(style) for style in images.styles])
     return [np.asarray(target) for target in evaluator.tensors_of("style")["targets"][0]]
 

@@ -8,7 +8,7 @@ from keras import ops
 
 from keras_style.engine import backend
 from keras_style.engine.terms import CORE_TERMS, TERMS, LossTerm, layout, make_terms
-from keras_style.run.assemble import evaluator_for, loss_spec
+from keras_style.run.assemble import loss_spec, settings_evaluator
 from keras_style.run.monitor import Monitor
 
 from .conftest import build
@@ -49,7 +49,7 @@ def test_a_new_term_takes_part_with_its_weight_and_reports_by_name(registered, m
     assert dict(base.weights)["mean_activation"] == 0.0  # every registered term has a weight (its NAME_weight)
     spec = base.with_weights(mean_activation=2.5)
     monitor = Monitor(1)
-    evaluator = evaluator_for(model, settings, content, style, observer=monitor, spec=spec)
+    evaluator = settings_evaluator(model, settings, content, style, observer=monitor, spec=spec)
     assert evaluator.layout == layout(spec) == [
         ("content", settings.content_layers), ("style", settings.style_layers), ("tv", ()),
         ("mean_activation", settings.style_layers)]
@@ -63,7 +63,7 @@ def test_a_new_term_takes_part_with_its_weight_and_reports_by_name(registered, m
     weighted = sum(spec.weight(name) * named[name] for name in ("content", "style", "tv", "mean_activation"))
     assert named["total"] == pytest.approx(weighted, rel=1e-5)
     # the term changes the gradient: the same image without it
-    without = evaluator_for(model, settings, content, style).evaluate(x)[1]
+    without = settings_evaluator(model, settings, content, style).evaluate(x)[1]
     assert not np.allclose(gradient, without)
 
 
@@ -77,7 +77,7 @@ def test_the_layer_losses_of_the_sidecar_name_every_term(registered):
     settings, content, style, model = build()
     spec = loss_spec(settings).with_weights(mean_activation=1.0)
     monitor = Monitor(1)
-    evaluator = evaluator_for(model, settings, content, style, observer=monitor, spec=spec)
+    evaluator = settings_evaluator(model, settings, content, style, observer=monitor, spec=spec)
     monitor.start_scale(0, (40, 32), evaluator.layout, dict(spec.weights))
     evaluator.evaluate(content + 3.0)
     losses = monitor.layer_losses()
@@ -115,7 +115,7 @@ def _weighted_content_over_style(balance: str, scale: int) -> float:
     content, style, generated = (preprocess(picture) for picture in pictures)
     spec = loss_spec(settings, content.shape[1] * content.shape[2])
     weights = weights_at(spec, content.shape[1:3])
-    named, _ = Monitor(1).split(evaluator_for(model, settings, content, style, spec=spec).evaluate(generated)[0])
+    named, _ = Monitor(1).split(settings_evaluator(model, settings, content, style, spec=spec).evaluate(generated)[0])
     return weights["content"] * named["content"] / (weights["style"] * named["style"])
 
 

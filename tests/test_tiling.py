@@ -11,7 +11,7 @@ from keras_style.engine.targets import TileTargets, feature_step_for
 from keras_style.errors import UserError
 from keras_style.files.images import preprocess
 from keras_style.run import memory, plan, tiling
-from keras_style.run.assemble import evaluator_for, loss_spec
+from keras_style.run.assemble import loss_spec, settings_evaluator
 from keras_style.run.memory import MEMORY_LIMIT_VARIABLE, estimate_bytes, tiled_estimate_bytes
 
 from .conftest import CONTENT, STYLE, build, make_picture
@@ -67,7 +67,7 @@ def test_blend_weights_ramp_towards_inner_edges_only():
 def test_block_by_block_targets_and_terms_equal_an_untiled_evaluation(style_loss):
     """The style term's statistics add up over blocks: Gram matrices, or a Gaussian fit's moments."""
     settings, content, style, model = build(size=(176, 144), style_size=(160, 112), style_loss=style_loss)
-    evaluator = evaluator_for(model, settings, content, style)
+    evaluator = settings_evaluator(model, settings, content, style)
     step = feature_step_for(model, False)
     spec = loss_spec(settings)
     targets = tiling.style_targets(step, [style], [1.0], spec, 64, 144, 176)
@@ -88,7 +88,7 @@ def test_block_by_block_targets_and_terms_equal_an_untiled_evaluation(style_loss
 @pytest.mark.parametrize("style_loss", ["gram", "w2"])
 def test_a_tile_has_the_whole_images_loss_and_a_gradient_only_on_its_pixels(style_loss):
     settings, content, style, model = build(size=(96, 80), style_loss=style_loss)
-    whole = evaluator_for(model, settings, content, style)
+    whole = settings_evaluator(model, settings, content, style)
     step = feature_step_for(model, False)
     spec = loss_spec(settings)
     canvas = preprocess(make_picture(96, 80, seed=7, kind="style").astype(np.float32))
@@ -167,7 +167,7 @@ def test_a_tiled_run_ends_at_most_five_percent_above_an_untiled_one(real_weights
     from keras_style.run.loading import prepare
 
     prepared = prepare(CONTENT, STYLE, judge_settings)
-    judge = evaluator_for(feature_model_for(judge_settings), judge_settings, preprocess(prepared.final.content),
+    judge = settings_evaluator(feature_model_for(judge_settings), judge_settings, preprocess(prepared.final.content),
                       [preprocess(style) for style in prepared.final.styles])
     judged = {}
     for tile_size in ("off", 64):

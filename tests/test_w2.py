@@ -13,7 +13,7 @@ from keras_style.config.settings import Settings
 from keras_style.engine import losses
 from keras_style.errors import UserError
 from keras_style.files.outputs import sidecar
-from keras_style.run.assemble import evaluator_for
+from keras_style.run.assemble import settings_evaluator
 
 from .conftest import CONTENT, STYLE, build
 
@@ -81,7 +81,7 @@ def test_cached_and_concat_give_the_same_w2_loss_and_gradient():
     # two small layers: the loss's structure is what is compared (tracing Newton-Schulz for wide layers is slow)
     settings, content, style, model = build(style_loss="w2", style_weight=1.0, style_layers=["conv1_1", "conv2_1"])
     x = content + np.random.default_rng(7).normal(scale=10.0, size=content.shape).astype(np.float32)
-    results = {mode: evaluator_for(model, Settings.from_options(**{**settings.as_dict(), "mode": mode}), content,
+    results = {mode: settings_evaluator(model, Settings.from_options(**{**settings.as_dict(), "mode": mode}), content,
                                    style).evaluate(x) for mode in ("cached", "concat")}
     (cached_terms, cached_gradient), (concat_terms, concat_gradient) = results["cached"], results["concat"]
     np.testing.assert_allclose(cached_terms, concat_terms, rtol=1e-3)

@@ -121,15 +121,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     from keras_style.engine.backend import import_backend_quietly
 
     import_backend_quietly()
-    from keras_style.run.transfer import stylize_result
+    from keras_style.run.assemble import assemble
+    from keras_style.run.transfer import run_plan
 
+    plan = assemble(settings, prepared)  # the one plan of this run; nothing after it reads the settings
     callbacks = [Snapshots(output, args.save_every, args.force)] if args.save_every else []
-    bar = None if args.quiet else ProgressBar(settings.evaluation_budget)
+    bar = None if args.quiet else ProgressBar(plan.evaluation_budget)
     callbacks += ([bar] if bar else []) + [stop]
     result = None
     try:
-        result = stylize_result(content, styles, settings=settings, prepared=prepared, callback=callbacks,
-                                started_at=PROCESS_STARTED_AT)
+        result = run_plan(plan, callbacks, started_at=PROCESS_STARTED_AT)
     except Interrupted:
         return _fail("interrupted before the first evaluation; nothing written", EXIT_INTERRUPTED)
     finally:

@@ -137,14 +137,12 @@ def run(argv: Sequence[str]) -> int:
     if args.fps is not None and not args.fps > 0:
         raise UserError(f"--fps must be above 0, got {args.fps}")
 
-    from keras_style.files.images import load_image
     from keras_style.files.video import DEFAULT_FPS, check_clip_output, open_clip
-    from keras_style.run.video import finished_frames
+    from keras_style.run.video import check_frames, finished_frames
 
     settings = Settings.from_options(**settings_options(args))
     clip = open_clip(input_path, folder_fps=args.fps or DEFAULT_FPS)  # not a video, no frames, no decoder, sizes
-    for style in styles:
-        load_image(style, "style image")
+    check_frames(clip.size, styles, settings)  # the styles, masks, memory and tiles, before TensorFlow loads
     folder, sidecar, encoded = places(output)
     if output.resolve() == input_path.resolve() or folder.resolve() == input_path.resolve():
         raise UserError(f"OUTPUT {str(output)!r} is the INPUT")

@@ -255,16 +255,14 @@ def warm_started(prepared, previous: np.ndarray, blend: float, settings: Setting
 
     from keras_style.files.colors import grey, luminance
     from keras_style.files.images import resize, to_array
-    from keras_style.run.loading import Prepared
 
     final = prepared.final
     height, width = final.content.shape[:2]
     before = to_array(resize(Image.fromarray(np.asarray(previous, dtype=np.uint8)), width, height, "previous frame"))
-    content = to_array(resize(prepared.inputs.content, width, height, "content image"))  # in colour in every mode
-    start = (blend * before + (1.0 - blend) * content).astype(np.float32)
+    start = (blend * before + (1.0 - blend) * final.photo).astype(np.float32)  # the photo: in colour in every mode
     if settings.preserve_colors == "luminance-only":  # that mode's network sees grey images only
         start = grey(luminance(start))
-    return Prepared(prepared.inputs, final._replace(start=start))
+    return prepared.with_final(final._replace(start=start))
 
 
 class Pool(Protocol):

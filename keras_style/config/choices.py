@@ -15,6 +15,10 @@ CHROMINANCE_MODES = ("luminance", "luminance-only")
 NORMALIZATIONS = ("paper", "keras-example", "johnson")
 # The style term: Gatys's squared Gram distance, or the Wasserstein-2 distance between Gaussian fits of the features.
 STYLE_LOSSES = ("gram", "w2")
+# The style losses that paint regions (--content-mask, --style-masks); the others match the whole image's statistics.
+REGIONAL_STYLE_LOSSES = ("gram",)
+# A mask region smaller than this (its weights' sum, in pixels at a scale's size) paints nothing and is dropped.
+MIN_REGION_PIXELS = 1.0
 # The smoothness term: the articles' sum of ((dx^2 + dy^2)^1.25), or the plain sum of squared neighbour differences
 # (jcjohnson/neural-style, crowsonkb).
 TV_FORMS = ("articles", "squared", "laplacian")

@@ -18,6 +18,7 @@ from keras_style.config.choices import (
     POOLINGS,
     PRECISIONS,
     PRESERVE_COLORS,
+    REGIONAL_STYLE_LOSSES,
     RESIZE_MODES,
     SCALE_BUDGETS,
     STYLE_LOSSES,
@@ -255,8 +256,12 @@ class Settings:
         if blend_weights is not None and not sum(blend_weights) > 0:
             raise UserError("--style-blend-weights are all zero; at least one style must count")
         style_masks = None if self.style_masks is None else tuple(str(mask) for mask in _as_list(self.style_masks))
+        masked = self.content_mask is not None or bool(style_masks)
+        if masked and self.style_loss not in REGIONAL_STYLE_LOSSES:
+            raise UserError(f"--style-loss {self.style_loss} paints the whole image: masks need --style-loss "
+                            f"{' or '.join(REGIONAL_STYLE_LOSSES)}")
         if MODES[self.mode].whole_images_only:
-            self._check_whole_images(tile_size, bool(self.content_mask is not None or style_masks))
+            self._check_whole_images(tile_size, masked)
         return replace(
             self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights,
             style_blend_weights=blend_weights, style_masks=style_masks, tile_size=tile_size,

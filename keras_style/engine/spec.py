@@ -59,3 +59,15 @@ class OptimizerSpec:
     def with_budget(self, evaluations: int) -> OptimizerSpec:
         """One continuous run of `evaluations` (a scale of a plan, a tile)."""
         return replace(self, iterations=evaluations, outer_iterations=None, maxfun=None)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The feature model: network.feature_model's arguments, the precision resolved (float32 or mixed)."""
+
+    network: str
+    weights: str
+    pooling: str
+    layers: tuple[str, ...]
+    precision: str
+    padding: str

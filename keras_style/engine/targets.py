@@ -21,11 +21,11 @@ import numpy as np
 from keras import ops
 from PIL import Image
 
+from keras_style.config.choices import MIN_REGION_PIXELS
 from keras_style.config.layers import feature_size, layer_stride
 from keras_style.engine.backend import CompiledFunction, compiled
 from keras_style.engine.spec import LossSpec
 from keras_style.engine.terms import LossTerm, PreviousFrame, Region, TilePart, make_terms
-from keras_style.errors import UserError
 
 
 def features(model, batch) -> list:
@@ -89,9 +89,10 @@ def style_regions(spec: LossSpec, masks: Sequence[np.ndarray], per_style: bool, 
                   ) -> list[Region]:
     """The style term's regions: the whole image, or one per mask (an empty one dropped) with the mask at every style
     layer's resolution and its positions-over-area ratio."""
-    regions = [(mask, index if per_style else None) for index, mask in enumerate(masks) if mask.sum() >= 1.0]
-    if masks and not regions:
-        raise UserError("the masks leave no region for the style to paint (they are black everywhere)")
+    regions = [(mask, index if per_style else None) for index, mask in enumerate(masks)
+               if mask.sum() >= MIN_REGION_PIXELS]
+    if masks and not regions:  # loading.sized_images refuses such masks before anything loads
+        raise ValueError("the masks leave no region for the style to paint")
     if not regions:
         return [Region()]
     made = []

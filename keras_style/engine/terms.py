@@ -22,7 +22,6 @@ from keras_style.config.choices import CORE_TERMS
 from keras_style.config.layers import feature_size, layer_channels
 from keras_style.engine import losses
 from keras_style.engine.spec import LossSpec
-from keras_style.errors import UserError
 
 # The registered terms by name, in the order the total adds them.
 TERMS: dict[str, type[LossTerm]] = {}
@@ -419,7 +418,8 @@ def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Seque
             continue
         if issubclass(cls, StyleTerm):
             if not cls.regional and (len(style_regions) != 1 or style_regions[0].masks is not None):
-                raise UserError(f"--style-loss {spec.style_loss} paints the whole image: masks need --style-loss gram")
+                # Settings.validated refuses masks with such a loss before anything loads
+                raise ValueError(f"the {spec.style_loss} style loss takes no regions")
             made.append(cls(spec, image_size, style_regions if cls.regional else (Region(),), tile))
         else:
             made.append(cls(spec, image_size))

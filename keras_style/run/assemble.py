@@ -1,9 +1,13 @@
-"""A run's engine assembled from its Settings: the loss and optimiser specs, the feature model, the precision/XLA
-choice, and the target source. This is where --mode is decided (TARGET_SOURCES), once for the whole run.
+"""A run assembled from its Settings and its prepared images, once: the frozen RunPlan (per scale the loss and
+optimiser specs, the precision/XLA choice, the tiles and the budget; the network, the target source, the monitor's
+rule). Nothing after assembly reads the Settings. --mode picks its target source here (TARGET_SOURCES).
+
+`settings_evaluator` assembles a single Evaluator straight from Settings, for judges, notebooks and tests.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,9 +16,12 @@ from keras_style.config.settings import TERM_WEIGHT_SUFFIX, Settings
 from keras_style.engine.backend import Compute, choose_compute, detect_device
 from keras_style.engine.evaluator import Evaluator, Observer
 from keras_style.engine.network import feature_model
-from keras_style.engine.spec import LossSpec, OptimizerSpec
+from keras_style.engine.spec import LossSpec, NetworkSpec, OptimizerSpec
 from keras_style.engine.targets import CachedTargets, ConcatBatch, TargetSource, feature_step_for
-from keras_style.engine.terms import TERMS, PreviousFrame
+from keras_style.engine.terms import TERMS, PreviousFrame, untileable
+from keras_style.errors import UserError
+from keras_style.run.loading import Inputs, Prepared, SizedImages
+from keras_style.run.plan import Tile, evaluations_per_tile, scale_optimizer, tile_passes
 
 
 def loss_spec(settings: Settings, output_pixels: int | None = None) -> LossSpec:
@@ -63,10 +70,20 @@ def optimizer_spec(settings: Settings) -> OptimizerSpec:
     )
 
 
+def network_spec(settings: Settings, precision: str | None = None) -> NetworkSpec:
+    """The feature model a Settings asks for; `precision` the run's resolved one (None: the settings', which
+    network.feature_model resolves for this device)."""
+    return NetworkSpec(settings.network, settings.weights, settings.pooling, settings.feature_layers,
+                       precision or settings.precision, settings.padding)
+
+
 def feature_model_for(settings: Settings):
     """The feature model a Settings asks for: its network, weights, pooling, layers and precision."""
-    return feature_model(settings.network, settings.weights, settings.pooling, settings.feature_layers,
-                         settings.precision, settings.padding)
+    return build_feature_model(network_spec(settings))
+
+
+def build_feature_model(spec: NetworkSpec):
+    return feature_model(spec.network, spec.weights, spec.pooling, spec.layers, spec.precision, spec.padding)
 
 
 def compute_for(settings: Settings, pixels: int, evaluations: int) -> Compute:
@@ -74,16 +91,15 @@ def compute_for(settings: Settings, pixels: int, evaluations: int) -> Compute:
     return choose_compute(detect_device(), settings.precision, settings.jit_compile, pixels, evaluations)
 
 
-def _cached(settings: Settings, spec: LossSpec, feature_step, content: np.ndarray, styles: Sequence[np.ndarray],
-            masks: Sequence[np.ndarray], previous: PreviousFrame | None) -> TargetSource:
-    return CachedTargets(spec, feature_step, content, styles, settings.blend_weights(len(styles)), masks,
-                         per_style_masks=settings.style_masks is not None, previous=previous)
+def _cached(spec: LossSpec, feature_step, content: np.ndarray, styles: Sequence[np.ndarray], shares: Sequence[float],
+            masks: Sequence[np.ndarray], per_style_masks: bool, previous: PreviousFrame | None) -> TargetSource:
+    return CachedTargets(spec, feature_step, content, styles, shares, masks, per_style_masks=per_style_masks,
+                         previous=previous)
 
 
-def _concat(settings: Settings, spec: LossSpec, feature_step, content: np.ndarray, styles: Sequence[np.ndarray],
-            masks: Sequence[np.ndarray], previous: PreviousFrame | None) -> TargetSource:
-    settings.blend_weights(len(styles))  # one style: the batch has room for one
-    return ConcatBatch(spec, content, styles[0], previous)
+def _concat(spec: LossSpec, feature_step, content: np.ndarray, styles: Sequence[np.ndarray], shares: Sequence[float],
+            masks: Sequence[np.ndarray], per_style_masks: bool, previous: PreviousFrame | None) -> TargetSource:
+    return ConcatBatch(spec, content, styles[0], previous)  # Settings.blend_weights allows concat one style
 
 
 # --mode: the one place it picks code (config/choices.py's MODES says what it means for sizes and memory).
@@ -91,6 +107,28 @@ TARGET_SOURCES = {"cached": _cached, "concat": _concat}
 
 
 def evaluator_for(
+    model,
+    loss: LossSpec,
+    compute: Compute,
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+    *,
+    mode: str = "cached",
+    shares: Sequence[float] = (1.0,),
+    masks: Sequence[np.ndarray] = (),
+    per_style_masks: bool = False,
+    observer: Observer | None = None,
+    previous: PreviousFrame | None = None,
+) -> Evaluator:
+    """The Evaluator of network-input content (1, H, W, 3) and styles under a loss, a compute choice and a target
+    source (`mode`, with each style's share and the style term's masks); `previous` a video's previous frame (the
+    temporal term's target)."""
+    feature_step = feature_step_for(model, compute.xla)
+    source = TARGET_SOURCES[mode](loss, feature_step, content, list(styles), shares, masks, per_style_masks, previous)
+    return Evaluator(model, source, compute, content.shape, observer)
+
+
+def settings_evaluator(
     model,
     settings: Settings,
     content: np.ndarray,
@@ -102,13 +140,120 @@ def evaluator_for(
     evaluations: int | None = None,
     previous: PreviousFrame | None = None,
 ) -> Evaluator:
-    """The Evaluator of a network-input content (1, H, W, 3) and style(s) under `settings`; `spec` replaces the
-    settings' loss (a scale's balance), `evaluations` their budget for the precision/XLA choice, `compute` that
-    choice itself, `previous` a video's previous frame (the temporal term's target)."""
+    """An Evaluator assembled straight from Settings, outside a run (judges, notebooks, tests): `spec` replaces the
+    settings' loss, `evaluations` their budget for the precision/XLA choice, `compute` that choice itself."""
     styles = [style] if isinstance(style, np.ndarray) else list(style)
-    spec = spec or loss_spec(settings)
     budget = settings.evaluation_budget if evaluations is None else evaluations
     compute = compute or compute_for(settings, content.shape[1] * content.shape[2], budget)
-    feature_step = feature_step_for(model, compute.xla)
-    source = TARGET_SOURCES[settings.mode](settings, spec, feature_step, content, styles, masks, previous)
-    return Evaluator(model, source, compute, content.shape, observer)
+    return evaluator_for(
+        model, spec or loss_spec(settings), compute, content, styles, mode=settings.mode,
+        shares=settings.blend_weights(len(styles)), masks=masks,
+        per_style_masks=settings.style_masks is not None, observer=observer, previous=previous)
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """A scale optimised in tiles (tiling.py): the tiles of each pass, in order, and each tile's optimiser."""
+
+    size: int  # the tile's side in pixels (--tile-size, or memory.tile_size_for's choice)
+    passes: tuple[tuple[Tile, ...], ...]
+    optimizer: OptimizerSpec  # one tile's run: its share of the scale's evaluations
+
+    @property
+    def budget(self) -> int:
+        """The scale's evaluations: every tile's."""
+        return sum(len(tiles) for tiles in self.passes) * self.optimizer.evaluation_budget
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    """One scale of a run: its images, its loss (balanced for its size), its optimiser (its share of the budget), its
+    precision and XLA, its tiles (None: the whole image at once) and what one evaluation costs against one at the
+    output size (its share of the pixels: the early stop asks a cheaper scale for a fall in proportion)."""
+
+    index: int
+    images: SizedImages
+    loss: LossSpec
+    optimizer: OptimizerSpec
+    compute: Compute
+    tiles: TileGrid | None
+    cost: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        height, width = self.images.content.shape[:2]
+        return width, height
+
+    @property
+    def budget(self) -> int:
+        """The evaluations this scale may spend."""
+        return self.optimizer.evaluation_budget if self.tiles is None else self.tiles.budget
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run, assembled once from its Settings and its prepared images, then executed as it is (transfer.run_plan):
+    nothing after assembly reads the Settings."""
+
+    inputs: Inputs  # as loaded (the content mask's blend reads the content mask)
+    scales: tuple[ScalePlan, ...]  # coarse to fine, the last at the output size
+    network: NetworkSpec
+    mode: str  # the target source (TARGET_SOURCES)
+    shares: tuple[float, ...]  # each style's share of the style targets
+    per_style_masks: bool  # masks name one style each (--style-masks), or the content's region (--content-mask)
+    min_improvement: float | None  # the early stop (monitor.Monitor)
+    patience: int
+    preserve_colors: str  # the result's colours (transfer._original_colors)
+    seed: int | None
+    settings: Settings  # what was asked, carried for the sidecar's record only
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the result."""
+        return self.scales[-1].size
+
+    @property
+    def evaluation_budget(self) -> int:
+        """The evaluations the run may spend: every scale's (with tiles, every tile's)."""
+        return sum(scale.budget for scale in self.scales)
+
+
+def assemble(settings: Settings, prepared: Prepared) -> RunPlan:
+    """The run's plan: per scale the loss, the optimiser, the compute choice and the tiles; the network, the target
+    source and the monitor's rule. (Asks for the device: TensorFlow loads here, after prepare's checks.)"""
+    device = detect_device()
+    output_pixels = prepared.final.content.shape[0] * prepared.final.content.shape[1]
+    # every scale's terms balance themselves for their size against the output's (or the per-pixel reference)
+    loss, optimizer = loss_spec(settings, output_pixels), optimizer_spec(settings)
+    several = len(prepared.scales) > 1
+    scales = []
+    for index, (images, evaluations) in enumerate(zip(prepared.scales, prepared.evaluations)):
+        scale_optimizer_spec = scale_optimizer(optimizer, evaluations, several)
+        height, width = images.content.shape[:2]
+        tiles, pixels, budget = None, height * width, scale_optimizer_spec.evaluation_budget
+        if images.tile is not None:
+            check_tileable(loss)
+            tile_optimizer = scale_optimizer_spec.with_budget(evaluations_per_tile(budget))
+            tiles = TileGrid(images.tile, tuple(tuple(tiles) for tiles in tile_passes(width, height, images.tile)),
+                             tile_optimizer)
+            pixels, budget = images.tile * images.tile, tile_optimizer.iterations
+        compute = choose_compute(device, settings.precision, settings.jit_compile, pixels, budget)
+        scales.append(ScalePlan(index, images, loss, scale_optimizer_spec, compute, tiles,
+                                cost=height * width / output_pixels))
+    return RunPlan(
+        inputs=prepared.inputs, scales=tuple(scales),
+        # the precision depends on the device and the setting, not on a scale's size: one model serves every scale
+        network=network_spec(settings, scales[-1].compute.precision),
+        mode=settings.mode, shares=prepared.shares, per_style_masks=settings.style_masks is not None,
+        min_improvement=settings.min_improvement, patience=settings.patience,
+        preserve_colors=settings.preserve_colors, seed=settings.seed, settings=settings,
+    )
+
+
+def check_tileable(loss: LossSpec) -> None:
+    """Tiles serve every term whose value adds up over parts of the image; a video frame's temporal term does not,
+    and loading.prepare refuses tiles for a frame before anything loads."""
+    refused = untileable(loss)
+    if refused:
+        raise UserError(f"tiling cannot compute the {', '.join(refused)} term: use --tile-size off")

@@ -13,7 +13,7 @@ from keras_style.config.presets import JOHNSON_STYLE_LAYERS_VGG16, PAPER_STYLE_L
 from keras_style.config.settings import Settings
 from keras_style.engine.network import feature_model
 from keras_style.files.images import ImageSource, load_image, preprocess, resize, style_size, to_array
-from keras_style.run.assemble import evaluator_for, feature_model_for
+from keras_style.run.assemble import feature_model_for, settings_evaluator
 from keras_style.run.monitor import TERMS
 
 # Every judge weighs the sums at the size it judges (--balance output), as the paper does.
@@ -45,7 +45,7 @@ def judge(image: np.ndarray, content: ImageSource, style: ImageSource, name: str
     style_image = load_image(style, "style image")
     style_rgb = to_array(resize(style_image, *style_size(style_image, (width, height), 1.0), "style image"))
     model = feature_model_for(settings)
-    evaluator = evaluator_for(model, settings, preprocess(content_rgb), preprocess(style_rgb))
+    evaluator = settings_evaluator(model, settings, preprocess(content_rgb), preprocess(style_rgb))
     terms = evaluator.terms_at(preprocess(np.asarray(image, dtype=np.float32)))
     return {term: float(value) for term, value in zip(TERMS, terms)}
 

@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
-from keras_style.config.choices import MODES
+from keras_style.config.choices import MIN_REGION_PIXELS, MODES
 from keras_style.config.settings import Settings
 from keras_style.errors import UserError
 from keras_style.files.colors import luminance_only, match_color_statistics
 from keras_style.files.images import ImageSource, initial_image, load_image, resize, style_size, target_size, to_array
 from keras_style.run.memory import check_tile_size, tile_size_for
+from keras_style.run.plan import checked_plan, scale_plan
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class SizedImages(NamedTuple):
     # a video frame after the first: the previous frame's output warped to this one (RGB, 0..255) and where the warp
     # can be trusted ((H, W), 1 or 0): the temporal term's target (run/video.py)
     previous: tuple[np.ndarray, np.ndarray] | None = None
+    # the content in colour at this size (with --preserve-colors luminance-only `content` is grey): what the result's
+    # colours and the content mask's blend come from, and a video frame's optical flow
+    photo: np.ndarray | None = None
 
     @property
     def style(self) -> np.ndarray:
@@ -48,11 +52,23 @@ class SizedImages(NamedTuple):
 
 @dataclass(frozen=True)
 class Prepared:
-    """What a run starts from: the inputs as loaded, and their images at the output size (checked: big enough,
-    and within the memory estimate)."""
+    """What a run starts from, every input problem checked: the inputs as loaded, their images at each scale of
+    the schedule (coarse to fine, the last at the output size; each within the memory estimate, or tiled), each
+    scale's evaluations (plan.scale_plan) and each style's share of the style targets (the validated blend)."""
 
     inputs: Inputs
-    final: SizedImages
+    scales: tuple[SizedImages, ...]
+    evaluations: tuple[int, ...]
+    shares: tuple[float, ...] = (1.0,)
+
+    @property
+    def final(self) -> SizedImages:
+        """The images at the output size."""
+        return self.scales[-1]
+
+    def with_final(self, final: SizedImages) -> Prepared:
+        """The same inputs with other images at the output size (a video frame's carried start, a warm start)."""
+        return replace(self, scales=(*self.scales[:-1], final))
 
 
 def load_inputs(content: ImageSource, style: ImageSource | Sequence[ImageSource],
@@ -85,23 +101,20 @@ def _regions(inputs: Inputs, width: int, height: int) -> tuple[np.ndarray, ...]:
     return (content,) if content is not None else ()
 
 
-def output_size(inputs: Inputs, settings: Settings, size: int | None = None) -> tuple[int, int]:
-    """(width, height) of the output at `size` (default settings.size), as --resize says."""
-    return target_size(inputs.content.width, inputs.content.height, size or settings.size, settings.resize)
+def output_size(content: Image.Image, settings: Settings, size: int | None = None) -> tuple[int, int]:
+    """(width, height) of a run's images at `size` (default settings.size), as --resize says."""
+    return target_size(content.width, content.height, size or settings.size, settings.resize)
 
 
-def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) -> SizedImages:
-    """Content, styles and initial image at `size` (default settings.size), recoloured as --preserve-colors says
-    (histogram: each style gets the content's colour statistics; luminance-only: all become grey). The memory
-    estimate is checked before any large array exists."""
-    content_image = inputs.content
-    width, height = output_size(inputs, settings, size)
-    if size is None:  # the output: a tile size in pixels must fit in it
-        check_tile_size(settings, width, height)
+def sized_images(inputs: Inputs, settings: Settings, size: int) -> SizedImages:
+    """Content, styles and initial image at `size`, recoloured as --preserve-colors says (histogram: each style gets
+    the content's colour statistics; luminance-only: all become grey). The memory estimate is checked before any
+    large array exists."""
+    width, height = output_size(inputs.content, settings, size)
     # the memory guard: the whole image, or tiles (--tile-size); nothing large exists yet
     masked = inputs.content_mask is not None or bool(inputs.style_masks)
     tile = tile_size_for(settings, width, height, len(inputs.styles), masked=masked)
-    content_rgb = to_array(resize(content_image, width, height, "content image"))
+    content_rgb = to_array(resize(inputs.content, width, height, "content image"))
     recolor = match_color_statistics if settings.preserve_colors == "histogram" else lambda style, _content: style
 
     def sized_style(style_image: Image.Image) -> np.ndarray:
@@ -117,15 +130,27 @@ def sized_images(inputs: Inputs, settings: Settings, size: int | None = None) ->
         settings.init, content_rgb,
         lambda: recolor(to_array(resize(inputs.styles[0], width, height, "style image")), content_rgb), rng
     )
+    regions = _regions(inputs, width, height)
+    if regions and not any(region.sum() >= MIN_REGION_PIXELS for region in regions):
+        raise UserError(f"the masks leave no region for the style to paint at {width}x{height} px (they are black "
+                        "everywhere)")
     if settings.preserve_colors == "luminance-only":  # the network sees grey images; transfer adds colour back
         grey_styles = tuple(luminance_only(content_rgb, style_rgb, start_rgb)[1] for style_rgb in styles_rgb)
         grey_content, _, grey_start = luminance_only(content_rgb, styles_rgb[0], start_rgb)
-        return SizedImages(grey_content, grey_styles, grey_start, _regions(inputs, width, height), tile)
-    return SizedImages(content_rgb, styles_rgb, start_rgb, _regions(inputs, width, height), tile)
+        return SizedImages(grey_content, grey_styles, grey_start, regions, tile, photo=content_rgb)
+    return SizedImages(content_rgb, styles_rgb, start_rgb, regions, tile, photo=content_rgb)
 
 
-def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], settings: Settings) -> Prepared:
-    """Load the inputs and size them for the output: every input problem surfaces here, before TensorFlow loads."""
+def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], settings: Settings,
+            schedule: Sequence[tuple[int, int]] | None = None, frame: bool = False) -> Prepared:
+    """Load the inputs and size them for every scale: every input problem surfaces here, before TensorFlow loads.
+    `schedule` replaces plan.scale_plan's (size, evaluations) per scale (benchmarks of other schedules); `frame`: a
+    video frame, which is optimised whole (its temporal term does not tile)."""
     inputs = load_inputs(content, style, settings)
-    settings.blend_weights(len(inputs.styles))  # the number of weights matches the styles; concat has one style
-    return Prepared(inputs, sized_images(inputs, settings))
+    shares = settings.blend_weights(len(inputs.styles))  # one weight per style; concat has room for one style
+    schedule = scale_plan(settings) if schedule is None else checked_plan(schedule, settings)
+    check_tile_size(settings, *output_size(inputs.content, settings))  # a tile in pixels must fit in the output
+    scales = tuple(sized_images(inputs, settings, size) for size, _ in schedule)
+    if frame and any(images.tile is not None for images in scales):
+        raise UserError("a video frame is optimised whole: give --tile-size off or a smaller --size")
+    return Prepared(inputs, scales, tuple(evaluations for _, evaluations in schedule), shares)

@@ -58,6 +58,8 @@ class Monitor:
         self.history: list[np.ndarray] = []
         self.best_loss = np.inf
         self.best_terms: np.ndarray | None = None
+        # the run's starting loss over the whole image: its first evaluation's, or a tiled first scale's whole terms
+        self.initial_terms: np.ndarray | None = None
         self._best_image = None  # a host copy, or a reference to an immutable device tensor
         self.first_evaluation_at: float | None = None  # time.perf_counter() of the first evaluation's end
         self.started = time.perf_counter()
@@ -126,13 +128,18 @@ class Monitor:
         self.best_terms = terms
         self.best_loss = float(terms[0])
 
-    def request_stop(self) -> None:
-        self.stop_requested = True
+    def start_whole(self, terms: np.ndarray) -> None:
+        """A tiled scale begins with the whole image's terms (tiling.whole_terms), which no tile's evaluation sees:
+        when it is the run's first scale, they are the run's initial loss."""
+        if self.initial_terms is None:
+            self.initial_terms = terms
 
     def __call__(self, terms: np.ndarray, image) -> None:
         if self.first_evaluation_at is None:
             self.first_evaluation_at = time.perf_counter()
         self.history.append(terms)
+        if self.initial_terms is None:
+            self.initial_terms = terms
         if not np.isfinite(terms[0]):
             self.non_finite += 1
             if self.evaluations == 1:

@@ -125,7 +125,7 @@ def _base_starts(length: int, tile: int) -> list[int]:
         count += 1
 
 
-def _shifted_starts(starts: list[int], length: int, tile: int) -> list[int]:
+def _shifted_starts(starts: list[int]) -> list[int]:
     """The other pass's starts: the two edge tiles and one tile between each pair of the base grid's."""
     if len(starts) == 1:
         return starts
@@ -148,7 +148,7 @@ def tile_passes(width: int, height: int, tile: int) -> list[list[Tile]]:
     for index in range(TILE_PASSES):
         row_starts, column_starts = rows, columns
         if index % 2:
-            row_starts, column_starts = _shifted_starts(rows, height, tile), _shifted_starts(columns, width, tile)
+            row_starts, column_starts = _shifted_starts(rows), _shifted_starts(columns)
         tiles = [
             Tile(top, left, tile_height, tile_width)
             for top, tile_height in _spans(row_starts, height, tile)
@@ -164,11 +164,6 @@ def tile_passes(width: int, height: int, tile: int) -> list[list[Tile]]:
 def evaluations_per_tile(evaluations: int) -> int:
     """Each tile gets the scale's evaluations, split over the passes: about an untiled run's work per pixel."""
     return max(1, math.ceil(evaluations / TILE_PASSES))
-
-
-def tiled_evaluations(width: int, height: int, tile: int, evaluations: int) -> int:
-    """The evaluation budget of a tiled scale (the progress bar's length)."""
-    return sum(len(tiles) for tiles in tile_passes(width, height, tile)) * evaluations_per_tile(evaluations)
 
 
 def blend_overlap(tile_size: int) -> int:

@@ -1,32 +1,19 @@
-"""One scale of a run: what it runs with (ScaleRun), and the runner for a whole image. tiling.py has the runner for
-a scale in tiles, with the same signature; transfer.py picks one per scale."""
+"""The runner of one scale of a run's plan (assemble.ScalePlan) optimised as a whole image. tiling.py has the runner
+for a scale in tiles, with the same signature; transfer.py picks one per scale."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from keras_style.config.settings import Settings
 from keras_style.engine.optimize import minimize
-from keras_style.engine.spec import LossSpec, OptimizerSpec
 from keras_style.engine.terms import PreviousFrame
 from keras_style.errors import Converged
 from keras_style.files.images import preprocess
-from keras_style.run.assemble import evaluator_for
+from keras_style.run.assemble import RunPlan, ScalePlan, evaluator_for
 from keras_style.run.loading import SizedImages
 from keras_style.run.monitor import Monitor
-
-
-@dataclass(frozen=True)
-class ScaleRun:
-    """One scale of a plan: its images, its loss (balanced for its size) and its optimiser (its share of the budget)."""
-
-    index: int
-    images: SizedImages
-    loss: LossSpec
-    optimizer: OptimizerSpec
 
 
 def previous_frame(images: SizedImages) -> PreviousFrame | None:
@@ -37,14 +24,14 @@ def previous_frame(images: SizedImages) -> PreviousFrame | None:
     return PreviousFrame(preprocess(warped), reliable.astype(np.float32)[None, :, :, None])
 
 
-def run_whole_scale(model, settings: Settings, scale: ScaleRun, monitor: Monitor, record: dict[str, Any]) -> None:
+def run_whole_scale(model, plan: RunPlan, scale: ScalePlan, monitor: Monitor, record: dict[str, Any]) -> None:
     """Optimise one scale from its start image; fills its record (evaluations, seconds, compute, start-up) even when
     the run is stopped."""
     started = time.perf_counter()
     images = scale.images
-    evaluator = evaluator_for(model, settings, preprocess(images.content),
-                              [preprocess(style) for style in images.styles], observer=monitor, masks=images.masks,
-                              spec=scale.loss, evaluations=scale.optimizer.evaluation_budget,
+    evaluator = evaluator_for(model, scale.loss, scale.compute, preprocess(images.content),
+                              [preprocess(style) for style in images.styles], mode=plan.mode, shares=plan.shares,
+                              masks=images.masks, per_style_masks=plan.per_style_masks, observer=monitor,
                               previous=previous_frame(images))
     optimising = time.perf_counter()
     record.update(compute={**evaluator.compute.as_dict(), "optimizer": scale.optimizer.optimizer,

@@ -31,20 +31,12 @@ from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.optimize import minimize
 from keras_style.engine.spec import LossSpec
 from keras_style.engine.targets import TileTargets, feature_step_for, make_terms
-from keras_style.engine.terms import LossTerm, combine, untileable
-from keras_style.errors import Converged, Interrupted, UserError
+from keras_style.engine.terms import LossTerm, combine
+from keras_style.errors import Converged, Interrupted
 from keras_style.files.images import preprocess
-from keras_style.run.assemble import compute_for
-from keras_style.run.plan import (
-    ALIGN,
-    TILE_CONTEXT,
-    Tile,
-    blend_overlap,
-    blend_weights,
-    evaluations_per_tile,
-    tile_passes,
-)
-from keras_style.run.scales import ScaleRun
+from keras_style.run.assemble import RunPlan, ScalePlan
+from keras_style.run.monitor import Monitor
+from keras_style.run.plan import ALIGN, TILE_CONTEXT, Tile, blend_overlap, blend_weights
 
 
 def window_features(feature_step, image: np.ndarray, layers: Sequence[str], region: Tile) -> list:
@@ -157,30 +149,18 @@ def _subtracted(total: list, part: list) -> list:
     return [tuple(a - b for a, b in zip(x, y)) for x, y in zip(total, part)]
 
 
-def check_tileable(loss: LossSpec, temporal: bool = False) -> None:
-    """Tiles serve every term whose value adds up over parts of the image: any other (the temporal term of a video
-    frame, `temporal`) is a UserError."""
-    refused = untileable(loss, temporal)
-    if refused:
-        raise UserError(f"tiling cannot compute the {', '.join(refused)} term: use --tile-size off")
-
-
 class TiledScale:
     """One scale optimised tile by tile from its start image (see the module's docstring)."""
 
-    def __init__(self, model, settings, scale: ScaleRun, monitor, record: dict[str, Any]) -> None:
-        check_tileable(scale.loss, scale.images.previous is not None)
-        images, self.tile = scale.images, scale.images.tile
+    def __init__(self, model, plan: RunPlan, scale: ScalePlan, monitor: Monitor, record: dict[str, Any]) -> None:
+        images, grid = scale.images, scale.tiles
         self.model, self.scale, self.monitor, self.record = model, scale, monitor, record
+        self.tile, self.passes, self.optimizer, self.compute = grid.size, grid.passes, grid.optimizer, scale.compute
         self.height, self.width = images.content.shape[:2]
-        self.passes = tile_passes(self.width, self.height, self.tile)
-        self.optimizer = scale.optimizer.with_budget(evaluations_per_tile(scale.optimizer.evaluation_budget))
-        self.compute = compute_for(settings, self.tile * self.tile, self.optimizer.iterations)
         self.feature_step = feature_step_for(model, self.compute.xla)
         self.content = preprocess(images.content)
-        self.targets = style_targets(self.feature_step, [preprocess(style) for style in images.styles],
-                                     settings.blend_weights(len(images.styles)), scale.loss, self.tile, self.height,
-                                     self.width)
+        self.targets = style_targets(self.feature_step, [preprocess(style) for style in images.styles], plan.shares,
+                                     scale.loss, self.tile, self.height, self.width)
         whole = make_terms(scale.loss, (self.height, self.width))
         self.statistics_terms = [term for term in whole if term.tiling == "statistics"]
         self.positions_terms = [term for term in whole if term.tiling == "positions"]
@@ -198,9 +178,11 @@ class TiledScale:
             tiles={"tile_size": self.tile, "per_pass": [len(tiles) for tiles in self.passes], "context": TILE_CONTEXT,
                    "evaluations_per_tile": self.optimizer.iterations})
         try:
-            for tiles in self.passes:
+            for number, tiles in enumerate(self.passes):
                 # the whole image's statistics, kept up to date as tiles change (exactly again at each pass)
-                _, statistics = self.whole_terms()
+                terms, statistics = self.whole_terms()
+                if number == 0:
+                    self.monitor.start_whole(terms)
                 for region in tiles:
                     statistics = self.optimise_tile(region, statistics)
         except Interrupted:
@@ -260,7 +242,7 @@ class TiledScale:
         return into
 
 
-def run_tiled_scale(model, settings, scale: ScaleRun, monitor, record: dict[str, Any]) -> None:
-    """A scale's runner (transfer.py's other one runs the whole image): the scale tile by tile."""
+def run_tiled_scale(model, plan: RunPlan, scale: ScalePlan, monitor: Monitor, record: dict[str, Any]) -> None:
+    """A scale's runner (scales.py has the one for a whole image): the scale tile by tile."""
     started = time.perf_counter()
-    TiledScale(model, settings, scale, monitor, record).run(started)
+    TiledScale(model, plan, scale, monitor, record).run(started)

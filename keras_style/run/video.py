@@ -21,10 +21,10 @@ from PIL import Image
 from keras_style.config.settings import Settings
 from keras_style.errors import Interrupted
 from keras_style.files.colors import grey, luminance
-from keras_style.files.images import ImageSource, load_image, resize, target_size, to_array
+from keras_style.files.images import ImageSource, load_image, resize, to_array
 from keras_style.files.outputs import save_image, save_json
 from keras_style.files.video import FRAME_NAME
-from keras_style.run.loading import Prepared, prepare
+from keras_style.run.loading import Prepared, output_size, prepare
 from keras_style.run.monitor import Callbacks
 from keras_style.run.motion import motion
 
@@ -54,10 +54,16 @@ def frame_settings(settings: Settings, first: bool, mode: str = "temporal") -> S
 
 
 def sized_frame(frame: ImageSource, settings: Settings) -> np.ndarray:
-    """A frame at the output size (RGB, 0..255 float32), as the run sees it: what the flow is computed on."""
+    """A frame at the output size (RGB, 0..255 float32), as the run sees it: what the flow is computed on (for a
+    frame that is run, its prepared images' photo)."""
     picture = load_image(frame, "video frame")
-    width, height = target_size(picture.width, picture.height, settings.size, settings.resize)
-    return to_array(resize(picture, width, height, "video frame"))
+    return to_array(resize(picture, *output_size(picture, settings), "video frame"))
+
+
+def check_frames(frame_size: tuple[int, int], styles: Sequence[ImageSource], settings: Settings) -> None:
+    """Every input problem a frame of `frame_size` (width, height) would meet (the styles, the masks, the memory, a
+    frame too large to run whole), before TensorFlow loads: a blank frame of that size prepared as the first."""
+    prepare(Image.new("RGB", frame_size), list(styles), frame_settings(settings, first=True), frame=True)
 
 
 def finished_frames(sidecar: Path, identity: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
@@ -98,7 +104,7 @@ def carried_start(prepared: Prepared, previous_input: np.ndarray, previous_outpu
     start = np.where(moved.reliable[..., None] > 0, carried, prepared.final.start).astype(np.float32)
     target = (carried, moved.reliable) if mode == "temporal" else None
     final = prepared.final._replace(start=start, previous=target)
-    return replace(prepared, final=final), round(float(moved.reliable.mean()), 4)
+    return prepared.with_final(final), round(float(moved.reliable.mean()), 4)
 
 
 def stylize_frames(
@@ -131,16 +137,16 @@ def stylize_frames(
     records = list(done)
     previous_input = previous_output = None
     for index, frame in enumerate(frames):
-        current = sized_frame(frame, settings)
         if index < len(done):  # finished: the next frame starts from its PNG
-            previous_input = current
+            previous_input = sized_frame(frame, settings)
             if index == len(done) - 1:
                 previous_output = to_array(load_image(folder / FRAME_NAME.format(index + 1)))
             continue
         started = time.perf_counter()
         first = previous_output is None
         run_settings = frame_settings(settings, first, mode)
-        prepared = prepare(frame, list(styles), run_settings)
+        prepared = prepare(frame, list(styles), run_settings, frame=True)
+        current = prepared.final.photo  # the frame at the output size, in colour: what the flow is computed on
         record: dict[str, Any] = {"index": index, "file": FRAME_NAME.format(index + 1), "warm_start": False}
         if not first and mode != "independent":
             prepared, reliable_share = carried_start(prepared, previous_input, previous_output, current, mode,
