@@ -20,6 +20,7 @@ from keras_style.engine.optimize_device import (
     _lbfgs_step,
     lbfgs_direction,
     minimize_lbfgs_device,
+    report_rows,
 )
 from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import pixel_bounds
@@ -45,9 +46,8 @@ def run_steps(step, x, fixed, iterations, memory=5, directions=False):
         report, trial, x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest = step(
             x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest,
             ops.convert_to_tensor(LBFGS_MAX_TRIALS, "int32"), fixed["fixed"])
-        report = np.asarray(report)
-        passes, accepted, from_history = int(report[-3]), bool(report[-2]), bool(report[-1])
-        records.append((*before, report[:-3], np.asarray(trial), np.asarray(x), passes, accepted, float(loss),
+        rows, passes, accepted, from_history = report_rows(np.asarray(report))
+        records.append((*before, rows[-1], np.asarray(trial), np.asarray(x), passes, accepted, float(loss),
                         np.asarray(gradient), from_history))
         if directions:
             found.append(np.asarray(lbfgs_direction(gradient, s_ring, y_ring, rho, newest)[0]))
@@ -260,9 +260,11 @@ class QuadraticEvaluator:
     Evaluator.observe itself."""
 
     observe = Evaluator.observe
+    _add_compiled_seconds = Evaluator._add_compiled_seconds
 
     def __init__(self, fixed):
         self.fixed, self.passes, self.stalled, self.observer, self.steps = fixed, 0, False, None, 0
+        self.first_pass_seconds, self.network_seconds, self._compiled_calls, self._step_started = 0.0, 0.0, 0, None
         self.value_and_grad_step = CompiledFunction(value_and_grad(quadratic_loss), False)
 
     def compiled_step(self, purpose, build):
@@ -286,7 +288,8 @@ def test_one_read_back_to_the_host_per_iteration(monkeypatch):
     start = rng.uniform(-60, 60, QUADRATIC_SHAPE).astype(np.float32)
     minimize_lbfgs_device(evaluator, start, OptimizerSpec("lbfgs-device", iterations=25, lbfgs_memory=4))
     assert evaluator.passes == 25 and evaluator.steps >= 10
-    assert len(reads) == 1 + evaluator.steps  # the first evaluation's terms, then one vector per iteration
+    # one vector per step: the first evaluation's (a step from a zero direction), then one per iteration
+    assert len(reads) == evaluator.steps
 
 
 def test_a_search_that_fails_from_a_gradient_step_stops_the_scale_as_stalled(monkeypatch):
