@@ -325,3 +325,43 @@ def test_the_memory_estimate_counts_the_device_lbfgs_history():
     auto = Settings.from_options(preset="painterly", optimizer="auto", lbfgs_memory=100)
     adam = Settings.from_options(preset="painterly", optimizer="adam", lbfgs_memory=100)
     assert estimate_bytes(auto, 512, 384) >= estimate_bytes(device, 512, 384) > estimate_bytes(adam, 512, 384)
+
+
+def test_each_pass_of_a_line_search_is_recorded_with_its_own_trial_loss():
+    """The first search (from a gradient step) on a steep quadratic overshoots and backtracks: each of its passes is
+    in the history with its own trial's loss, the ones rebuilt on the host from the search's rule, and only the
+    last pass hands over an image."""
+    from keras_style.engine.optimize_device import _shrunk, projected
+
+    rng = np.random.default_rng(4)
+    _, fixed = quadratic_problem(rng, 1, 2)
+    evaluator = QuadraticEvaluator(fixed)
+    seen = []
+    evaluator.observer = lambda terms, image: seen.append((terms, image))
+    # within a pixel level of the minimum: the first gradient step, GD_FIRST_STEP_PIXELS levels, overshoots
+    start = (np.asarray(fixed["centre"]) + rng.uniform(-1, 1, QUADRATIC_SHAPE)).astype(np.float32)
+    minimize_lbfgs_device(evaluator, start, OptimizerSpec("lbfgs-device", iterations=12, lbfgs_memory=4))
+    assert len(seen) == evaluator.passes == 12
+    first = [terms for terms, image in seen[1:]]
+    searched = next(index for index, (_, image) in enumerate(seen[1:]) if image is not None) + 1
+    assert searched >= 2, "the first search took one pass: no backtracking to check"
+    assert all(image is None for _, image in seen[1:searched]) and seen[searched][1] is not None
+    losses = [float(terms[0]) for terms in first[:searched]]
+    assert len(set(losses)) == searched  # each pass its own loss, not the last one repeated
+    # rebuild the search's trials: x_t = clip(x + t d), d the projected gradient step, t shrunk after each failure
+    low, high = (np.asarray(bound, np.float32) for bound in pixel_bounds())
+    x, loss = start, float(ops.convert_to_numpy(quadratic_loss(ops.convert_to_tensor(start), fixed)[0]))
+    gradient = 2.0 * np.asarray(fixed["curvature"]) * (x - np.asarray(fixed["centre"]))
+    steepest = np.asarray(projected(ops.convert_to_tensor(-gradient), ops.convert_to_tensor(x), low, high))
+    direction = GD_FIRST_STEP_PIXELS / np.abs(steepest).mean() * steepest
+    scale = 1.0
+    for recorded in losses:
+        trial = np.clip(x + scale * direction, low, high)
+        expected = float(ops.convert_to_numpy(quadratic_loss(ops.convert_to_tensor(trial), fixed)[0]))
+        assert recorded == pytest.approx(expected, rel=1e-5)
+        scale = float(_shrunk(scale, loss, float(np.sum(gradient * (trial - x))), expected))
+    # the last pass's image is its trial's: its recorded loss is an independent evaluation of that image
+    last_terms, last_image = seen[searched]
+    assert float(last_terms[0]) == pytest.approx(
+        float(ops.convert_to_numpy(quadratic_loss(ops.convert_to_tensor(np.asarray(last_image)), fixed)[0])),
+        rel=1e-6)

@@ -1,7 +1,6 @@
 """Each compiled step is traced once per input shape (the feature step once for every shape), with TensorFlow's
 frequent-retracing warning never printed over a multi-scale run; the device optimisers time their passes."""
 import logging
-from collections import OrderedDict
 
 import pytest
 
@@ -17,12 +16,6 @@ from .conftest import CONTENT, STYLE, build
 RANDOM = dict(weights="none", precision="float32", jit_compile=False, seed=0)
 
 
-@pytest.fixture
-def fresh_cache(monkeypatch):
-    """An empty compile cache for the test (the process's own comes back after it), so every step it uses traces."""
-    monkeypatch.setattr(backend, "_COMPILED", OrderedDict())
-
-
 def traced_during(run) -> dict:
     """{step name: traces} that `run()` caused (only the steps that traced)."""
     before = dict(backend.TRACE_COUNTS)
@@ -36,7 +29,7 @@ def traced_during(run) -> dict:
     # the average's last evaluation is one pass per scale: untraced
     ("adam", {"average_iterates": 0.9}, "adam"),
 ])
-def test_a_three_scale_run_traces_each_step_once_per_shape(fresh_cache, optimizer, options, step):
+def test_a_three_scale_run_traces_each_step_once_per_shape(fresh_compile_cache, optimizer, options, step):
     # 136 px (68, 96 and 136 px scales): a size no other test uses
     result = []
     traces = traced_during(lambda: result.append(keras_style.stylize_result(
@@ -50,7 +43,7 @@ def test_a_three_scale_run_traces_each_step_once_per_shape(fresh_cache, optimize
     assert result.traces == 3
 
 
-def test_adam_traces_nothing_on_a_second_call_at_one_shape(fresh_cache):
+def test_adam_traces_nothing_on_a_second_call_at_one_shape(fresh_compile_cache):
     settings, content, style, model = build(size=(52, 36), init="noise", style_weight=1e3)
     settings = Settings.from_options(**{**settings.as_dict(), "optimizer": "adam", "iterations": 4})
     evaluators = [evaluator_for(model, settings, content, style) for _ in range(2)]
@@ -69,7 +62,7 @@ class Recorded(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def test_a_five_scale_run_prints_no_retracing_warning(fresh_cache):
+def test_a_five_scale_run_prints_no_retracing_warning(fresh_compile_cache):
     # TensorFlow's warning goes to its Python logger ("tensorflow"), which need not propagate to pytest's handler
     import tensorflow as tf  # noqa: F401  (its logger exists once it is imported)
 
