@@ -76,6 +76,17 @@ def run_cli(*args, timeout: float = 300, **kwargs) -> subprocess.CompletedProces
     )
 
 
+@pytest.fixture
+def fresh_compile_cache(monkeypatch):
+    """An empty process-wide compile cache for one test (the process's own comes back after it): every step the test
+    uses traces, so it can count traces exactly whatever ran before it."""
+    from collections import OrderedDict
+
+    from keras_style.engine import backend
+
+    monkeypatch.setattr(backend, "_COMPILED", OrderedDict())
+
+
 @pytest.fixture(scope="session")
 def image_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("images")

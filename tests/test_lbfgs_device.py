@@ -20,6 +20,7 @@ from keras_style.engine.optimize_device import (
     _lbfgs_step,
     lbfgs_direction,
     minimize_lbfgs_device,
+    report_rows,
 )
 from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import pixel_bounds
@@ -45,9 +46,8 @@ def run_steps(step, x, fixed, iterations, memory=5, directions=False):
         report, trial, x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest = step(
             x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest,
             ops.convert_to_tensor(LBFGS_MAX_TRIALS, "int32"), fixed["fixed"])
-        report = np.asarray(report)
-        passes, accepted, from_history = int(report[-3]), bool(report[-2]), bool(report[-1])
-        records.append((*before, report[:-3], np.asarray(trial), np.asarray(x), passes, accepted, float(loss),
+        rows, passes, accepted, from_history = report_rows(np.asarray(report))
+        records.append((*before, rows[-1], np.asarray(trial), np.asarray(x), passes, accepted, float(loss),
                         np.asarray(gradient), from_history))
         if directions:
             found.append(np.asarray(lbfgs_direction(gradient, s_ring, y_ring, rho, newest)[0]))
@@ -260,9 +260,11 @@ class QuadraticEvaluator:
     Evaluator.observe itself."""
 
     observe = Evaluator.observe
+    _add_compiled_seconds = Evaluator._add_compiled_seconds
 
     def __init__(self, fixed):
         self.fixed, self.passes, self.stalled, self.observer, self.steps = fixed, 0, False, None, 0
+        self.first_pass_seconds, self.network_seconds, self._compiled_calls, self._step_started = 0.0, 0.0, 0, None
         self.value_and_grad_step = CompiledFunction(value_and_grad(quadratic_loss), False)
 
     def compiled_step(self, purpose, build):
@@ -286,7 +288,8 @@ def test_one_read_back_to_the_host_per_iteration(monkeypatch):
     start = rng.uniform(-60, 60, QUADRATIC_SHAPE).astype(np.float32)
     minimize_lbfgs_device(evaluator, start, OptimizerSpec("lbfgs-device", iterations=25, lbfgs_memory=4))
     assert evaluator.passes == 25 and evaluator.steps >= 10
-    assert len(reads) == 1 + evaluator.steps  # the first evaluation's terms, then one vector per iteration
+    # one vector per step: the first evaluation's (a step from a zero direction), then one per iteration
+    assert len(reads) == evaluator.steps
 
 
 def test_a_search_that_fails_from_a_gradient_step_stops_the_scale_as_stalled(monkeypatch):
@@ -322,3 +325,43 @@ def test_the_memory_estimate_counts_the_device_lbfgs_history():
     auto = Settings.from_options(preset="painterly", optimizer="auto", lbfgs_memory=100)
     adam = Settings.from_options(preset="painterly", optimizer="adam", lbfgs_memory=100)
     assert estimate_bytes(auto, 512, 384) >= estimate_bytes(device, 512, 384) > estimate_bytes(adam, 512, 384)
+
+
+def test_each_pass_of_a_line_search_is_recorded_with_its_own_trial_loss():
+    """The first search (from a gradient step) on a steep quadratic overshoots and backtracks: each of its passes is
+    in the history with its own trial's loss, the ones rebuilt on the host from the search's rule, and only the
+    last pass hands over an image."""
+    from keras_style.engine.optimize_device import _shrunk, projected
+
+    rng = np.random.default_rng(4)
+    _, fixed = quadratic_problem(rng, 1, 2)
+    evaluator = QuadraticEvaluator(fixed)
+    seen = []
+    evaluator.observer = lambda terms, image: seen.append((terms, image))
+    # within a pixel level of the minimum: the first gradient step, GD_FIRST_STEP_PIXELS levels, overshoots
+    start = (np.asarray(fixed["centre"]) + rng.uniform(-1, 1, QUADRATIC_SHAPE)).astype(np.float32)
+    minimize_lbfgs_device(evaluator, start, OptimizerSpec("lbfgs-device", iterations=12, lbfgs_memory=4))
+    assert len(seen) == evaluator.passes == 12
+    first = [terms for terms, image in seen[1:]]
+    searched = next(index for index, (_, image) in enumerate(seen[1:]) if image is not None) + 1
+    assert searched >= 2, "the first search took one pass: no backtracking to check"
+    assert all(image is None for _, image in seen[1:searched]) and seen[searched][1] is not None
+    losses = [float(terms[0]) for terms in first[:searched]]
+    assert len(set(losses)) == searched  # each pass its own loss, not the last one repeated
+    # rebuild the search's trials: x_t = clip(x + t d), d the projected gradient step, t shrunk after each failure
+    low, high = (np.asarray(bound, np.float32) for bound in pixel_bounds())
+    x, loss = start, float(ops.convert_to_numpy(quadratic_loss(ops.convert_to_tensor(start), fixed)[0]))
+    gradient = 2.0 * np.asarray(fixed["curvature"]) * (x - np.asarray(fixed["centre"]))
+    steepest = np.asarray(projected(ops.convert_to_tensor(-gradient), ops.convert_to_tensor(x), low, high))
+    direction = GD_FIRST_STEP_PIXELS / np.abs(steepest).mean() * steepest
+    scale = 1.0
+    for recorded in losses:
+        trial = np.clip(x + scale * direction, low, high)
+        expected = float(ops.convert_to_numpy(quadratic_loss(ops.convert_to_tensor(trial), fixed)[0]))
+        assert recorded == pytest.approx(expected, rel=1e-5)
+        scale = float(_shrunk(scale, loss, float(np.sum(gradient * (trial - x))), expected))
+    # the last pass's image is its trial's: its recorded loss is an independent evaluation of that image
+    last_terms, last_image = seen[searched]
+    assert float(last_terms[0]) == pytest.approx(
+        float(ops.convert_to_numpy(quadratic_loss(ops.convert_to_tensor(np.asarray(last_image)), fixed)[0])),
+        rel=1e-6)

@@ -16,7 +16,7 @@ Losses and Gram matrices stay float32 whatever the network computes in.
 
 TensorFlow is the backend the package installs and tests. Keras's JAX backend (KERAS_BACKEND=jax) is supported
 here too, for the GPU machines where only JAX exists (benchmarks/RESULTS.md, "GPU"): the compiled steps become
-jax.jit + jax.value_and_grad. The Adam step, which updates a Keras variable in place, needs TensorFlow.
+jax.jit + jax.value_and_grad.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ import importlib
 import os
 import sys
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,24 +238,55 @@ def set_threads(threads: int) -> int:
     return threads
 
 
+# Traces per compiled step's name ("value_and_grad", "features", "lbfgs", ...) over the whole process: the record that
+# tests and diagnostics read (a CompiledFunction evicted from the cache keeps its count here).
+TRACE_COUNTS: Counter[str] = Counter()
+
+
+class _Traced:
+    """The Python function a CompiledFunction hands to tf.function: counts its traces, then calls the step.
+
+    An object per compiled step rather than one closure for all: TensorFlow's frequent-retracing warning keeps its
+    statistics per key, the traced function's __code__ (which every closure of one definition shares) or, for a
+    callable without __code__, the callable itself (polymorphic_function.py, _get_key_for_call_stats). With a
+    shared key every step's first trace at each scale counted as retracing of one function; this way each step's
+    traces are counted apart, as TensorFlow meant them to be."""
+
+    def __init__(self, function: Callable, name: str, counter: CompiledFunction) -> None:
+        self.function = function
+        self.name = name
+        self.counter = counter
+
+    def __call__(self, *args):
+        # Python side effect: runs only when TensorFlow traces, not on each call
+        self.counter.traces += 1
+        TRACE_COUNTS[self.name] += 1
+        return self.function(*args)
+
+    def __repr__(self) -> str:
+        return f"<compiled step {self.name!r}>"
+
+
 class CompiledFunction:
-    """A tf.function (XLA-compiled or not) with a count of its traces (one per new input shape)."""
+    """A tf.function (XLA-compiled or not) with a count of its traces (one per new input shape; one in all with an
+    `input_signature` whose dimensions are None, which TensorFlow traces once for every shape it admits)."""
 
-    def __init__(self, function: Callable, jit_compile: bool) -> None:
+    def __init__(self, function: Callable, jit_compile: bool, name: str = "step",
+                 input_signature: Sequence[tuple[tuple[int | None, ...], str]] | None = None) -> None:
         self.traces = 0
-
-        def traced(*args):
-            self.traces += 1  # Python side effect: runs only when TensorFlow traces, not on each call
-            return function(*args)
+        self.name = name
+        traced = _Traced(function, name, self)
 
         if on_jax():
             import jax
 
-            self._call = jax.jit(traced)  # JAX always compiles with XLA
+            self._call = jax.jit(traced)  # JAX always compiles with XLA, and traces per shape
             return
         import tensorflow as tf
 
-        self._call = tf.function(traced, jit_compile=jit_compile)
+        signature = None if input_signature is None else [tf.TensorSpec(shape, dtype)
+                                                          for shape, dtype in input_signature]
+        self._call = tf.function(traced, jit_compile=jit_compile, input_signature=signature)
 
     def __call__(self, *args):
         return self._call(*args)
@@ -268,13 +299,14 @@ COMPILED_CACHE_SIZE = 32
 _COMPILED: OrderedDict[tuple, tuple[Any, CompiledFunction]] = OrderedDict()
 
 
-def compiled(model: Any, key: tuple, jit_compile: bool, build: Callable[[], Callable]) -> CompiledFunction:
-    """The process-wide compiled function for (model, key, jit_compile), built by `build()` on first use. The model
-    is kept in the entry so its id is never reused while the entry lives."""
+def compiled(model: Any, key: tuple, jit_compile: bool, build: Callable[[], Callable],
+             input_signature: Sequence[tuple[tuple[int | None, ...], str]] | None = None) -> CompiledFunction:
+    """The process-wide compiled function for (model, key, jit_compile), built by `build()` on first use and named
+    by key[0]. The model is kept in the entry so its id is never reused while the entry lives."""
     full_key = (id(model), key, bool(jit_compile))
     entry = _COMPILED.get(full_key)
     if entry is None:
-        entry = (model, CompiledFunction(build(), jit_compile))
+        entry = (model, CompiledFunction(build(), jit_compile, str(key[0]), input_signature))
         _COMPILED[full_key] = entry
         while len(_COMPILED) > COMPILED_CACHE_SIZE:
             _COMPILED.popitem(last=False)

@@ -20,7 +20,8 @@ from keras_style.engine.backend import CompiledFunction, Compute, compiled, valu
 from keras_style.engine.terms import LossTerm, combine
 
 # Called after each network pass with the loss terms (Evaluator.layout names them) and the image that produced them
-# (a numpy array, or a device tensor that nothing modifies afterwards).
+# (a numpy array, or a device tensor that nothing modifies afterwards; None for a line search's trial that the
+# device step did not hand over: its terms count, its image cannot be kept).
 Observer = Callable[[np.ndarray, Any], None]
 
 
@@ -50,10 +51,13 @@ class Evaluator:
         self.shape = tuple(shape)
         self.observer = observer
         self.passes = 0
-        # Seconds spent in the network passes that evaluate() made (the host's waiting included: the terms and the
-        # gradient come back at the end of each), the first one apart: it traces and compiles the step.
+        # Seconds spent in the network passes (the host's waiting included: the terms, and for evaluate() the
+        # gradient, come back at the end of each), the first compiled call apart: it traces and compiles the step.
+        # A device step (call, then observe) counts from its call to its terms' read back, all its passes together.
         self.network_seconds = 0.0
         self.first_pass_seconds = 0.0
+        self._compiled_calls = 0
+        self._step_started: float | None = None  # when the device step that observe() will record was called
         self.traces = 0  # traces of the optimisation steps during this Evaluator's calls (0: compiled before)
         # set by an optimiser that ended before its budget because it could not descend (optimize_device's L-BFGS)
         self.stalled = False
@@ -88,7 +92,9 @@ class Evaluator:
         return compiled(self.model, (purpose, self.structure), self.jit_compile, build)
 
     def call(self, function: CompiledFunction, *args):
-        """Call a compiled step, counting its traces as this Evaluator's."""
+        """Call a compiled step, counting its traces as this Evaluator's; its time runs until observe() has its terms
+        on the host."""
+        self._step_started = time.perf_counter()
         before = function.traces
         result = function(*args)
         self.traces += function.traces - before
@@ -101,27 +107,47 @@ class Evaluator:
         terms, gradient = self.call(self.value_and_grad_step, image_tensor, self.fixed)
         terms = ops.convert_to_numpy(terms)
         gradient = np.asarray(ops.convert_to_numpy(gradient))
-        seconds = time.perf_counter() - started
-        if self.passes == 0:
-            self.first_pass_seconds = seconds
-        else:
-            self.network_seconds += seconds
+        self._step_started = None
+        self._add_compiled_seconds(time.perf_counter() - started)
         self.passes += 1
         if self.observer is not None:
             self.observer(terms, image)
         return terms, gradient
 
-    def observe(self, terms, image, passes: int = 1) -> None:
+    def observe(self, terms, image) -> None:
         """Record the network passes of one device step (optimize_device): terms to the host, the image stays on the
-        device. A line search's step makes several passes and hands over its last (the point it ends at): the
-        observer sees that point once per pass, so the history, the progress bar and the budget count passes. Terms
-        already on the host (a numpy array) are taken as they are."""
+        device. `terms` holds one pass's terms, or one row per pass (a line search's trials, in order), the image
+        being the last pass's point: the observer sees each pass with its own terms, the earlier trials with the
+        image None (only the point the search ends at comes back), so the history, the progress bar and the budget
+        count passes. Terms already on the host (a numpy array) are taken as they are."""
         if not isinstance(terms, np.ndarray):
             terms = ops.convert_to_numpy(terms)
-        for _ in range(passes):
+        if self._step_started is not None:  # the step's time: from its call to its terms here
+            self._add_compiled_seconds(time.perf_counter() - self._step_started)
+            self._step_started = None
+        rows = terms if terms.ndim == 2 else terms[None]
+        for index, row in enumerate(rows):
             self.passes += 1
             if self.observer is not None:
-                self.observer(terms, image)
+                self.observer(row, image if index == len(rows) - 1 else None)
+
+    def evaluate_terms(self, image) -> np.ndarray:
+        """One forward pass, untraced, observed like any other: for a single evaluation at a shape (the average's
+        in optimize_device.minimize_averaged), where tracing a compiled step would cost more than the call."""
+        started = time.perf_counter()
+        terms = self.terms_at(image)
+        self.network_seconds += time.perf_counter() - started
+        self.passes += 1
+        if self.observer is not None:
+            self.observer(terms, image)
+        return terms
+
+    def _add_compiled_seconds(self, seconds: float) -> None:
+        if self._compiled_calls == 0:
+            self.first_pass_seconds = seconds
+        else:
+            self.network_seconds += seconds
+        self._compiled_calls += 1
 
     def terms_at(self, image) -> np.ndarray:
         """The stacked terms at one image, forward only and untraced: for scoring, not for optimising."""

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-import keras
 import numpy as np
 from keras import ops
 
-from keras_style.engine.backend import CompiledFunction, history_ring, ring_read, ring_write, value_and_grad
+from keras_style.engine.backend import history_ring, ring_read, ring_write, value_and_grad
 from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.spec import OptimizerSpec
 from keras_style.files.images import pixel_bounds
@@ -25,6 +24,10 @@ from keras_style.files.images import pixel_bounds
 GD_FIRST_STEP_PIXELS = 5.0
 # Adam's steps are about lr pixel levels whatever the loss scale; 10 is anishathalye/neural-style's default.
 ADAM_LEARNING_RATE = 10.0
+# Keras's Adam defaults (keras.optimizers.Adam), which the step reproduces
+ADAM_BETA_1 = 0.9
+ADAM_BETA_2 = 0.999
+ADAM_EPSILON = 1e-7
 # A curvature pair whose s.y is not above torch's threshold is skipped (it would break the positive definiteness of
 # the approximation).
 LBFGS_MIN_CURVATURE = 1e-10
@@ -71,31 +74,42 @@ def minimize_gradient_descent(evaluator: Evaluator, image: np.ndarray, spec: Opt
     return x
 
 
-def minimize_adam(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
-    """Keras's Adam on the image (anishathalye's choice), projected back into pixel range after each step."""
+def _adam_step(loss_function: Callable) -> Callable:
+    gradient_of = value_and_grad(loss_function)
     low, high = _bounds()
-    optimizer = keras.optimizers.Adam(
-        learning_rate=keras.optimizers.schedules.ExponentialDecay(
-            spec.learning_rate or ADAM_LEARNING_RATE, spec.lr_decay_steps, spec.lr_decay, staircase=True
-        )
-    )
-    gradient_of = value_and_grad(evaluator.loss_function_for_steps())
-    # The image is a variable that the compiled step reads, updates and projects in place.
-    variable = keras.Variable(image, dtype="float32", name="generated")
-    optimizer.build([variable])
 
-    def step_once(fixed):
-        current = ops.convert_to_tensor(variable.value)  # the image this step evaluates, kept by the Monitor
-        terms, gradient = gradient_of(current, fixed)
-        optimizer.apply_gradients([(gradient, variable)])
-        variable.assign(ops.clip(variable.value, low, high))
-        return terms, current
+    def step(image, momentum, velocity, alpha, fixed):
+        """Keras's Adam update of the image with its moments passed in and handed back, then the projection into
+        pixel range; `alpha` is the step's rate with Adam's bias corrections (computed on the host)."""
+        terms, gradient = gradient_of(image, fixed)
+        momentum = momentum + (gradient - momentum) * (1.0 - ADAM_BETA_1)
+        velocity = velocity + (ops.square(gradient) - velocity) * (1.0 - ADAM_BETA_2)
+        image = image - momentum * alpha / (ops.sqrt(velocity) + ADAM_EPSILON)
+        return terms, ops.clip(image, low, high), momentum, velocity
 
-    step = CompiledFunction(step_once, evaluator.jit_compile)
-    for _ in range(spec.iterations):
-        terms, current = evaluator.call(step, evaluator.fixed)
-        evaluator.observe(terms, current)
-    return ops.convert_to_tensor(variable.value)
+    return step
+
+
+def adam_alpha(spec: OptimizerSpec, index: int) -> float:
+    """Step `index`'s (0-based) rate with Adam's bias corrections: Keras's alpha = lr sqrt(1 - b2^t) / (1 - b1^t)
+    at t = index + 1, lr the staircase ExponentialDecay of the learning rate (lr decay^(index // decay steps))."""
+    rate = (spec.learning_rate or ADAM_LEARNING_RATE) * spec.lr_decay ** (index // spec.lr_decay_steps)
+    t = index + 1
+    return rate * (1.0 - ADAM_BETA_2 ** t) ** 0.5 / (1.0 - ADAM_BETA_1 ** t)
+
+
+def minimize_adam(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
+    """Keras's Adam on the image (anishathalye's choice), projected back into pixel range after each step: one
+    compiled step per process and shape (the moments are its inputs and outputs, the rate a tensor)."""
+    step = evaluator.compiled_step("adam", lambda: _adam_step(evaluator.loss_function_for_steps()))
+    x = ops.convert_to_tensor(image, "float32")
+    momentum, velocity = ops.zeros_like(x), ops.zeros_like(x)
+    for index in range(spec.iterations):
+        alpha = ops.convert_to_tensor(adam_alpha(spec, index), "float32")
+        terms, new_x, momentum, velocity = evaluator.call(step, x, momentum, velocity, alpha, evaluator.fixed)
+        evaluator.observe(terms, x)  # the image this step evaluated, kept by the Monitor
+        x = new_x
+    return x
 
 
 def _dot(a, b):
@@ -182,7 +196,8 @@ def _line_search(gradient_of: Callable, low, high) -> Callable:
     """Backtracking from x along a direction: trials x_t = clip(x + t d) from t = 1, each shrink to the minimum of
     the quadratic through f(x), its slope and f(x_t) within LBFGS_SHRINK of t, until the Armijo condition on the
     step actually taken, f(x_t) <= f(x) + c1 min(g.(x_t - x), 0), holds or `max_trials` passes are spent (the min:
-    the accepted loss never rises). (scale, passes, trial, terms, trial gradient, accepted)."""
+    the accepted loss never rises; max_trials <= LBFGS_MAX_TRIALS). (scale, passes, trial, terms, trial gradient,
+    accepted, each trial's terms: row i the (i+1)-th trial's, rows from `passes` on zero)."""
     def search(x, loss, gradient, direction, max_trials, fixed):
         def trial_at(scale):
             trial = ops.clip(x + scale * direction, low, high)
@@ -191,15 +206,24 @@ def _line_search(gradient_of: Callable, low, high) -> Callable:
             accepted = ops.logical_and(ops.isfinite(terms[0]), terms[0] <= bound)
             return trial, terms, trial_gradient, accepted
 
-        def searching(scale, passes, trial, terms, trial_gradient, accepted):
+        def recorded(block, passes, terms):
+            """The block with `terms` in the row of the pass that made them (the passes-th)."""
+            row = ops.expand_dims(ops.arange(LBFGS_MAX_TRIALS, dtype="int32") == passes - 1, 1)
+            return ops.where(row, ops.expand_dims(ops.cast(terms, "float32"), 0), block)
+
+        def searching(scale, passes, trial, terms, trial_gradient, accepted, block):
             return ops.logical_and(ops.logical_not(accepted), passes < max_trials)
 
-        def shrink(scale, passes, trial, terms, trial_gradient, accepted):
+        def shrink(scale, passes, trial, terms, trial_gradient, accepted, block):
             scale = _shrunk(scale, loss, _dot(gradient, trial - x), terms[0])
-            return (scale, passes + 1, *trial_at(scale))
+            trial, terms, trial_gradient, accepted = trial_at(scale)
+            return scale, passes + 1, trial, terms, trial_gradient, accepted, recorded(block, passes + 1, terms)
 
         one = ops.convert_to_tensor(1.0, "float32")
-        return ops.while_loop(searching, shrink, (one, ops.convert_to_tensor(1, "int32"), *trial_at(one)))
+        first = ops.convert_to_tensor(1, "int32")
+        trial, terms, trial_gradient, accepted = trial_at(one)
+        block = recorded(ops.zeros((LBFGS_MAX_TRIALS, terms.shape[0]), "float32"), first, terms)
+        return ops.while_loop(searching, shrink, (one, first, trial, terms, trial_gradient, accepted, block))
 
     return search
 
@@ -212,9 +236,14 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
     pair's slot. An accepted trial moves x and writes its pair in the next slot (when s.y > LBFGS_MIN_CURVATURE). If
     every trial fails, x stays and the history is cleared, so the next iteration starts from a gradient step; a
     gradient step's search sets the next one's length (the accepted step, or shorter than any it tried). Returns
-    the host's report, one vector read once per iteration: the last pass's terms, then the passes spent (they count
-    against the budget), whether the search was accepted and whether its direction came from the history; then the
-    trial, the new state and the rings."""
+    the host's report, one vector read once per iteration: each pass's terms (LBFGS_MAX_TRIALS rows, flattened, of
+    which the first `passes` are filled: report_rows), then the passes spent (they count against the budget),
+    whether the search was accepted and whether its direction came from the history; then the trial (the last
+    pass's point), the new state and the rings.
+
+    From a zero gradient and gradient step, with an infinite loss and one trial, the step is a start's evaluation:
+    its direction is zero, so its one trial is x (clipped into pixel range) and is accepted if its loss is finite;
+    it hands back x's loss and gradient with the history still empty."""
     gradient_of = value_and_grad(loss_function)
     low, high = _bounds()
     direction_at = _search_direction(low, high)
@@ -222,8 +251,8 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
 
     def step(x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest, max_trials, fixed):
         direction, from_history = direction_at(x, gradient, gradient_step, s_ring, y_ring, rho, newest)
-        scale, passes, trial, terms, trial_gradient, accepted = search(x, loss, gradient, direction, max_trials,
-                                                                       fixed)
+        scale, passes, trial, terms, trial_gradient, accepted, block = search(x, loss, gradient, direction,
+                                                                              max_trials, fixed)
         s, y = trial - x, trial_gradient - gradient
         curvature = _dot(s, y)
         keep = ops.logical_and(accepted, curvature > LBFGS_MIN_CURVATURE)
@@ -237,12 +266,19 @@ def _lbfgs_step(loss_function: Callable) -> Callable:
         next_scale = ops.where(accepted, scale, _shrunk(scale, loss, _dot(gradient, s), terms[0]))
         gradient_step = ops.where(from_history, gradient_step, gradient_step * next_scale)
         flags = ops.cast(ops.stack([passes, ops.cast(accepted, "int32"), ops.cast(from_history, "int32")]), "float32")
-        report = ops.concatenate([ops.cast(terms, "float32"), flags])
+        report = ops.concatenate([ops.reshape(block, (-1,)), flags])
         state = [ops.where(accepted, new, old) for new, old in ((trial, x), (terms[0], loss),
                                                                 (trial_gradient, gradient))]
         return report, trial, *state, gradient_step, s_ring, y_ring, rho, newest
 
     return step
+
+
+def report_rows(report: np.ndarray) -> tuple[np.ndarray, int, bool, bool]:
+    """An L-BFGS step's report on the host: (each pass's terms, one row per pass in order, the passes, whether the
+    search was accepted, whether its direction came from the history)."""
+    passes, accepted, from_history = (int(value) for value in report[-3:])
+    return report[:-3].reshape(LBFGS_MAX_TRIALS, -1)[:passes], passes, bool(accepted), bool(from_history)
 
 
 def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
@@ -258,13 +294,16 @@ def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: Optimiz
     1/256 of the first's step or shorter)."""
     step = evaluator.compiled_step("lbfgs", lambda: _lbfgs_step(evaluator.loss_function_for_steps()))
     x = ops.convert_to_tensor(image, "float32")
-    terms, gradient = evaluator.call(evaluator.value_and_grad_step, x, evaluator.fixed)
-    evaluator.observe(terms, x)
-    loss = terms[0]
     # s and y: the last m steps and gradient changes
     s_ring, y_ring = (history_ring(spec.lbfgs_memory, tuple(x.shape)) for _ in range(2))
     rho = ops.zeros((spec.lbfgs_memory,), "float32")
     newest = ops.convert_to_tensor(spec.lbfgs_memory - 1, "int32")
+    # The start's loss and gradient come from the step itself, from a zero direction (_lbfgs_step): the scale's one
+    # compiled step, rather than a second one traced (and compiled) for a single call per scale.
+    report, trial, x, loss, gradient, _, s_ring, y_ring, rho, newest = evaluator.call(
+        step, x, ops.convert_to_tensor(np.inf, "float32"), ops.zeros_like(x), ops.convert_to_tensor(0.0, "float32"),
+        s_ring, y_ring, rho, newest, ops.convert_to_tensor(1, "int32"), evaluator.fixed)
+    evaluator.observe(report_rows(ops.convert_to_numpy(report))[0], trial)
     # Without history, a gradient step that moves pixels GD_FIRST_STEP_PIXELS levels on average, as gd's first
     # step does (torch's min(1, 1/|g|_1) barely moves the image at style transfer's gradient scale).
     gradient_step = ops.convert_to_tensor(GD_FIRST_STEP_PIXELS, "float32")
@@ -274,9 +313,9 @@ def minimize_lbfgs_device(evaluator: Evaluator, image: np.ndarray, spec: Optimiz
         report, trial, x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest = evaluator.call(
             step, x, loss, gradient, gradient_step, s_ring, y_ring, rho, newest,
             ops.convert_to_tensor(max_trials, "int32"), evaluator.fixed)
-        report = ops.convert_to_numpy(report)  # the iteration's one read back to the host
-        passes, accepted, from_history = (int(value) for value in report[-3:])
-        evaluator.observe(report[:-3], trial, passes=passes)
+        # the iteration's one read back to the host: each pass's terms, the last pass's image
+        rows, passes, accepted, from_history = report_rows(ops.convert_to_numpy(report))
+        evaluator.observe(rows, trial)
         remaining -= passes
         if not (accepted or from_history) and passes == LBFGS_MAX_TRIALS and failed:
             evaluator.stalled = True
@@ -294,8 +333,9 @@ def minimize_averaged(minimizer: Callable, evaluator: Evaluator, image: np.ndarr
     average = []
 
     def observing(terms, current) -> None:
-        current = ops.convert_to_tensor(current, "float32")
-        average[:] = [current if not average else decay * average[0] + (1.0 - decay) * current]
+        if current is not None:  # a line search's earlier trial: its image stayed on the device
+            current = ops.convert_to_tensor(current, "float32")
+            average[:] = [current if not average else decay * average[0] + (1.0 - decay) * current]
         if observer is not None:
             observer(terms, current)
 
@@ -304,5 +344,5 @@ def minimize_averaged(minimizer: Callable, evaluator: Evaluator, image: np.ndarr
         minimizer(evaluator, image, replace(spec, iterations=spec.iterations - 1))
     finally:
         evaluator.observer = observer
-    evaluator.evaluate(average[0])
+    evaluator.evaluate_terms(average[0])  # one pass at this shape: untraced
     return average[0]

@@ -36,9 +36,17 @@ def features(model, batch) -> list:
     return [ops.cast(output, "float32") for output in outputs]
 
 
+# The feature step's input: any batch of RGB images. Traced once for every shape: it is called about once per image
+# (each scale's content and styles, each tile's window), where a trace per shape would cost more than the call; its
+# outputs are the per-shape traces' to the bit (float32 and mixed, with and without XLA, which still compiles per
+# shape). TensorFlow only: JAX traces per shape.
+FEATURE_INPUT = ((None, None, None, 3), "float32")
+
+
 def feature_step_for(model, jit_compile: bool) -> CompiledFunction:
     """The process-wide compiled forward pass of `model` (its outputs as float32 tensors), for targets."""
-    return compiled(model, ("features",), jit_compile, lambda: lambda batch: features(model, batch))
+    return compiled(model, ("features",), jit_compile, lambda: lambda batch: features(model, batch),
+                    input_signature=[FEATURE_INPUT])
 
 
 def by_layer(spec: LossSpec, outputs: Sequence) -> dict:

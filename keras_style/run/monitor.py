@@ -144,7 +144,8 @@ class Monitor:
             self.non_finite += 1
             if self.evaluations == 1:
                 raise UserError(non_finite_message(terms, self.term_names, self.loss_weights))
-        if np.isfinite(terms[0]) and terms[0] < self.best_loss:
+        # image None: a line search's earlier trial, whose image stayed on the device; it counts, it cannot be kept
+        if image is not None and np.isfinite(terms[0]) and terms[0] < self.best_loss:
             self.best_loss = float(terms[0])
             self.best_terms = terms
             if not isinstance(image, np.ndarray):
