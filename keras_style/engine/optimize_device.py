@@ -85,7 +85,9 @@ def minimize_adam(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec):
     optimizer.build([variable])
 
     def step_once(fixed):
-        current = ops.convert_to_tensor(variable.value)  # the image this step evaluates, kept by the Monitor
+        # the image this step evaluates, kept by the Monitor: a copy read before the update (on TensorFlow
+        # convert_to_tensor returns the variable itself, which the step would hand back after its update)
+        current = ops.copy(variable.value)
         terms, gradient = gradient_of(current, fixed)
         optimizer.apply_gradients([(gradient, variable)])
         variable.assign(ops.clip(variable.value, low, high))
