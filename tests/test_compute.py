@@ -125,19 +125,28 @@ def test_device_steps_are_compiled_once_and_keep_the_image_on_the_device(fresh_c
     settings, content, style, model = build(size=(40, 40), init="noise", style_weight=1e3)
     settings = Settings.from_options(**{**settings.as_dict(), "optimizer": optimizer, "iterations": 15})
     monitor = Monitor(settings.evaluation_budget)
-    evaluator = settings_evaluator(model, settings, content, style, observer=monitor)
+    on_host = []  # per evaluation: was the image the step handed over a host (numpy) array?
+
+    def observer(terms, image):
+        on_host.append(isinstance(image, np.ndarray))
+        monitor(terms, image)
+
+    evaluator = settings_evaluator(model, settings, content, style, observer=observer)
     start = np.random.default_rng(0).uniform(-100, 100, size=content.shape).astype(np.float32)
     result = minimize(evaluator, start, optimizer_spec(settings))
     # traces: the optimiser's step once (lbfgs-device's first evaluation is its step too)
     assert evaluator.traces == 1
     assert evaluator.passes == monitor.evaluations == 15
-    assert not isinstance(result, np.ndarray)  # the loop's image stayed a device tensor
+    # no step brought its image to the host: each evaluation's image, and the result, are device tensors
+    assert on_host == [False] * 15 and not isinstance(result, np.ndarray)
     history = np.array(monitor.history)
     assert history[:, 0].min() < 0.75 * history[0, 0]
     low, high = pixel_bounds()
     image = np.asarray(result)
     assert (image >= low - 1e-3).all() and (image <= high + 1e-3).all()
-    assert monitor.best_image.shape == content.shape and isinstance(monitor.best_image, np.ndarray)
+    # the best image, kept on the device by reference and fetched once at the end, is the one that gave the best
+    # loss (no later step changed it, and each step's terms are its own image's)
+    assert evaluator.terms_at(monitor.best_image)[0] == pytest.approx(monitor.best_loss, rel=1e-4)
 
 
 def test_bfloat16_units_without_onednn_compute_in_float32_and_say_why(monkeypatch):

@@ -1,6 +1,7 @@
 """The library reports, callers draw: Progress events after each evaluation, a callback that stops a run, inputs
 loaded once per run."""
 import dataclasses
+import json
 import signal
 
 import numpy as np
@@ -59,7 +60,7 @@ def test_several_callbacks_each_see_every_event():
     assert len(first) == len(second) == 3 and first == second
 
 
-def test_the_command_line_loads_each_input_once(tmp_path, monkeypatch):
+def test_the_command_line_loads_each_input_once_over_two_scales(tmp_path, monkeypatch):
     loads = []
     real_load = loading.load_image
 
@@ -70,10 +71,15 @@ def test_the_command_line_loads_each_input_once(tmp_path, monkeypatch):
     monkeypatch.setattr(loading, "load_image", counting_load)
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        code = cli.main([str(CONTENT), str(STYLE), str(tmp_path / "out.png"), "--weights", "none", "--size", "64",
+        # 96 px plans two scales, 68 px and 96 px (plan.scale_plan: 96 / sqrt(2) is above MIN_SCALE_SIZE; 64 px
+        # would plan one), one evaluation each
+        code = cli.main([str(CONTENT), str(STYLE), str(tmp_path / "out.png"), "--weights", "none", "--size", "96",
                          "--iterations", "2", "--scales", "2", "--quiet"])
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
     assert code == 0 and (tmp_path / "out.png").exists()
-    assert sorted(loads) == ["content image", "style image"]
+    scales = json.loads((tmp_path / "out.json").read_text())["scales"]
+    # both scales ran, coarse to fine (the content is 4:3), each with its evaluation
+    assert [(scale["size"], scale["evaluations"]) for scale in scales] == [([68, 51], 1), ([96, 72], 1)]
+    assert sorted(loads) == ["content image", "style image"]  # loaded once for the run, not once per scale

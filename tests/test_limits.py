@@ -60,10 +60,12 @@ def test_a_container_limit_narrows_the_memory_guard_and_the_core_count(monkeypat
     assert memory.available_bytes() == 4.0 * GB  # the container's 4 GB, not the host's 20
     monkeypatch.setattr(memory, "cgroup_memory_available", lambda: None)
     assert memory.available_bytes() == 20.0 * GB
-    monkeypatch.setattr(workers, "cgroup_cpu_limit", lambda: 1)
-    assert workers.local_cores() == 1
+    # eight cores in this process's affinity, whatever the machine running the test has
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(workers, "cgroup_cpu_limit", lambda: 3)
+    assert workers.local_cores() == 3  # the quota narrows the affinity
     monkeypatch.setattr(workers, "cgroup_cpu_limit", lambda: None)
-    assert workers.local_cores() >= 1
+    assert workers.local_cores() == 8  # no quota: the affinity
 
 
 @pytest.mark.parametrize("size,expected", [(3000, 384)])

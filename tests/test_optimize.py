@@ -44,7 +44,7 @@ def test_adam_step_is_keras_adam_with_its_decay_and_the_projection():
     from keras_style.engine.spec import OptimizerSpec
 
     settings, content, style, model = build(init="noise", style_weight=1e3)
-    evaluator = evaluator_for(model, settings, content, style)
+    evaluator = settings_evaluator(model, settings, content, style)
     spec = OptimizerSpec("adam", iterations=5, learning_rate=20.0, lr_decay=0.5, lr_decay_steps=2)
     start = np.random.default_rng(5).uniform(-100, 100, size=content.shape).astype(np.float32)
     result = np.asarray(minimize(evaluator, start, spec))

@@ -8,7 +8,7 @@ import keras_style
 from keras_style.config.settings import Settings
 from keras_style.engine import backend
 from keras_style.engine.optimize import minimize
-from keras_style.run.assemble import evaluator_for, optimizer_spec
+from keras_style.run.assemble import optimizer_spec, settings_evaluator
 
 from .conftest import CONTENT, STYLE, build
 
@@ -46,7 +46,7 @@ def test_a_three_scale_run_traces_each_step_once_per_shape(fresh_compile_cache, 
 def test_adam_traces_nothing_on_a_second_call_at_one_shape(fresh_compile_cache):
     settings, content, style, model = build(size=(52, 36), init="noise", style_weight=1e3)
     settings = Settings.from_options(**{**settings.as_dict(), "optimizer": "adam", "iterations": 4})
-    evaluators = [evaluator_for(model, settings, content, style) for _ in range(2)]
+    evaluators = [settings_evaluator(model, settings, content, style) for _ in range(2)]
     traces = [traced_during(lambda evaluator=evaluator: minimize(evaluator, content, optimizer_spec(settings)))
               for evaluator in evaluators]
     assert traces == [{"adam": 1}, {}]
