@@ -138,8 +138,9 @@ def test_a_w2_style_term_runs_tiled_and_ends_where_an_untiled_run_does():
     tiled = keras_style.stylize_result(CONTENT, STYLE, tile_size=64, **options)
     untiled = keras_style.stylize_result(CONTENT, STYLE, tile_size="off", **options)
     assert tiled.scales[-1]["tiles"]["per_pass"] == [2, 3] and tiled.settings.style_loss == "w2"
+    # (at 96 px the first tile's window is the whole image, so the initial losses agree either way: that a tiled
+    # run's initial loss is the whole image's is test_run_plan's test, on a window smaller than the image)
     initial, final = tiled.losses["initial"], tiled.losses["final"]
-    assert initial["total"] == pytest.approx(untiled.losses["initial"]["total"], rel=1e-4)
     assert final["total"] < 0.9 * initial["total"] and final["style"] < initial["style"], (initial, final)
     assert final["total"] <= 1.05 * untiled.losses["final"]["total"]
 
