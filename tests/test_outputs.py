@@ -126,7 +126,7 @@ def test_force_keeps_the_permissions_of_the_replaced_files(command, tmp_path):
 ])
 def test_an_output_that_appears_during_the_run_is_not_replaced(appearing, stem, command, tmp_path, monkeypatch,
                                                                 capsys):
-    real = keras_style.run.transfer.stylize_result
+    real = keras_style.run.transfer.run_plan
 
     def then_another_run_writes(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -134,7 +134,7 @@ def test_an_output_that_appears_during_the_run_is_not_replaced(appearing, stem, 
             (tmp_path / name).write_bytes(b"another run's")
         return result
 
-    monkeypatch.setattr(keras_style.run.transfer, "stylize_result", then_another_run_writes)
+    monkeypatch.setattr(keras_style.run.transfer, "run_plan", then_another_run_writes)
     output = tmp_path / "out.png"
     assert command(output) == 0
     for name in appearing:
