@@ -223,7 +223,7 @@ def sidecar(result, output: Path) -> dict[str, Any]:
         "sizes": result.sizes,
         # what the run spent: scipy's line search may finish a few evaluations past its budget (maxfun)
         "evaluations": result.evaluations,
-        "evaluation_budget": result.evaluation_budget or result.settings.evaluation_budget,
+        "evaluation_budget": result.evaluation_budget,  # the run's plan's: every scale's, with tiles every tile's
         # evaluations whose loss overflowed float32; the image is then the best finite one
         "non_finite_evaluations": result.non_finite_evaluations,
         "seconds": round(result.seconds, 3),
