@@ -2,6 +2,7 @@
 progress bar's total from the plan, a tiled run's initial loss over the whole image, stylize_result's options."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -11,12 +12,10 @@ import pytest
 from PIL import Image
 
 import keras_style
-from keras_style.apps.callbacks import ProgressBar
 from keras_style.config.settings import Settings
 from keras_style.files.images import preprocess
 from keras_style.run.assemble import assemble, feature_model_for, settings_evaluator
 from keras_style.run.loading import prepare
-from keras_style.run.transfer import run_plan
 
 from .conftest import CONTENT, ROOT, STYLE, make_picture
 
@@ -78,44 +77,65 @@ def test_the_late_input_errors_come_before_tensorflow(case, tmp_path):
 
 
 TILED = dict(preset="gatys", weights="none", precision="float32", seed=0, size=160, tile_size=64, iterations=2,
-             init="noise",
-             optimizer="gd", style_layers=["conv1_1", "conv2_1"], content_layers=["conv2_2"])
+             init="noise", optimizer="gd", style_layers=["conv1_1", "conv2_1"], content_layers=["conv2_2"])
+
+
+def _flags(options: dict) -> list[str]:
+    flags = []
+    for name, value in options.items():
+        flags += [f"--{name.replace('_', '-')}", *(map(str, value) if isinstance(value, list) else [str(value)])]
+    return flags
 
 
 @pytest.fixture(scope="module")
-def tiled_run():
-    """A 160x120 run in 64-px tiles (the first tile's window, 64 + 80 px of context, is not the whole image), with
-    a progress bar whose total comes from the plan; (plan, result, bar, each event's total)."""
-    settings = Settings.from_options(**TILED)
-    plan = assemble(settings, prepare(CONTENT, STYLE, settings))
-    bar, totals = ProgressBar(plan.evaluation_budget), []
-    result = run_plan(plan, [bar, lambda event: totals.append(event.total)])
-    bar.close(finished=True)
-    return plan, result, bar, totals
+def tiled_run(tmp_path_factory):
+    """The command line on a 160x120 picture in 64-px tiles (the first tile's window, 64 + 80 px of context, is not
+    the whole image): (its progress bar, each event it drew, the sidecar)."""
+    from keras_style.apps import callbacks, cli
+
+    bars = []
+
+    class RecordingBar(callbacks.ProgressBar):
+        def __init__(self, total: int, *args, **kwargs) -> None:
+            super().__init__(total, *args, **kwargs)
+            self.first_total, self.events = total, []
+            bars.append(self)
+
+        def __call__(self, event) -> None:
+            self.events.append(event)
+            super().__call__(event)
+
+    output = tmp_path_factory.mktemp("tiled") / "out.png"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(callbacks, "ProgressBar", RecordingBar)
+        assert cli.main([str(CONTENT), str(STYLE), str(output), *_flags(TILED)]) == 0
+    (bar,) = bars
+    return bar, bar.events, json.loads(output.with_suffix(".json").read_text())
 
 
 def test_the_progress_bar_total_is_the_evaluations_a_tiled_run_spends(tiled_run):
-    plan, result, bar, totals = tiled_run
-    grid = plan.scales[-1].tiles
-    assert grid is not None and len(grid.passes) == 2 and len(grid.passes[0]) > 1
+    bar, events, record = tiled_run
+    tiles = record["scales"][-1]["tiles"]
+    assert len(tiles["per_pass"]) == 2 and tiles["per_pass"][0] > 1 and tiles["evaluations_per_tile"] == 1
     # the settings' 2 evaluations are each tile's share (1) times every tile: the plan knows, the settings do not
-    assert plan.evaluation_budget == sum(map(len, grid.passes)) > plan.settings.evaluation_budget
-    assert result.evaluations == plan.evaluation_budget == result.evaluation_budget
-    assert set(totals) == {plan.evaluation_budget}  # never grew, never shrank
-    assert bar.bar.total == bar.bar.n == result.evaluations
+    assert bar.first_total == record["evaluation_budget"] == sum(tiles["per_pass"]) > TILED["iterations"]
+    assert record["evaluations"] == record["evaluation_budget"]
+    assert {event.total for event in events} == {bar.first_total}  # never grew, never shrank
+    assert bar.bar.total == bar.bar.n == record["evaluations"]
 
 
 def test_a_tiled_run_reports_its_initial_loss_over_the_whole_image(tiled_run):
-    plan, result, _, _ = tiled_run
+    _, events, record = tiled_run
     settings = Settings.from_options(**TILED)
-    images = plan.scales[0].images
+    images = prepare(CONTENT, STYLE, settings).final
     whole = settings_evaluator(feature_model_for(settings), settings, preprocess(images.content),
                                [preprocess(style) for style in images.styles])
     start = whole.terms_at(preprocess(images.start))
-    assert result.losses["initial"]["total"] == pytest.approx(float(start[0]), rel=1e-4)
-    assert result.losses["initial"]["content"] == pytest.approx(float(start[1]), rel=1e-4)
+    initial = record["losses"]["initial"]
+    assert initial["total"] == pytest.approx(float(start[0]), rel=1e-4)
+    assert initial["content"] == pytest.approx(float(start[1]), rel=1e-4)
     # the first evaluation's content term saw only the first tile's window (else this test would prove nothing)
-    assert result.history[0][1] < 0.95 * float(start[1])
+    assert events[0].terms["content"] < 0.95 * float(start[1])
 
 
 def test_stylize_result_takes_settings_or_options_not_both():
