@@ -27,6 +27,9 @@ PADDINGS = ("zero", "replicate")
 # How --scales shares the budget: coarse = each coarser size twice the next finer one's evaluations, the final size
 # 40 %; equal = the same number of evaluations at every size (crowsonkb).
 SCALE_BUDGETS = ("coarse", "equal")
+# What a finer scale starts from besides the coarser result upsampled: nothing more, or the content's luminance detail
+# that the upsampling lost (the photograph's fine edges, which the coarse scales could not hold).
+SCALE_STARTS = ("upsampled", "detail")
 # The loss terms every run makes and reports (with weight 0 too), in the order the total adds them; every other term
 # registered in engine/terms.py takes part only with a weight above 0.
 CORE_TERMS = ("content", "style", "tv")

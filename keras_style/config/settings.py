@@ -21,6 +21,7 @@ from keras_style.config.choices import (
     REGIONAL_STYLE_LOSSES,
     RESIZE_MODES,
     SCALE_BUDGETS,
+    SCALE_STARTS,
     STYLE_LOSSES,
     TV_FORMS,
     evaluation_budget,
@@ -170,6 +171,10 @@ class Settings:
         "coarse", "how --scales shares --iterations: coarse = the coarser sizes 60%% (each twice the next finer "
         "one's), the final size 40%%; equal = the same number at every size (crowsonkb)", "optimisation",
         choices=SCALE_BUDGETS)
+    scale_start: str = setting(
+        "upsampled", "what each finer --scales size starts from: upsampled = the coarser result resized; detail = that "
+        "plus the photograph's luminance detail the resizing lost (its fine edges, which the coarse sizes cannot "
+        "hold)", "optimisation", choices=SCALE_STARTS)
     frame_iterations: int | None = setting(
         None, "video only: evaluations of each frame after the first, which starts from the previous frame's result "
         "carried along the optical flow, at --size in one scale (default: half of --iterations, as Ruder et al. "

@@ -11,7 +11,7 @@ from PIL import Image
 from keras_style.config.choices import MIN_REGION_PIXELS, MODES
 from keras_style.config.settings import Settings
 from keras_style.errors import UserError
-from keras_style.files.colors import luminance_only, match_color_statistics
+from keras_style.files.colors import luminance, luminance_only, match_color_statistics
 from keras_style.files.images import ImageSource, initial_image, load_image, resize, style_size, target_size, to_array
 from keras_style.run.memory import check_tile_size, tile_size_for
 from keras_style.run.plan import checked_plan, scale_plan
@@ -43,6 +43,9 @@ class SizedImages(NamedTuple):
     # the content in colour at this size (with --preserve-colors luminance-only `content` is grey): what the result's
     # colours and the content mask's blend come from, and a video frame's optical flow
     photo: np.ndarray | None = None
+    # --scale-start detail: the content's luminance (H, W) less that of the previous scale's content resized to this
+    # size, which the scale adds to its upsampled start (None: the first scale, or --scale-start upsampled)
+    detail: np.ndarray | None = None
 
     @property
     def style(self) -> np.ndarray:
@@ -141,6 +144,15 @@ def sized_images(inputs: Inputs, settings: Settings, size: int) -> SizedImages:
     return SizedImages(content_rgb, styles_rgb, start_rgb, regions, tile, photo=content_rgb)
 
 
+def lost_detail(coarser: np.ndarray, finer: np.ndarray) -> np.ndarray:
+    """The luminance (H, W) of `finer` that `coarser` (the same picture at a smaller size) resized to its size lacks,
+    the same Lanczos resizing plan.upsampled gives the coarser scale's result."""
+    height, width = finer.shape[:2]
+    picture = Image.fromarray(np.clip(coarser, 0, 255).round().astype(np.uint8))
+    resized = to_array(picture.resize((width, height), Image.Resampling.LANCZOS))
+    return (luminance(finer) - luminance(resized)).astype(np.float32)
+
+
 def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], settings: Settings,
             schedule: Sequence[tuple[int, int]] | None = None, frame: bool = False) -> Prepared:
     """Load the inputs and size them for every scale: every input problem surfaces here, before TensorFlow loads.
@@ -151,6 +163,9 @@ def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], se
     schedule = scale_plan(settings) if schedule is None else checked_plan(schedule, settings)
     check_tile_size(settings, *output_size(inputs.content, settings))  # a tile in pixels must fit in the output
     scales = tuple(sized_images(inputs, settings, size) for size, _ in schedule)
+    if settings.scale_start == "detail":
+        scales = (scales[0], *(finer._replace(detail=lost_detail(coarser.content, finer.content))
+                               for coarser, finer in zip(scales, scales[1:])))
     if frame and any(images.tile is not None for images in scales):
         raise UserError("a video frame is optimised whole: give --tile-size off or a smaller --size")
     return Prepared(inputs, scales, tuple(evaluations for _, evaluations in schedule), shares)

@@ -57,11 +57,15 @@ def scale_optimizer(optimizer: OptimizerSpec, evaluations: int, several: bool) -
     return optimizer.with_budget(evaluations) if several else optimizer
 
 
-def upsampled(image_rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """A coarse result (uint8 RGB) resized to the next scale, as that scale's starting image."""
+def upsampled(image_rgb: np.ndarray, like: np.ndarray, detail: np.ndarray | None = None) -> np.ndarray:
+    """A coarse result (uint8 RGB) resized to the next scale, as that scale's starting image; with `detail` (a
+    luminance, loading.lost_detail), that added to every channel (a grey change: the colours stay the result's)."""
     height, width = like.shape[:2]
     picture = Image.fromarray(np.clip(image_rgb, 0, 255).round().astype(np.uint8))
-    return to_array(picture.resize((width, height), Image.Resampling.LANCZOS))
+    start = to_array(picture.resize((width, height), Image.Resampling.LANCZOS))
+    if detail is None:
+        return start
+    return np.clip(start + detail[..., None], 0, 255).astype(np.float32)
 
 
 # Tile and window edges fall on multiples of the largest stride of VGG's layers (block5: 16 px per position), so a

@@ -80,7 +80,7 @@ def _run_scales(model, plan: RunPlan, monitor: Monitor) -> tuple[list[dict], boo
         for scale in plan.scales:
             if scale.index > 0:
                 scale = replace(scale, images=scale.images._replace(
-                    start=upsampled(monitor.best_rgb(), scale.images.content)))
+                    start=upsampled(monitor.best_rgb(), scale.images.content, scale.images.detail)))
             width, height = scale.size
             temporal = scale.images.previous is not None
             # a tiled scale's tiles each give back what they do not spend (Monitor.start_tile)
