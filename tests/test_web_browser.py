@@ -9,6 +9,7 @@ picture, made with the default preset); that run is then 256 px and 40 iteration
 a thumbnail."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -96,14 +97,30 @@ def open_page(browser, served):
 def upload(page, content: Path, style: Path) -> None:
     page.set_input_files("#content-upload input[type=file]", str(content))
     page.set_input_files("#style-upload input[type=file]", str(style))
-    page.wait_for_selector("#content-view img")
-    page.wait_for_selector("#style-view img")
+    page.wait_for_selector("#content-upload img")
+    page.wait_for_selector("#style-upload img")
 
 
 def pick_demo_pair(page) -> None:
     page.click("#demo-pair [data-testid='dataset-cell-0-0']")
-    page.wait_for_selector("#content-view img")
-    page.wait_for_selector("#style-view img")
+    page.wait_for_selector("#content-upload img")
+    page.wait_for_selector("#style-upload img")
+
+
+# A file dropped on a box as a person drags it from their files: dragenter, dragover and drop with the file in the
+# event's DataTransfer, on the box's drop area (the element that holds its file input).
+DROP = """async ([selector, data, name]) => {
+    const bytes = Uint8Array.from(atob(data), character => character.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], name, {type: 'image/jpeg'}));
+    const area = document.querySelector(selector + ' input[type=file]').parentElement;
+    for (const type of ['dragenter', 'dragover', 'drop'])
+        area.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: transfer}));
+}"""
+
+
+def drop(page, selector: str, path: Path) -> None:
+    page.evaluate(DROP, [selector, base64.b64encode(path.read_bytes()).decode("ascii"), path.name])
 
 
 def set_fields(page, size: int, iterations: int) -> None:
@@ -238,7 +255,7 @@ def test_a_bad_upload_shows_one_line_and_the_page_goes_on(open_page, tmp_path):
     page.wait_for_selector("#message [data-error='true']")
     shown = message(page)
     assert shown == "content image 'notes.jpg' is not an image file Pillow can read"
-    assert page.locator("#content-view img").count() == 0
+    page.wait_for_function("() => !document.querySelector('#content-upload img')")  # the refused file is gone
 
     pick_demo_pair(page)  # the same page goes on: the demo pair replaces the bad file
     assert message(page) == ""
@@ -273,3 +290,55 @@ def test_a_reloaded_tab_finds_its_run_again(open_page, served, tmp_path):
     assert max(image.size) == 64 and record["interrupted"] is True
     assert before < record["evaluations"] < budget == record["evaluation_budget"]
     assert not [run for run in served.runs._by_session.values() if run.alive]
+
+
+def test_a_dropped_picture_shows_in_its_own_box_and_there_is_no_second_box(open_page):
+    page = open_page()
+    assert page.locator("#content-upload img").count() == 0
+    drop(page, "#content-upload", CONTENT)
+    page.wait_for_selector("#content-upload img")
+    assert page.locator("#content-upload img").count() == 1
+    # one box per picture: no preview box beside or under the upload (the page's only other image is the result's)
+    assert page.locator("#content-view, #style-view").count() == 0
+    elsewhere = "() => [...document.images].filter(image => !image.closest('#content-upload, #demo-pair')).length"
+    assert page.evaluate(elsewhere) == 0
+    assert message(page) == ""
+
+
+def strength_run(open_page, folder: Path, doublings: float) -> dict:
+    """A 64-px run of the demo pair with the style strength slider at `doublings`; its sidecar."""
+    page = open_page()
+    pick_demo_pair(page)
+    set_fields(page, 64, 3)
+    slider = page.locator("#style-strength input[type=number]")
+    slider.fill(str(doublings))
+    slider.press("Enter")
+    page.wait_for_selector(f"#strength-shown [data-factor='{2.0 ** doublings:.6g}']")
+    page.click("#start")
+    assert wait_for_state(page, "done", "failed", "stopped")["state"] == "done", message(page)
+    return downloaded_result(page, folder)[1]
+
+
+def test_the_style_strength_slider_scales_the_presets_style_weight(open_page, tmp_path):
+    from keras_style.config.settings import Settings
+
+    preset_weight = Settings.from_options(preset=DEFAULT_PRESET).style_weight
+    at_one = strength_run(open_page, tmp_path / "one", 0.0)  # 1x: the preset's balance
+    at_two = strength_run(open_page, tmp_path / "two", 1.0)  # 2x
+    assert at_one["term_weights"]["style"] == pytest.approx(preset_weight)
+    assert at_two["term_weights"]["style"] == pytest.approx(2 * preset_weight)
+    assert at_two["settings"]["style_strength"] == pytest.approx(2.0)
+
+
+def test_the_estimate_appears_before_start(open_page):
+    page = open_page()
+    pick_demo_pair(page)
+    estimate = page.wait_for_selector("#estimate .ks-estimate[data-state='ready']")
+    likely, low, high = (float(estimate.get_attribute(f"data-{name}")) for name in ("likely", "low", "high"))
+    assert 0 < low <= likely <= high
+    text = estimate.inner_text()
+    assert text.startswith("about ") and "on this machine" in text and "evaluations at most" in text, text
+    assert page.locator("#progress .ks-progress").count() == 0  # nothing started
+    page.fill("#size input", "48")  # a change asks again: a smaller picture is quicker
+    page.locator("#size input").press("Enter")
+    page.wait_for_function(f"() => Number(document.querySelector('#estimate .ks-estimate')?.dataset.likely) < {likely}")

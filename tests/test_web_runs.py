@@ -44,7 +44,8 @@ def test_the_page_asks_gradio_to_clean_its_cache(tmp_path):
     require("gradio", "the web page needs the [web] extra (gradio)")
     from keras_style.apps.web.page import GRADIO_CACHE_CLEANUP, PageOptions, build_page
 
-    page = build_page(PageOptions(web_runs.Limits(), "none", tmp_path, tmp_path), Runs(tmp_path))
+    page = build_page(PageOptions(web_runs.Limits(), "none", tmp_path, tmp_path, web_runs.Speeds("none")),
+                      Runs(tmp_path))
     assert page.delete_cache == GRADIO_CACHE_CLEANUP and 0 < GRADIO_CACHE_CLEANUP[0] <= GRADIO_CACHE_CLEANUP[1]
 
 

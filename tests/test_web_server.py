@@ -35,8 +35,9 @@ gradio_client = require("gradio_client", "the web page needs the [web] extra (gr
 httpx = require("httpx", "the web page needs the [web] extra (gradio)")
 
 LIMITS = Limits(max_upload_bytes=MEGABYTE, max_size=128)  # small, so the tests' files stay small
-FAST = dict(preset="gatys", size=64, iterations=4, style_weight=1000, network="vgg19", preserve_colors="none",
-            seed="0")
+# The page's fields in the API's order (runs.PAGE_SETTINGS): gatys's own style weight (strength 0 doublings)
+FAST = dict(preset="gatys", size=64, iterations=4, quality="final", style_strength=0.0, network="vgg19",
+            preserve_colors="none", seed="0")
 
 
 def free_port() -> int:
@@ -103,8 +104,8 @@ def stylize(client, content, style, **fields):
     values = dict(FAST, **fields)
     return client.predict(
         gradio_client.handle_file(str(content)), gradio_client.handle_file(str(style)), values["preset"],
-        values["size"], values["iterations"], values["style_weight"], values["network"], values["preserve_colors"],
-        values["seed"], api_name="/stylize",
+        values["size"], values["iterations"], values["quality"], values["style_strength"], values["network"],
+        values["preserve_colors"], values["seed"], api_name="/stylize",
     )
 
 
@@ -304,8 +305,8 @@ def test_both_commands_reach_the_server_help(command):
 
 def test_fields_equal_to_the_preset_keep_the_presets_outer_loop():
     # article-001 runs 10 x 20 evaluations; its own iteration count (200) shown on the page must not undo that
-    settings = run_settings("article-001", dict(size=64, iterations=200, style_weight=5.0, network="vgg16",
-                                                preserve_colors="none", seed=None), "none", LIMITS)
+    settings = run_settings("article-001", dict(size=64, iterations=200, quality="final", style_strength=0.0,
+                                                network="vgg16", preserve_colors="none", seed=None), "none", LIMITS)
     assert (settings.outer_iterations, settings.maxfun, settings.size) == (10, 20, 64)
     changed = run_settings("article-001", dict(size=64, iterations=30.0), "none", LIMITS)
     assert changed.outer_iterations is None and changed.iterations == 30 and changed.weights == "none"
@@ -409,7 +410,7 @@ def test_bad_uploads_get_a_one_line_message_and_the_server_goes_on(served, tmp_p
 @pytest.mark.parametrize("fields, fragment", [
     (dict(size=256), "size 256 px is above this server's limit of 128 px"),
     # keras-example sets the height: the 4:3 demo photograph at 128 px high is 171 px wide
-    (dict(preset="keras-example", size=128, style_weight=1.0, iterations=2),
+    (dict(preset="keras-example", size=128, iterations=2),
      "the result would be 171x128 px, above this server's limit of 128 px"),
 ])
 def test_the_size_cap_refuses_larger_results(served, fields, fragment):
@@ -450,12 +451,12 @@ def test_two_concurrent_runs_take_turns_in_order(served, monkeypatch):
     monkeypatch.setattr(runs, "end", lambda session, run: order.append(("end", session)) or real_end(session, run))
     first_client, second_client = served.client(), served.client()
     first = first_client.submit(
-        gradio_client.handle_file(str(CONTENT)), gradio_client.handle_file(str(STYLE)), "gatys", 64, 20, 1000,
+        gradio_client.handle_file(str(CONTENT)), gradio_client.handle_file(str(STYLE)), "gatys", 64, 20, "final", 0.0,
         "vgg19", "none", "0", api_name="/stylize")
     while first.status().code not in (Status.PROCESSING, Status.ITERATING):
         time.sleep(0.05)
     second = second_client.submit(
-        gradio_client.handle_file(str(CONTENT)), gradio_client.handle_file(str(STYLE)), "gatys", 64, 3, 1000,
+        gradio_client.handle_file(str(CONTENT)), gradio_client.handle_file(str(STYLE)), "gatys", 64, 3, "final", 0.0,
         "vgg19", "none", "0", api_name="/stylize")
     places = []  # the second run's place in the queue, each time it was seen waiting while the first ran
     while not second.done():

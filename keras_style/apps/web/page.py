@@ -18,17 +18,22 @@ import numpy as np
 from PIL import Image
 
 from keras_style.apps.web.runs import (
+    DEFAULT_QUALITY,
     FAILED,
     PAGE_SETTINGS,
     PRESET_SETTINGS,
+    QUALITY_LEVELS,
     QUEUED,
     STARTING,
     STOPPED,
+    STRENGTH_DOUBLINGS,
     Limits,
     Run,
     Runs,
     Snapshot,
+    Speeds,
     check_output_size,
+    describe_quality,
     load_upload,
     parse_seed,
     preset_values,
@@ -38,6 +43,7 @@ from keras_style.config.choices import PRESERVE_COLORS
 from keras_style.config.presets import DEFAULT_PRESET, PRESETS
 from keras_style.config.settings import NETWORKS
 from keras_style.errors import UserError, first_line
+from keras_style.run.estimate import Estimate, describe
 from keras_style.run.loading import prepare
 from keras_style.run.monitor import TERMS
 
@@ -50,6 +56,13 @@ UPDATE_SECONDS = 0.25
 CURVE_POINTS = 200
 # What a run updates on the page, in the order stylize (and _updates) yields them.
 RESULTS = ("preview", "progress", "curve", "downloads", "message")
+# The fields the estimate depends on, in the order PageEvents.estimate takes them after the content and the preset
+# (not the colours or the seed: they change no evaluation's cost).
+ESTIMATE_FIELDS = ("size", "iterations", "quality", "style_strength", "network")
+ESTIMATE_SHAPE = (1024, 768)  # (width, height) assumed before a photograph is chosen: only its shape matters
+# How long an estimate waits for this machine's pace to be measured (the first time: the network's build and a few
+# small evaluations) before it says it is measuring; a page load or any change asks again.
+ESTIMATE_WAIT_SECONDS = 60.0
 
 CSS = """
 .ks-message { margin: 0; font-weight: 600; }
@@ -57,6 +70,8 @@ CSS = """
 .ks-progress progress { width: 100%; height: 1.1em; }
 .ks-terms { font-variant-numeric: tabular-nums; font-size: 0.9em; }
 .ks-curve svg { width: 100%; max-width: 360px; height: auto; }
+.ks-estimate { margin: 0.2em 0; }
+.ks-strength { margin: 0; font-size: 0.9em; }
 #preview img { width: 100%; height: 100%; object-fit: contain; }
 """
 
@@ -69,6 +84,7 @@ class PageOptions:
     weights: str
     uploads: Path  # Gradio's upload folder, inside the server's temporary folder
     runs: Path  # where results go, inside it too
+    speeds: Speeds  # this machine's measured pace, for the estimates
 
 
 # (how often, seconds; older than, seconds): Gradio's delete_cache for its uploads and the previews it serves
@@ -100,6 +116,29 @@ def _duration(seconds: float | None) -> str:
         return "estimating"
     seconds = round(seconds)
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def estimate_html(estimate: Estimate | None, text: str) -> str:
+    """The estimate line; its data-* attributes give the seconds (likely, low, high) for tests and scripts."""
+    if estimate is None:
+        return f'<p class="ks-estimate" data-state="none">{html.escape(text)}</p>'
+    return (f'<p class="ks-estimate" data-state="ready" data-likely="{estimate.likely:.1f}" '
+            f'data-low="{estimate.low:.1f}" data-high="{estimate.high:.1f}">{html.escape(text)}</p>')
+
+
+def picture_size(path: str | None, uploads: Path, limits: Limits) -> tuple[int, int] | None:
+    """(width, height) of an accepted upload, read from its header (the estimate only needs the shape); None
+    without one."""
+    if not path:
+        return None
+    try:
+        file = Path(path).resolve()
+        if not file.is_relative_to(uploads.resolve()) or file.stat().st_size > limits.max_upload_bytes:
+            return None
+        with Image.open(file) as header:
+            return header.size
+    except Exception:  # not an image: the upload check says so
+        return None
 
 
 def progress_html(snapshot: Snapshot) -> str:
@@ -179,12 +218,12 @@ class Layout:
     """The components the events read and write; `fields` has one per setting the page offers (runs.PAGE_SETTINGS),
     by its name."""
 
-    content_file: gr.File
-    content_view: gr.Image
-    style_file: gr.File
-    style_view: gr.Image
+    content_file: gr.Image
+    style_file: gr.Image
     preset: gr.Dropdown
     fields: dict[str, gr.components.Component]
+    strength_shown: gr.HTML
+    estimate: gr.HTML
     start: gr.Button
     stop: gr.Button
     message: gr.HTML
@@ -205,15 +244,17 @@ class Layout:
 
 
 def page_layout(limits: Limits) -> Layout:
-    """The page's components, top to bottom (called inside gr.Blocks): uploads, settings, Start and Stop, the message
-    line, then the preview beside the progress, the loss curve and the downloads."""
+    """The page's components, top to bottom (called inside gr.Blocks): the two pictures, the settings, the estimate,
+    Start and Stop, the message line, then the preview beside the progress, the loss curve and the downloads."""
     gr.Markdown(
-        "# keras-style\nPaint a photograph in the style of a painting (Gatys et al., VGG in Keras 3). "
+        "# keras-style\nPaint a photograph in the style of a painting (Gatys et al., VGG in Keras 3): drop, paste or "
+        "upload a photograph and a painting (or pick the demo pair), press Start, and watch the picture appear. "
         f"Uploads up to {limits.max_upload_mb:g} MB, results up to {limits.max_size} px. Runs take turns: "
         "a second Start waits in the queue."
     )
-    content_file, content_view, style_file, style_view = _uploads()
-    preset, fields = _settings(limits)
+    content_file, style_file = _uploads()
+    preset, fields, strength_shown = _settings(limits)
+    estimate = gr.HTML(elem_id="estimate")
     with gr.Row():
         start = gr.Button("Start", variant="primary", elem_id="start")
         stop = gr.Button("Stop", variant="stop", elem_id="stop")
@@ -226,52 +267,73 @@ def page_layout(limits: Limits) -> Layout:
             downloads = gr.File(label="Download: the PNG and its JSON sidecar", file_count="multiple",
                                 interactive=False, elem_id="downloads")
     browser = gr.BrowserState("")  # this browser's id (BROWSER_ID), kept in its localStorage
-    return Layout(content_file, content_view, style_file, style_view, preset, fields, start, stop, message, preview,
+    return Layout(content_file, style_file, preset, fields, strength_shown, estimate, start, stop, message, preview,
                   progress, curve, downloads, browser)
 
 
-def _uploads() -> tuple[gr.File, gr.Image, gr.File, gr.Image]:
-    """The content and style uploads, each with its thumbnail, and the demo pair where the checkout has it."""
+class PictureBox(gr.Image):
+    """One box per picture: an upload, a drop or a paste shows the picture in the box itself. It hands the event the
+    uploaded file's path untouched: the server's own checks (runs.load_upload: its folder, its size, its pixels before
+    decoding) come first, where Gradio's image input would decode it."""
+
+    def preprocess(self, payload):
+        if payload is None or (payload.url and payload.url.startswith("data:")):
+            return super().preprocess(payload)  # a pasted picture may come as data: Gradio writes it to a file
+        return payload.path
+
+
+def _uploads() -> tuple[PictureBox, PictureBox]:
+    """The content and style boxes, and the demo pair where the checkout has it."""
     with gr.Row():
-        with gr.Column():
-            content_file = gr.File(label="Content image (the photograph)", file_types=["image"], type="filepath",
-                                   elem_id="content-upload")
-            content_view = gr.Image(label="content", interactive=False, height=180, format="jpeg",
-                                    elem_id="content-view")
-        with gr.Column():
-            style_file = gr.File(label="Style image (the painting)", file_types=["image"], type="filepath",
-                                 elem_id="style-upload")
-            style_view = gr.Image(label="style", interactive=False, height=180, format="jpeg", elem_id="style-view")
+        content_file = PictureBox(label="Photograph (the content): drop, paste or click to upload", type="filepath",
+                                  sources=["upload", "clipboard"], height=260, elem_id="content-upload")
+        style_file = PictureBox(label="Painting (the style): drop, paste or click to upload", type="filepath",
+                                sources=["upload", "clipboard"], height=260, elem_id="style-upload")
     if all(path.is_file() for path in DEMO_PAIR):
         gr.Examples([[str(path) for path in DEMO_PAIR]], inputs=[content_file, style_file], label="Demo pair",
                     elem_id="demo-pair")
-    return content_file, content_view, style_file, style_view
+    return content_file, style_file
 
 
-def _settings(limits: Limits) -> tuple[gr.Dropdown, dict[str, gr.components.Component]]:
+def strength_html(doublings: float | None) -> str:
+    """The style strength slider's value as the person reads it: times the preset's style."""
+    factor = 2.0 ** (doublings or 0.0)
+    words = "the preset's balance" if abs(factor - 1.0) < 1e-9 else f"{factor:.2g}x the preset's style"
+    return f'<p class="ks-strength" data-factor="{factor:.6g}">Style strength: {words}</p>'
+
+
+def _settings(limits: Limits) -> tuple[gr.Dropdown, dict[str, gr.components.Component], gr.HTML]:
     """The preset, and a field for each setting the page offers (runs.PAGE_SETTINGS), showing the default preset's
-    values."""
+    values; the line that says the style strength in words."""
     defaults = preset_values(DEFAULT_PRESET)
     fields: dict[str, gr.components.Component] = {}
     with gr.Row():
         preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Preset", elem_id="preset",
-                             info="named settings that reproduce the paper, an article or the Keras example")
-        fields["network"] = gr.Dropdown(list(NETWORKS), value=defaults["network"], label="Network", elem_id="network")
-        fields["preserve_colors"] = gr.Dropdown(list(PRESERVE_COLORS), value=defaults["preserve_colors"],
-                                                label="Preserve colours", elem_id="preserve-colors")
+                             info=f"{DEFAULT_PRESET} paints like jcjohnson/neural-style; the others reproduce the "
+                                  "paper, an article or the Keras example")
+        fields["quality"] = gr.Radio(list(QUALITY_LEVELS), value=DEFAULT_QUALITY, label="Quality", elem_id="quality",
+                                     info="draft: about a third of the time, to try a pair; final: the preset's")
+        fields["style_strength"] = gr.Slider(
+            -STRENGTH_DOUBLINGS, STRENGTH_DOUBLINGS, value=defaults["style_strength"], step=0.1,
+            label="Style strength", elem_id="style-strength",
+            info="0: the preset's balance of photograph and painting; +1: twice the style; -1: half")
+    strength_shown = gr.HTML(strength_html(defaults["style_strength"]), elem_id="strength-shown")
     with gr.Row():
         # No minimum or maximum on the fields: the run checks them and says what is wrong in the message line.
         fields["size"] = gr.Number(min(defaults["size"], limits.max_size), label=f"Size (px, up to {limits.max_size})",
-                                   precision=0, elem_id="size")
+                                   precision=0, elem_id="size", info="the result's longest side")
         fields["iterations"] = gr.Number(defaults["iterations"], label="Iterations (evaluations)", precision=0,
-                                         elem_id="iterations")
-        fields["style_weight"] = gr.Number(defaults["style_weight"], label="Style weight", elem_id="style-weight")
+                                         elem_id="iterations", info="the most the run may spend")
+        fields["network"] = gr.Dropdown(list(NETWORKS), value=defaults["network"], label="Network", elem_id="network")
+        fields["preserve_colors"] = gr.Dropdown(list(PRESERVE_COLORS), value=defaults["preserve_colors"],
+                                                label="Preserve colours", elem_id="preserve-colors",
+                                                info="keep the photograph's colours instead of the painting's")
         # A text field: a number field shows 0 when empty, and blank must mean a random start.
         fields["seed"] = gr.Textbox("", label="Seed (blank: random)", placeholder="random", max_lines=1,
                                     elem_id="seed")
     if sorted(fields) != sorted(PAGE_SETTINGS):
         raise RuntimeError(f"the page's fields {sorted(fields)} are not runs.PAGE_SETTINGS {sorted(PAGE_SETTINGS)}")
-    return preset, fields
+    return preset, fields, strength_shown
 
 
 def connect(page: gr.Blocks, layout: Layout, events: PageEvents) -> None:
@@ -283,8 +345,17 @@ def connect(page: gr.Blocks, layout: Layout, events: PageEvents) -> None:
     # at once, and the message must describe the final pair.
     # the checks decode images: one at a time, so that many tabs uploading at once cannot add up their memory
     gr.on([layout.content_file.change, layout.style_file.change], events.check_uploads,
-          [layout.content_file, layout.style_file], [layout.content_view, layout.style_view, layout.message],
+          [layout.content_file, layout.style_file], [layout.content_file, layout.style_file, layout.message],
           show_progress="hidden", trigger_mode="always_last", concurrency_limit=1, concurrency_id="checks",
+          api_visibility="undocumented")
+    layout.fields["style_strength"].change(strength_html, layout.fields["style_strength"], layout.strength_shown,
+                                           show_progress="hidden", **quick)
+    # the wait, before Start: again whenever what it depends on changes (the picture's shape, the size, the budget,
+    # the quality, the preset, the network); the first one may wait for this machine's pace to be measured
+    estimated = [layout.content_file, layout.preset, *layout.settings(ESTIMATE_FIELDS)]
+    gr.on([page.load, layout.content_file.change, layout.preset.change,
+           *(field.change for field in layout.settings(ESTIMATE_FIELDS))], events.estimate, estimated,
+          layout.estimate, show_progress="hidden", trigger_mode="always_last", concurrency_limit=None,
           api_visibility="undocumented")
     (
         layout.start.click(events.begin, layout.browser, [layout.start, layout.progress, layout.curve,
@@ -321,21 +392,44 @@ class PageEvents:
         self.options = options
         self.runs = runs
 
-    def _check(self, path: str | None, what: str) -> tuple[Any, str]:
-        """An upload as a thumbnail and "", or None and the one-line reason it is refused."""
+    def _check(self, path: str | None, what: str) -> str:
+        """"" for an upload the server accepts (or none yet), else the one-line reason it is refused."""
         if not path:
-            return None, ""
+            return ""
         try:
-            return thumbnail(load_upload(path, what, self.options.uploads, self.options.limits)), ""
+            load_upload(path, what, self.options.uploads, self.options.limits)
         except UserError as error:
-            return None, first_line(error)
+            return first_line(error)
+        return ""
 
     def check_uploads(self, content: str | None, style: str | None) -> tuple[Any, Any, str]:
-        """Both thumbnails, and the message line: the first refusal among both uploads, so a good second upload does
-        not hide what is wrong with the first."""
-        content_shown, content_refusal = self._check(content, "content image")
-        style_shown, style_refusal = self._check(style, "style image")
-        return content_shown, style_shown, message_html(content_refusal or style_refusal, error=True)
+        """Each box as it is, or emptied when its picture is refused; and the message line: the first refusal among
+        both, so a good second picture does not hide what is wrong with the first; cleared once both are good (an
+        emptied box leaves the message as it is)."""
+        content_refusal = self._check(content, "content image")
+        style_refusal = self._check(style, "style image")
+        refusal = content_refusal or style_refusal
+        if refusal:
+            message = message_html(refusal, error=True)
+        else:
+            message = message_html("") if content and style else gr.skip()
+        return (None if content_refusal else gr.skip(), None if style_refusal else gr.skip(), message)
+
+    def estimate(self, content: str | None, preset: str, *values: Any) -> str:
+        """The estimate line: how long a run of these settings takes on this machine (runs.Speeds), for the content's
+        shape (4:3 before one is chosen)."""
+        chosen = dict(zip(ESTIMATE_FIELDS, values, strict=True))
+        try:
+            settings = run_settings(preset, chosen, self.options.weights, self.options.limits)
+        except UserError as error:
+            return estimate_html(None, f"no estimate: {first_line(error)}")
+        size = picture_size(content, self.options.uploads, self.options.limits) or ESTIMATE_SHAPE
+        found = self.options.speeds.estimate(settings, size, wait=ESTIMATE_WAIT_SECONDS)
+        if found is None:
+            failure = self.options.speeds.failure
+            return estimate_html(None, f"no estimate: {failure}" if failure else
+                                 "measuring this machine's speed for an estimate...")
+        return estimate_html(found, describe(found))
 
     def show_preset(self, preset: str) -> list[Any]:
         """The preset's values in the fields that follow it (runs.PRESET_SETTINGS); the size within the limit."""
@@ -406,7 +500,14 @@ class PageEvents:
             settings = run_settings(preset, chosen, self.options.weights, limits)
             prepared = prepare(content_image, style_image, settings)
             check_output_size(prepared, limits)
-            run.start(content_image, style_image, settings, prepared)
+            speeds = self.options.speeds
+            expected = speeds.estimate(settings, content_image.size)  # no wait: None while measuring
+
+            def learn(result: Any) -> None:
+                speeds.learn(settings, result, expected)
+
+            run.start(content_image, style_image, settings, prepared,
+                      note=describe_quality(settings, chosen.get("quality") or DEFAULT_QUALITY), on_result=learn)
         except UserError as error:
             run.fail(first_line(error))
         except Exception as error:  # a bug: one line on the page, the server goes on

@@ -11,13 +11,14 @@ for a reloaded tab of the same browser to find it again (Runs.attach), and then 
 for RUN_KEEP_SECONDS. Runs still take turns: the next run waits for such a run's thread (Runs.claim)."""
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,35 @@ from keras_style.apps.options import SERVE_PROGRAM
 from keras_style.config.settings import Settings
 from keras_style.errors import Interrupted, UserError, first_line
 from keras_style.files.images import load_image
+from keras_style.run.estimate import (
+    EARLY_STOP_SHARE,
+    Estimate,
+    estimate_run,
+    fit_pace,
+    measure_pace,
+    record_points,
+    spent_share,
+)
 from keras_style.run.loading import Prepared
 from keras_style.run.monitor import Progress
 
-# The settings the page offers (besides the preset): the ones a person adjusts most. This is the page's one list of
-# them: page.py has a field for each, and the stylize API takes them in this order after content, style and preset.
-PAGE_SETTINGS = ("size", "iterations", "style_weight", "network", "preserve_colors", "seed")
-# The fields that show a preset's values when it is picked: all but the seed, whose blank means a random start.
-PRESET_SETTINGS = tuple(name for name in PAGE_SETTINGS if name != "seed")
+# The fields the page offers (besides the preset): the settings a person adjusts most, in words a person uses. This is
+# the page's one list of them: page.py has a field for each, and the stylize API takes them in this order after
+# content, style and preset. Two are the page's own, not settings: `quality` (QUALITY_LEVELS) and `style_strength` in
+# doublings of the preset's style weight (the slider's scale: +1 is twice the style, -1 half), which become the
+# settings' budget, early stop and --style-strength.
+PAGE_SETTINGS = ("size", "iterations", "quality", "style_strength", "network", "preserve_colors", "seed")
+# The fields that show a preset's values when it is picked: all but the seed, whose blank means a random start, and
+# the quality, which stays as the person chose it.
+PRESET_SETTINGS = tuple(name for name in PAGE_SETTINGS if name not in ("seed", "quality"))
+# (share of the budget, factor on the early stop's threshold) per quality level: a draft shows the picture's layout and
+# colours in about a third of the time, the final run is the preset's.
+QUALITY_LEVELS = {"draft": (0.4, 2.0), "final": (1.0, 1.0)}
+DEFAULT_QUALITY = "final"
+# the slider's range in doublings: 2^3.3 is about 10x the preset's style, 2^-3.3 a tenth
+STRENGTH_DOUBLINGS = 3.3
+# The paces a server keeps per network and optimiser: the measuring run's and the latest runs' scales.
+LEARNED_POINTS = 60
 RESULT_NAME = "stylized.png"
 MEGABYTE = 1024 * 1024
 # The best image is fetched for the preview at most this often: at large sizes a fetch costs a device copy, and each
@@ -73,9 +95,10 @@ class Limits:
 
 
 def preset_values(preset: str) -> dict[str, Any]:
-    """The value of each setting the page offers under `preset` (what the page shows when it is picked)."""
+    """The value of each field the page offers under `preset` (what the page shows when it is picked)."""
     settings = Settings.from_options(preset=preset)
-    return {name: getattr(settings, name) for name in PAGE_SETTINGS}
+    values = {name: getattr(settings, name) for name in PAGE_SETTINGS if name not in ("quality", "style_strength")}
+    return {**values, "quality": DEFAULT_QUALITY, "style_strength": math.log2(settings.style_strength)}
 
 
 def _whole(value: Any) -> Any:
@@ -98,14 +121,24 @@ def parse_seed(text: str | int | None) -> int | None:
 
 def run_settings(preset: str, chosen: Mapping[str, Any], weights: str, limits: Limits) -> Settings:
     """Settings from the page: the preset, then each field whose value differs from the preset's (so a preset's
-    outer L-BFGS loop survives an untouched iteration count), then the server's weights. UserError if invalid or
-    above the server's size limit."""
+    outer L-BFGS loop survives an untouched iteration count), the style strength in doublings, then the quality
+    level, then the server's weights. UserError if invalid or above the server's limits."""
     shown = preset_values(preset)  # UserError for an unknown preset
     unknown = sorted(set(chosen) - set(PAGE_SETTINGS))
     if unknown:
         raise UserError(f"the page has no setting {', '.join(unknown)}")
-    changed = {name: _whole(value) for name, value in chosen.items() if value is not None and value != shown[name]}
-    settings = Settings.from_options(preset=preset, weights=weights, **changed)
+    quality = chosen.get("quality") or DEFAULT_QUALITY
+    if quality not in QUALITY_LEVELS:
+        raise UserError(f"quality must be one of {', '.join(QUALITY_LEVELS)}, got {str(quality)[:40]!r}")
+    changed = {name: _whole(value) for name, value in chosen.items()
+               if name not in ("quality", "style_strength") and value is not None and value != shown[name]}
+    doublings = chosen.get("style_strength")
+    if doublings is not None and doublings != shown["style_strength"]:
+        if not (isinstance(doublings, (int, float)) and abs(doublings) <= STRENGTH_DOUBLINGS + 1e-9):
+            raise UserError(f"style strength must be within {STRENGTH_DOUBLINGS:g} doublings of the preset's, got "
+                            f"{str(doublings)[:40]!r}")
+        changed["style_strength"] = 2.0 ** doublings
+    settings = quality_level(Settings.from_options(preset=preset, weights=weights, **changed), quality)
     if settings.size > limits.max_size:
         raise UserError(f"size {settings.size} px is above this server's limit of {limits.max_size} px "
                         "(keras-style serve --max-size)")
@@ -113,6 +146,29 @@ def run_settings(preset: str, chosen: Mapping[str, Any], weights: str, limits: L
         raise UserError(f"{settings.evaluation_budget} iterations are above this server's limit of "
                         f"{limits.max_iterations} (keras-style serve --max-iterations)")
     return settings
+
+
+def quality_level(settings: Settings, quality: str) -> Settings:
+    """`settings` at a quality level (QUALITY_LEVELS): a share of their budget (of the outer loop's rounds for the
+    articles' restart loop) and the early stop's threshold raised, where they have one."""
+    share, threshold = QUALITY_LEVELS[quality]
+    if share == 1.0 and threshold == 1.0:
+        return settings
+    changed: dict[str, Any] = {}
+    if settings.outer_iterations is not None:
+        changed["outer_iterations"] = max(1, round(settings.outer_iterations * share))
+    else:
+        changed["iterations"] = max(1, round(settings.iterations * share))
+    if settings.min_improvement:
+        changed["min_improvement"] = settings.min_improvement * threshold
+    return Settings.from_options(**{**settings.as_dict(), **changed})
+
+
+def describe_quality(settings: Settings, quality: str) -> str:
+    """What a quality level means for these settings, in words (the page says which was used)."""
+    stop = (f", stopping each size once its loss falls less than {settings.min_improvement:.0%} over "
+            f"{settings.patience} evaluations" if settings.min_improvement else "")
+    return f"{quality}: {settings.evaluation_budget} evaluations at most{stop}"
 
 
 def load_upload(path: str | os.PathLike | None, what: str, uploads: Path, limits: Limits) -> Image.Image:
@@ -244,13 +300,16 @@ class Run:
         """End the run before it started (bad input, stopped while waiting) with a one-line message."""
         self._finish(state, message)
 
-    def start(self, content: Image.Image, style: Image.Image, settings: Settings, prepared: Prepared) -> None:
+    def start(self, content: Image.Image, style: Image.Image, settings: Settings, prepared: Prepared,
+              note: str = "", on_result: Callable[[Any], None] | None = None) -> None:
         """Optimise in a worker thread (a daemon: a server that exits does not wait for a run); nothing if the run
-        has already ended (its page closed meanwhile)."""
+        has already ended (its page closed meanwhile). `note` begins its final message (the quality level used);
+        `on_result` gets the finished run's StyleResult (the server's Speeds learn from it)."""
         with self._lock:
             if self._state in FINISHED:
                 return
             self._state = STARTING
+            self._note, self._on_result = note, on_result
         self._thread = threading.Thread(target=self._work, args=(content, style, settings, prepared),
                                         name="keras-style-run", daemon=True)
         self._thread.start()
@@ -349,8 +408,11 @@ class Run:
                 message = f"stopped after {result.evaluations} evaluations{why}: the best image so far is kept"
                 self._finish(STOPPED, message, files, result.image)
             else:
-                message = (f"done: {result.evaluations} evaluations in {result.seconds:.1f} s, final loss "
-                           f"{result.losses['final']['total']:.4g}")
+                ended = ", stopped early: the picture stopped changing" if result.stopped == "converged" else ""
+                message = (f"done{f' ({self._note})' if self._note else ''}: {result.evaluations} evaluations in "
+                           f"{result.seconds:.1f} s{ended}, final loss {result.losses['final']['total']:.4g}")
+                if self._on_result is not None:
+                    self._on_result(result)
                 self._finish(DONE, message, files, result.image)
 
 
@@ -500,3 +562,72 @@ class Runs:
         for run in runs:
             run.join(timeout=max(0.0, deadline - time.monotonic()))
         return not any(run.alive for run in runs)
+
+
+class Speeds:
+    """This server's measured pace per network and optimiser (run/estimate.py): measured by a short run the first
+    time a page asks for an estimate under those settings (in a thread, so the page goes on), and corrected by every
+    finished run's scale records. The model's build counts in an estimate until a run of that network has built it."""
+
+    def __init__(self, weights: str) -> None:
+        self.weights = weights
+        self._lock = threading.Lock()
+        self._points: dict[tuple, list[tuple[int, float]]] = {}
+        self._first_pass: dict[tuple, float] = {}
+        self._built: dict[str, float] = {}  # network -> the seconds its build took (0: built before measuring)
+        self._measuring: dict[tuple, threading.Event] = {}
+        self._share = EARLY_STOP_SHARE  # of the full budget's time, an early-stopped run's (the last one's)
+        self.failure = ""
+
+    @staticmethod
+    def key(settings: Settings) -> tuple:
+        """What changes an evaluation's cost: the network, the optimiser, the precision, the target source."""
+        return settings.network, settings.optimizer, settings.precision, settings.mode
+
+    def estimate(self, settings: Settings, content_size: tuple[int, int], wait: float = 0.0) -> Estimate | None:
+        """The estimate of a run of `settings` on a content of `content_size`; None while this machine's pace is being
+        measured (after waiting up to `wait` seconds for it)."""
+        key = self.key(settings)
+        with self._lock:
+            measured = self._measuring.get(key)
+            if measured is None:
+                measured = self._measuring[key] = threading.Event()
+                threading.Thread(target=self._measure, args=(settings, key, measured), name="keras-style-pace",
+                                 daemon=True).start()
+        if not measured.wait(wait):
+            return None
+        with self._lock:
+            points, first_pass, share = list(self._points.get(key, ())), self._first_pass.get(key, 0.0), self._share
+            startup = self._built.get(settings.network, 0.0)
+        if not points:
+            return None
+        return estimate_run(settings, content_size, fit_pace(points, first_pass), startup, share)
+
+    def _measure(self, settings: Settings, key: tuple, done: threading.Event) -> None:
+        try:
+            if "keras" not in sys.modules:
+                from keras_style.engine.backend import import_backend_quietly
+
+                import_backend_quietly()
+            measured = measure_pace(Settings.from_options(**{**settings.as_dict(), "weights": self.weights}))
+            with self._lock:
+                self._points.setdefault(key, []).extend(measured.points)
+                self._first_pass.setdefault(key, measured.first_pass)
+                self._built.setdefault(settings.network, measured.build_seconds)
+        except Exception as error:  # the page says it has no estimate; runs go on
+            self.failure = f"{type(error).__name__}: {first_line(error)}"
+        finally:
+            done.set()
+
+    def learn(self, settings: Settings, result: Any, estimate: Estimate | None) -> None:
+        """A finished run: its scales' paces join the measured ones; its network is built; an early-stopped run's
+        share of its full budget's time becomes the next estimates' share."""
+        points, extra = record_points(result.scales)
+        with self._lock:
+            key = self.key(settings)
+            self._points[key] = (self._points.get(key, []) + points)[-LEARNED_POINTS:]
+            if extra:
+                self._first_pass[key] = float(np.median(extra))
+            self._built[settings.network] = 0.0
+            if estimate is not None and estimate.early_stop and not result.interrupted:
+                self._share = spent_share(result.seconds, estimate)

@@ -303,11 +303,11 @@ class Server:
         self._environment.enter_context(_environment(environment, self.workspace.root))
         try:
             from keras_style.apps.web.page import CSS, PageOptions, build_page
-            from keras_style.apps.web.runs import Runs
+            from keras_style.apps.web.runs import Runs, Speeds
 
             self.runs = Runs(self.workspace.runs)
             page_options = PageOptions(self.options.limits, self.options.weights, self.workspace.uploads,
-                                       self.workspace.runs)
+                                       self.workspace.runs, Speeds(self.options.weights))
             self._page = build_page(page_options, self.runs)
             self._page.queue(default_concurrency_limit=1, max_size=self.options.limits.max_queue)
             self._page.launch(
