@@ -13,8 +13,8 @@ from keras_style.run.monitor import Progress
 
 
 class ProgressBar:
-    """A tqdm bar over the evaluation budget, with the four loss terms. It appears with the first evaluation's
-    result, so a run that fails before then prints its one-line error alone."""
+    """A tqdm bar over the evaluation budget, with the four loss terms: each Progress's evaluation of its total. It
+    appears with the first evaluation's result, so a run that fails before then prints its one-line error alone."""
 
     def __init__(self, total: int, description: str = "stylizing") -> None:
         self.total = total
@@ -28,9 +28,8 @@ class ProgressBar:
             self.bar = tqdm(total=self.total, desc=self.description, unit="eval", dynamic_ncols=True, leave=True)
         if event.total != self.bar.total:
             self.bar.total = event.total  # a scale that stopped early gave its unspent evaluations back
-        if self.bar.n >= self.bar.total:
-            self.bar.total = self.bar.n + 1  # L-BFGS may finish its line search a few evaluations past maxfun
-        self.bar.update(1)
+        # the run's count, not this bar's: no optimiser spends past its budget, so it never passes the total
+        self.bar.update(event.evaluation - self.bar.n)
         # every term the run has, in the order it adds them (the total first)
         self.bar.set_postfix({name: f"{value:.4g}" if name == "total" else f"{value:.3g}"
                               for name, value in event.terms.items()}, refresh=False)

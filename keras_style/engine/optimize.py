@@ -27,16 +27,42 @@ def _bounds(shape: tuple[int, ...]) -> np.ndarray:
     return np.stack([np.broadcast_to(low, shape).ravel(), np.broadcast_to(high, shape).ravel()], axis=1)
 
 
+class _BudgetSpent(Exception):
+    """Raised by the budget guard at the call past the budget: it ends the scipy call."""
+
+
+def _lbfgs_run(evaluator: Evaluator, x: np.ndarray, bounds: np.ndarray, budget: int, **options) -> np.ndarray:
+    """One fmin_l_bfgs_b call from x that spends at most `budget` evaluations; returns its last iterate.
+
+    scipy checks maxfun only between iterations, so its last line search would run past it: the guard ends the call
+    at the evaluation past the budget instead, before the network pass, and the run goes on from the last iterate
+    scipy completed (the start if none). Nothing else is lost: the Monitor keeps the best image evaluated."""
+    budget_end = evaluator.passes + budget
+    last_iterate = x.copy()
+
+    def loss_and_grads(point: np.ndarray) -> tuple[float, np.ndarray]:
+        if evaluator.passes >= budget_end:
+            raise _BudgetSpent
+        return evaluator.loss_and_grads(point)
+
+    def completed(iterate: np.ndarray) -> None:
+        np.copyto(last_iterate, iterate)  # scipy changes its x in place during the next line search
+
+    try:
+        x, _, _ = fmin_l_bfgs_b(loss_and_grads, x, bounds=bounds, maxfun=budget, callback=completed, **options)
+    except _BudgetSpent:
+        return last_iterate
+    return x
+
+
 def minimize_lbfgs(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec) -> np.ndarray:
-    """fmin_l_bfgs_b over the image. One continuous run keeps its curvature history; with outer_iterations K it
-    restarts K times with maxfun M each, as the articles do."""
+    """fmin_l_bfgs_b over the image, never past its budget (_lbfgs_run). One continuous run keeps its curvature
+    history; with outer_iterations K it restarts K times with maxfun M evaluations at most each, as the articles do."""
     bounds = _bounds(image.shape)
     x = image.astype(np.float64).ravel()
     if spec.outer_iterations is not None:
         for _ in range(spec.outer_iterations):
-            x, _, _ = fmin_l_bfgs_b(
-                evaluator.loss, x, fprime=evaluator.grads, bounds=bounds, maxfun=spec.maxfun or 20, m=spec.lbfgs_memory
-            )
+            x = _lbfgs_run(evaluator, x, bounds, spec.maxfun or 20, m=spec.lbfgs_memory)
     else:
         budget_end = evaluator.passes + spec.iterations
         for _ in range(MAX_RESTARTS):
@@ -44,10 +70,8 @@ def minimize_lbfgs(evaluator: Evaluator, image: np.ndarray, spec: OptimizerSpec)
             if remaining <= 0:
                 break
             # A line-search failure ends a run before its budget; restarting from there spends the rest.
-            x, _, _ = fmin_l_bfgs_b(
-                evaluator.loss, x, fprime=evaluator.grads, bounds=bounds, maxfun=remaining,
-                maxiter=remaining, factr=LBFGS_FACTR, pgtol=LBFGS_PGTOL, m=spec.lbfgs_memory,
-            )
+            x = _lbfgs_run(evaluator, x, bounds, remaining, maxiter=remaining, factr=LBFGS_FACTR, pgtol=LBFGS_PGTOL,
+                           m=spec.lbfgs_memory)
     return x.reshape(image.shape).astype(np.float32)
 
 

@@ -221,7 +221,7 @@ def sidecar(result, output: Path) -> dict[str, Any]:
         "versions": versions(),
         "weights_file": result.weights_file,
         "sizes": result.sizes,
-        # what the run spent: scipy's line search may finish a few evaluations past its budget (maxfun)
+        # what the run spent: at most the budget, less when a scale stalled or stopped early
         "evaluations": result.evaluations,
         "evaluation_budget": result.evaluation_budget,  # the run's plan's: every scale's, with tiles every tile's
         # evaluations whose loss overflowed float32; the image is then the best finite one

@@ -142,8 +142,8 @@ def picture_size(path: str | None, uploads: Path, limits: Limits) -> tuple[int, 
 
 
 def progress_html(snapshot: Snapshot) -> str:
-    """The progress bar: evaluations against the budget, the loss terms, elapsed time and time left. Its
-    data-* attributes say the same for tests and scripts."""
+    """The progress bar: evaluations against the budget (never past it: no optimiser overspends), the loss terms,
+    elapsed time and time left. Its data-* attributes say the same for tests and scripts."""
     if snapshot.state == QUEUED:
         return '<div class="ks-progress" data-state="queued">Waiting to start...</div>'
     if snapshot.state == STARTING or (snapshot.evaluation == 0 and not snapshot.finished):
@@ -154,11 +154,10 @@ def progress_html(snapshot: Snapshot) -> str:
     # the total, the core terms (NaN until reported), then any other term the run has
     names = (*TERMS, *(name for name in snapshot.terms if name not in TERMS))
     terms = " · ".join(f"{name} {snapshot.terms.get(name, math.nan):.4g}" for name in names)
-    shown = min(snapshot.evaluation, snapshot.total)  # L-BFGS may end a few evaluations past its budget
     return (
         f'<div class="ks-progress" data-state="{snapshot.state}" data-evaluation="{snapshot.evaluation}" '
         f'data-total="{snapshot.total}">'
-        f'<progress value="{shown}" max="{snapshot.total}"></progress>'
+        f'<progress value="{snapshot.evaluation}" max="{snapshot.total}"></progress>'
         f"<div>{snapshot.evaluation} / {snapshot.total} evaluations · {_duration(snapshot.elapsed)} elapsed · "
         f"{_duration(snapshot.seconds_left)} left</div>"
         f'<div class="ks-terms">{terms}</div></div>'
