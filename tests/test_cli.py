@@ -15,6 +15,7 @@ from PIL import Image
 import keras_style
 from keras_style.apps import cli
 from keras_style.config.presets import PRESETS
+from keras_style.config.settings import Settings
 from keras_style.files.outputs import FORMATS, save_image
 from keras_style.run.assemble import AUTO_CPU_OPTIMIZER
 
@@ -138,6 +139,10 @@ def test_bad_style_image(content_path, tmp_path):
         (["--tile-size", "big"], "--tile-size must be auto, off or a number"),
         (["--size", "64", "--tile-size", "128"], "--tile-size 128 is larger than the"),
         (["--tile-size", "256", "--mode", "concat"], "--tile-size needs --mode cached"),
+        (["--style-strength", "0"], "--style-strength must be a finite number > 0"),
+        (["--style-strength", "-1"], "--style-strength must be a finite number > 0"),
+        (["--style-strength", "nan"], "--style-strength must be a finite number > 0"),
+        (["--style-weight", "1e38", "--style-strength", "10"], "--style-weight 1e+38 x --style-strength 10 is beyond"),
     ],
 )
 def test_bad_options(options, fragment, content_path, style_path, tmp_path):
@@ -238,6 +243,43 @@ def test_same_seed_gives_byte_identical_output(real_weights, content_path, style
     assert outputs[0].read_bytes() == outputs[1].read_bytes()
     other = keras_style.stylize(content_path, style_path, seed=4, **options)
     assert not np.array_equal(np.asarray(Image.open(outputs[0])), other)
+
+
+def test_style_strength_is_the_style_weight_times_it(content_path, style_path, tmp_path, capsys):
+    """--style-strength 2 runs (and records in the sidecar's term_weights) the preset's style weight doubled: the
+    same image as --style-weight at twice the preset's; strength 1 runs the preset's own weight."""
+    preset_weight = Settings.from_options(preset="gatys").style_weight
+    runs = {"strength 2": ["--style-strength", "2"], "weight x 2": ["--style-weight", repr(2 * preset_weight)],
+            "strength 1": ["--style-strength", "1"]}
+    reports, images = {}, {}
+    for name, options in runs.items():
+        output = tmp_path / f"{name.replace(' ', '_')}.png"
+        status = run_main(content_path, style_path, output, "--preset", "gatys", "--size", "48", "--iterations", "3",
+                          "--weights", "none", "--seed", "0", "--quiet", *options)
+        assert status == 0, capsys.readouterr().err
+        reports[name] = json.loads(output.with_suffix(".json").read_text())
+        images[name] = np.asarray(Image.open(output))
+    assert reports["strength 2"]["term_weights"]["style"] == 2 * preset_weight
+    assert reports["strength 2"]["term_weights"] == reports["weight x 2"]["term_weights"]
+    assert reports["strength 1"]["term_weights"]["style"] == preset_weight
+    # the sidecar's settings keep what was asked: the preset's weight and the strength
+    assert reports["strength 2"]["settings"]["style_weight"] == preset_weight
+    assert reports["strength 2"]["settings"]["style_strength"] == 2.0
+    # the strength reaches the loss itself: the same start (the content: no content loss, tv weight 0) has the same
+    # unweighted style loss and twice the weighted total; the image is the doubled weight's
+    initial = {name: report["losses"]["initial"] for name, report in reports.items()}
+    assert initial["strength 2"]["style"] == initial["strength 1"]["style"] and initial["strength 1"]["content"] == 0
+    assert initial["strength 2"]["total"] == pytest.approx(2 * initial["strength 1"]["total"], rel=1e-6)
+    assert np.array_equal(images["strength 2"], images["weight x 2"])
+    assert not np.array_equal(images["strength 2"], images["strength 1"])
+
+
+def test_verbose_prints_the_absolute_style_weight(content_path, style_path, tmp_path, capsys):
+    status = run_main(content_path, style_path, tmp_path / "out.png", "--preset", "gatys", "--size", "48",
+                      "--iterations", "2", "--weights", "none", "--quiet", "--verbose", "--style-strength", "3")
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    assert f"style {3 * Settings.from_options(preset='gatys').style_weight:.4g}" in printed.out
 
 
 def test_entry_points_behave_alike(content_path, tmp_path):

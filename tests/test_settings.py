@@ -88,6 +88,8 @@ def test_paper_and_keras_layer_names():
         (dict(mode="concat", style_scale=2.0), "style-scale"),
         (dict(optimizer="sgd"), "optimizer"),
         (dict(seed=-1), "seed"),
+        (dict(style_strength=0.0), "style-strength must be a finite number > 0"),
+        (dict(style_strength=math.inf), "style-strength must be a finite number > 0"),
         (dict(colour=3), "unknown setting"),
     ],
 )

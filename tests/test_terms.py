@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_style.config.presets import PRESETS
+from keras_style.config.settings import Settings
 from keras_style.engine import backend
 from keras_style.engine.terms import CORE_TERMS, TERMS, LossTerm, layout, make_terms
 from keras_style.run.assemble import loss_spec, settings_evaluator
@@ -141,3 +143,16 @@ def test_the_style_loss_choices_are_the_style_terms_and_each_tiles():
 
     assert tuple(STYLE_LOSSES) == CHOICES
     assert all(issubclass(cls, StyleTerm) and cls.tiling == "statistics" for cls in STYLE_LOSSES.values())
+
+
+def test_style_strength_multiplies_the_style_weight_once():
+    """The strength meets the weight in the loss (loss_spec), not in the Settings: a Settings rebuilt from its record
+    (the batch runner's resume, a sidecar's settings) keeps strength and weight apart and weighs the style as the
+    original did."""
+    settings = Settings.from_options(preset="painterly", style_strength=2.5)
+    assert settings.style_weight == PRESETS["painterly"].values["style_weight"]
+    assert loss_spec(settings).weight("style") == 2.5 * settings.style_weight
+    assert loss_spec(settings).weight("content") == settings.content_weight  # the other terms as they were
+    rebuilt = Settings.from_options(**settings.as_dict())
+    assert rebuilt == settings
+    assert loss_spec(rebuilt).weights == loss_spec(settings).weights

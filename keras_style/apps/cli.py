@@ -146,6 +146,7 @@ def run(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_INTERRUPTED
     if args.verbose:
+        print(weights_line(result.term_weights))
         print(layer_table(result.layer_losses))
     if not args.quiet:
         final = result.losses["final"]["total"]
@@ -153,6 +154,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {output} ({result.evaluations} evaluations in {result.seconds:.1f} s, final loss {final:.4g}"
               f"{ended})")
     return EXIT_OK
+
+
+def weights_line(term_weights: dict[str, float]) -> str:
+    """The absolute weight of each term the run weighed (the style's with --style-strength applied), as the sidecar's
+    term_weights records them."""
+    weighed = ", ".join(f"{name} {weight:.4g}" for name, weight in term_weights.items() if weight)
+    return f"  term weights (at the --balance reference size): {weighed}"
 
 
 def layer_table(layer_losses: dict[str, dict[str, dict[str, float]]]) -> str:

@@ -109,6 +109,13 @@ class Settings:
         several=True, metavar="FILE", show_default=False)
     content_weight: float = setting(1.0, "weight of the content loss", "losses")
     style_weight: float = setting(1e3, "weight of the style loss", "losses")
+    # Relative to the preset's balance, so that one number means the same at every preset and network; the absolute
+    # weight is worked out once, in run/assemble.py's loss_spec (folding it in here would multiply it again each
+    # time a recorded Settings is rebuilt with from_options: the batch runner's resume, a sidecar's settings).
+    style_strength: float = setting(
+        1.0, "multiplies the style weight, the preset's or the one given with --style-weight: 2 = twice the style, "
+        "0.5 = half (the web page's Style strength slider); the sidecar's term_weights records the weight used",
+        "losses", metavar="X")
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
     temporal_weight: float = setting(
         3e10, "video only (keras-style video): weight of the temporal loss, which holds each frame to the "
@@ -236,9 +243,7 @@ class Settings:
             _positive_int("maxfun", self.maxfun)
         if self.frame_iterations is not None:
             _positive_int("frame-iterations", self.frame_iterations)
-        for name in term_weight_settings():
-            _non_negative(name.replace("_", "-"), getattr(self, name))
-            _representable(name.replace("_", "-"), getattr(self, name))
+        self._check_term_weights()
         _positive("style-scale", self.style_scale)
         _positive("lr-decay", self.lr_decay)
         if not (isinstance(self.average_iterates, (int, float)) and 0.0 <= self.average_iterates < 1.0):
@@ -271,6 +276,18 @@ class Settings:
             self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights,
             style_blend_weights=blend_weights, style_masks=style_masks, tile_size=tile_size,
         )
+
+    def _check_term_weights(self) -> None:
+        """Every term's weight finite, >= 0 and within float32's range; the style strength > 0, and the style weight
+        it gives (assemble.loss_spec's product) within float32's range too."""
+        for name in term_weight_settings():
+            _non_negative(name.replace("_", "-"), getattr(self, name))
+            _representable(name.replace("_", "-"), getattr(self, name))
+        _positive("style-strength", self.style_strength)
+        if self.style_weight * self.style_strength > FLOAT32_MAX:
+            raise UserError(f"--style-weight {self.style_weight:g} x --style-strength {self.style_strength:g} is "
+                            f"beyond float32's range ({FLOAT32_MAX:.3g}), in which the losses are computed; use a "
+                            "smaller value")
 
     def _check_whole_images(self, tile_size: int | str, masked: bool) -> None:
         """A mode whose batch holds one whole content and style image (concat) has no tiles, masks or style scale."""

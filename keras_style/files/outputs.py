@@ -228,6 +228,9 @@ def sidecar(result, output: Path) -> dict[str, Any]:
         "non_finite_evaluations": result.non_finite_evaluations,
         "seconds": round(result.seconds, 3),
         "seconds_per_evaluation": round(result.seconds_per_evaluation, 4),
+        # each term's absolute weight as the run's loss used it (style: --style-weight x --style-strength), at the
+        # --balance reference size
+        "term_weights": result.term_weights,
         "losses": result.losses,
         "layer_losses": result.layer_losses,
         "scales": result.scales,

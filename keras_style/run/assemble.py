@@ -26,12 +26,15 @@ from keras_style.run.plan import Tile, evaluations_per_tile, scale_optimizer, ti
 
 def loss_spec(settings: Settings, output_pixels: int | None = None) -> LossSpec:
     """The loss a Settings asks for, for an output of `output_pixels` (None: whatever size each image is); each
-    registered term's weight is its NAME_weight setting (0 when undeclared). --balance says at which size the
-    weights hold: the output's, or BALANCE_REFERENCE_PIXELS (per-pixel)."""
+    registered term's weight is its NAME_weight setting (0 when undeclared), the style's times --style-strength.
+    --balance says at which size the weights hold: the output's, or BALANCE_REFERENCE_PIXELS (per-pixel)."""
+    weights = {name: float(getattr(settings, name + TERM_WEIGHT_SUFFIX, 0.0)) for name in TERMS}
+    # the one place the strength meets the weight: the plan, the run and the sidecar's term_weights see the product
+    weights["style"] *= settings.style_strength
     return LossSpec(
         content_layers=settings.content_layers, style_layers=settings.style_layers,
         layer_weights=settings.layer_weights, normalization=settings.normalization,
-        weights=tuple((name, float(getattr(settings, name + TERM_WEIGHT_SUFFIX, 0.0))) for name in TERMS),
+        weights=tuple(weights.items()),
         style_loss=settings.style_loss, tv_form=settings.tv_form,
         balance_pixels=BALANCE_REFERENCE_PIXELS if settings.balance == "per-pixel" else output_pixels,
     )

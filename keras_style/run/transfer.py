@@ -51,6 +51,10 @@ class StyleResult:
     startup: dict[str, float] = field(default_factory=dict)
     # the evaluations the run was allowed: its plan's, every scale's (with tiles, every tile's) summed (0: unknown)
     evaluation_budget: int = 0
+    # each term's weight as the loss used it (the plan's, --style-strength applied: the style's is --style-weight x
+    # --style-strength), at the --balance reference size: the output's, or BALANCE_REFERENCE_PIXELS with per-pixel;
+    # a coarser scale carries it to its own size (terms.LossTerm.balance_factor)
+    term_weights: dict[str, float] = field(default_factory=dict)
 
     @property
     def seconds_per_evaluation(self) -> float:
@@ -171,6 +175,7 @@ def _result(plan: RunPlan, monitor: Monitor, records: list[dict], interrupted: b
         compute=records[-1].get("compute", {}),
         startup={name: round(seconds, 3) for name, seconds in startup.items()},
         evaluation_budget=plan.evaluation_budget,
+        term_weights=dict(plan.scales[-1].loss.weights),
     )
 
 
