@@ -23,7 +23,7 @@ from .conftest import ROOT, make_picture, run_cli
 from .test_budgets import run_main
 
 FAST = ["--size", "48", "--iterations", "4", "--quiet"]
-SIDECAR_KEYS = {"settings", "versions", "weights_file", "sizes", "evaluations", "seconds", "losses"}
+SIDECAR_KEYS = {"settings", "versions", "weights_file", "sizes", "evaluations", "seconds", "losses", "term_weights"}
 
 
 def assert_one_line_error(result, fragment: str, *unwritten: Path) -> None:
@@ -55,6 +55,7 @@ def test_success_writes_image_and_sidecar(real_weights, content_path, style_path
     for when in ("initial", "final"):
         assert set(report["losses"][when]) == {"total", "content", "style", "tv"}
     assert report["losses"]["final"]["total"] < report["losses"]["initial"]["total"]
+    assert report["term_weights"]["style"] == report["settings"]["style_weight"] * report["settings"]["style_strength"]
     # --optimizer auto (the default) resolved for this CPU, with its reason
     assert report["settings"]["optimizer"] == "auto"
     assert report["compute"]["optimizer"] == AUTO_CPU_OPTIMIZER
