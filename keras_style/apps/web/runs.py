@@ -409,8 +409,8 @@ class Run:
                 self._finish(STOPPED, message, files, result.image)
             else:
                 ended = ", stopped early: the picture stopped changing" if result.stopped == "converged" else ""
-                message = (f"done{f' ({self._note})' if self._note else ''}: {result.evaluations} evaluations in "
-                           f"{result.seconds:.1f} s{ended}, final loss {result.losses['final']['total']:.4g}")
+                message = (f"done: {result.evaluations} evaluations in {result.seconds:.1f} s{ended}, final loss "
+                           f"{result.losses['final']['total']:.4g}" + (f" ({self._note})" if self._note else ""))
                 if self._on_result is not None:
                     self._on_result(result)
                 self._finish(DONE, message, files, result.image)
