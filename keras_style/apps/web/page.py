@@ -270,24 +270,28 @@ def page_layout(limits: Limits) -> Layout:
                   progress, curve, downloads, browser)
 
 
-class PictureBox(gr.Image):
-    """One box per picture: an upload, a drop or a paste shows the picture in the box itself. It hands the event the
+def picture_box(label: str, elem_id: str) -> gr.Image:
+    """One box per picture: an upload, a drop or a paste shows the picture in the box itself. Its event gets the
     uploaded file's path untouched: the server's own checks (runs.load_upload: its folder, its size, its pixels before
-    decoding) come first, where Gradio's image input would decode it."""
+    decoding) come first, where Gradio's image input would decode it. (The instance's preprocess is replaced rather
+    than the class subclassed: Gradio writes a .pyi file beside the module of every component subclass.)"""
+    box = gr.Image(label=label, type="filepath", sources=["upload", "clipboard"], height=260, elem_id=elem_id)
+    decode = box.preprocess
 
-    def preprocess(self, payload):
+    def uploaded_path(payload):
         if payload is None or (payload.url and payload.url.startswith("data:")):
-            return super().preprocess(payload)  # a pasted picture may come as data: Gradio writes it to a file
+            return decode(payload)  # a pasted picture may come as data: Gradio writes it to a file
         return payload.path
 
+    box.preprocess = uploaded_path
+    return box
 
-def _uploads() -> tuple[PictureBox, PictureBox]:
+
+def _uploads() -> tuple[gr.Image, gr.Image]:
     """The content and style boxes, and the demo pair where the checkout has it."""
     with gr.Row():
-        content_file = PictureBox(label="Photograph (the content): drop, paste or click to upload", type="filepath",
-                                  sources=["upload", "clipboard"], height=260, elem_id="content-upload")
-        style_file = PictureBox(label="Painting (the style): drop, paste or click to upload", type="filepath",
-                                sources=["upload", "clipboard"], height=260, elem_id="style-upload")
+        content_file = picture_box("Photograph (the content): drop, paste or click to upload", "content-upload")
+        style_file = picture_box("Painting (the style): drop, paste or click to upload", "style-upload")
     if all(path.is_file() for path in DEMO_PAIR):
         gr.Examples([[str(path) for path in DEMO_PAIR]], inputs=[content_file, style_file], label="Demo pair",
                     elem_id="demo-pair")
