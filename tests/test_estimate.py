@@ -52,3 +52,13 @@ def test_a_finished_run_teaches_its_pace_and_its_share():
     assert points == [(10_000, pytest.approx(0.1))] and extra == [pytest.approx(0.5)]
     estimate = estimate_run(Settings.from_options(preset="painterly", size=256), (256, 192), Pace(0.0, 1e-6))
     assert spent_share(estimate.full * 0.3, estimate) == pytest.approx(0.3)
+
+
+def test_the_measuring_run_times_each_small_size(tmp_path):
+    from keras_style.run.estimate import MEASURE_SCHEDULE, measure_pace
+
+    settings = Settings.from_options(preset="painterly", weights="none", precision="float32", size=512)
+    measured = measure_pace(settings, schedule=((64, 3), (96, 3)))
+    assert [pixels for pixels, _ in measured.points] == [64 * 48, 96 * 72]
+    assert all(seconds > 0 for _, seconds in measured.points) and measured.first_pass >= 0
+    assert measured.pace.seconds(96 * 72) > 0 and MEASURE_SCHEDULE[-1][0] <= 256

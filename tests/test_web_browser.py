@@ -137,7 +137,9 @@ def wait_for_state(page, *states: str) -> dict[str, str]:
 
 
 def message(page) -> str:
-    return page.locator("#message").inner_text().strip()
+    """The message line's text (not the event's timer Gradio may draw over it while an event is pending)."""
+    shown = page.locator("#message .ks-message")
+    return shown.inner_text().strip() if shown.count() else ""
 
 
 def download(page, suffix: str, folder: Path) -> Path:

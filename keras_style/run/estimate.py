@@ -131,7 +131,7 @@ def measure_pace(settings: Settings, schedule: Sequence[tuple[int, int]] = MEASU
     from keras_style.run.transfer import stylize_result
 
     picture = np.random.default_rng(0).integers(0, 256, size=(192, 256, 3), dtype=np.uint8)
-    measured = replace(settings, min_improvement=0.0, seed=0, scales=len(schedule))
+    measured = replace(settings, min_improvement=0.0, seed=0, scales=len(schedule), size=schedule[-1][0])
     started = time.perf_counter()
     result = stylize_result(picture, picture[::-1], settings=measured, schedule=list(schedule))
     points, extra = record_points(result.scales)
