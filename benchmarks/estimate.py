@@ -41,7 +41,7 @@ def main() -> None:
         fit_pace,
         measure_pace,
         record_points,
-        spent_share,
+        stop_share,
     )
     from keras_style.run.transfer import stylize_result
 
@@ -68,8 +68,8 @@ def main() -> None:
             new_points, extra = record_points(result.scales)
             points += new_points
             first_pass = sorted(extra)[len(extra) // 2] if extra else first_pass
-            if estimate.early_stop and not result.interrupted:
-                share = spent_share(result.seconds, estimate)
+            learned = stop_share(result.scales, settings) if settings.min_improvement else None
+            share = learned if learned is not None and not result.interrupted else share
     name, flags = read_cpu()
     machine = {"cpu": name, "cores": os.cpu_count(),
                "flags": sorted(flag for flag in ("avx2", "avx512_bf16", "amx_bf16") if flag in flags)}

@@ -12,7 +12,7 @@ from keras_style.run.estimate import (
     estimate_run,
     fit_pace,
     record_points,
-    spent_share,
+    stop_share,
 )
 
 
@@ -38,8 +38,18 @@ def test_a_runs_estimate_adds_up_its_scales_and_ranges_an_early_stop():
     stopped = estimate_run(painterly, (800, 600), pace)
     assert stopped.early_stop and len(stopped.sizes) == 5 and stopped.sizes[-1] == (512, 384)
     every = sum(140 * width * height * 1e-6 + 0.5 for width, height in stopped.sizes)
-    assert stopped.full == pytest.approx(every) and stopped.likely == pytest.approx(EARLY_STOP_SHARE * every)
-    assert stopped.high <= 1.2 * every  # never more than the whole budget (and the machine's spread)
+    assert stopped.full == pytest.approx(every)
+    # the output size spends EARLY_STOP_SHARE of its 140, a size of half its pixels more, the coarsest all
+    output = 512 * 384
+    shares = [min(1.0, EARLY_STOP_SHARE / (width * height / output) ** 0.5) for width, height in stopped.sizes]
+    assert shares[-1] == pytest.approx(EARLY_STOP_SHARE) and shares[0] == 1.0
+    expected = sum(share * 140 * width * height * 1e-6 + 0.5
+                   for share, (width, height) in zip(shares, stopped.sizes))
+    assert stopped.likely == pytest.approx(expected) and stopped.likely < 0.7 * every
+    assert stopped.low < stopped.likely < stopped.high <= 1.2 * every  # never more than the whole budget
+    # a budget within the early stop's window is spent whole
+    short = estimate_run(Settings.from_options(preset="painterly", size=512, iterations=40), (800, 600), pace)
+    assert short.likely == pytest.approx(short.full)
     assert describe(stopped).startswith("about ") and "700 evaluations at most, 512x384 px in 5 sizes" in \
         describe(stopped)
 
@@ -50,8 +60,10 @@ def test_a_finished_run_teaches_its_pace_and_its_share():
               {"size": [400, 300], "evaluations": 5, "network_seconds": 2.0, "tiles": {}}]  # tiled: not a pace
     points, extra = record_points(scales)
     assert points == [(10_000, pytest.approx(0.1))] and extra == [pytest.approx(0.5)]
-    estimate = estimate_run(Settings.from_options(preset="painterly", size=256), (256, 192), Pace(0.0, 1e-6))
-    assert spent_share(estimate.full * 0.3, estimate) == pytest.approx(0.3)
+    painterly = Settings.from_options(preset="painterly", size=512, iterations=700)
+    records = [{"size": [64, 48], "evaluations": 140}] * 4 + [{"size": [512, 384], "evaluations": 56}]
+    assert stop_share(records, painterly) == pytest.approx(0.4)
+    assert stop_share(records[:3], painterly) is None  # an interrupted run that ended at a coarse size
 
 
 def test_the_measuring_run_times_each_small_size(tmp_path):

@@ -10,6 +10,7 @@ on the picture, so the estimate is a range.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -21,13 +22,15 @@ from keras_style.config.settings import Settings
 from keras_style.files.images import target_size
 from keras_style.run.plan import scale_plan
 
-# The share of its full budget's time a run with an early stop spends, before this machine has seen one finish:
-# painterly at 512 px on the four shared pairs spent 0.32-0.40 of cf8d86d's full 700 (benchmarks/RESULTS.md, "A
-# third of the time and less grain"). Afterwards the last finished runs' own share is used.
+# With an early stop (--min-improvement), the share of its evaluations the output size spends before it stops, until
+# this machine has seen a run finish: painterly at 512 px on the four shared pairs stopped there after 54-75 of 140
+# (benchmarks/RESULTS.md, "A third of the time and less grain"). A coarser size, whose threshold is scaled down by its
+# share of the pixels, spends more: measured 74 of 140 at half the pixels, 99 at a quarter, all 140 below; the share
+# divided by the square root of the pixel share follows that (0.39 -> 0.55, 0.78, 1).
 EARLY_STOP_SHARE = 0.4
-# The range around the likely time: the stop depends on the picture (its low end), and no run spends more than its
-# budget (its high end); without an early stop the spread is the machine's (another job on the cores).
-EARLY_STOP_RANGE = (0.7, 1.6)
+# The range around the likely time: the stop depends on the picture; no run spends more than its budget, and the
+# machine's speed varies (another job on the cores).
+EARLY_STOP_RANGE = (0.75, 1.5)
 FULL_BUDGET_RANGE = (0.85, 1.2)
 # The measuring run: small sizes (longest side) and evaluations at each; the first evaluation of each size traces
 # the step and is counted apart.
@@ -97,18 +100,26 @@ class Estimate:
 def estimate_run(settings: Settings, content_size: tuple[int, int], pace: Pace, startup_seconds: float = 0.0,
                  early_stop_share: float = EARLY_STOP_SHARE) -> Estimate:
     """The time a run of `settings` on a content of `content_size` (width, height) takes at `pace`, plus
-    `startup_seconds` (the model's build, where it is not built yet)."""
-    sizes, full = [], 0.0
-    for size, evaluations in scale_plan(settings):
-        width, height = target_size(*content_size, size, settings.resize)
-        sizes.append((width, height))
-        full += evaluations * pace.seconds(width * height) + pace.first_pass
+    `startup_seconds` (the model's build, where it is not built yet). With an early stop, each size spends
+    `early_stop_share` of its evaluations at the output size, more at a coarser one (EARLY_STOP_SHARE), and never
+    fewer than its patience's window."""
+    plan = [(target_size(*content_size, size, settings.resize), evaluations)
+            for size, evaluations in scale_plan(settings)]
+    output_pixels = plan[-1][0][0] * plan[-1][0][1]
     early_stop = bool(settings.min_improvement)
-    share, (low, high) = (early_stop_share, EARLY_STOP_RANGE) if early_stop else (1.0, FULL_BUDGET_RANGE)
-    likely = full * share
+    full = likely = 0.0
+    for (width, height), evaluations in plan:
+        per_evaluation = pace.seconds(width * height)
+        full += evaluations * per_evaluation + pace.first_pass
+        spent = evaluations
+        if early_stop:
+            share = min(1.0, early_stop_share / math.sqrt(width * height / output_pixels))
+            spent = min(evaluations, max(settings.patience + 1, share * evaluations))
+        likely += spent * per_evaluation + pace.first_pass
+    low, high = EARLY_STOP_RANGE if early_stop else FULL_BUDGET_RANGE
     return Estimate(likely + startup_seconds, likely * low + startup_seconds,
                     min(likely * high, full * FULL_BUDGET_RANGE[1]) + startup_seconds,
-                    settings.evaluation_budget, tuple(sizes), early_stop, full)
+                    settings.evaluation_budget, tuple(size for size, _ in plan), early_stop, full)
 
 
 @dataclass(frozen=True)
@@ -140,9 +151,13 @@ def measure_pace(settings: Settings, schedule: Sequence[tuple[int, int]] = MEASU
     return Measured(tuple(points), float(np.median(extra)), result.startup.get("model_seconds", 0.0))
 
 
-def spent_share(result_seconds: float, estimate: Estimate) -> float:
-    """The share of its full budget's time a finished run spent (an early-stopped run's: the next estimates')."""
-    return float(np.clip(result_seconds / max(estimate.full, 1e-9), 0.05, 1.0))
+def stop_share(scales: Sequence[dict[str, Any]], settings: Settings) -> float | None:
+    """The share of its evaluations a finished run's output size spent (the next estimates' early_stop_share): from
+    its scale records against the plan's budget; None when it did not end at the output size."""
+    budgets = [evaluations for _, evaluations in scale_plan(settings)]
+    if not scales or len(scales) != len(budgets) or "evaluations" not in scales[-1]:
+        return None
+    return float(np.clip(scales[-1]["evaluations"] / budgets[-1], 0.05, 1.0))
 
 
 def describe(estimate: Estimate) -> str:

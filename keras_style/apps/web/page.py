@@ -504,13 +504,9 @@ class PageEvents:
             prepared = prepare(content_image, style_image, settings)
             check_output_size(prepared, limits)
             speeds = self.options.speeds
-            expected = speeds.estimate(settings, content_image.size)  # no wait: None while measuring
-
-            def learn(result: Any) -> None:
-                speeds.learn(settings, result, expected)
-
             run.start(content_image, style_image, settings, prepared,
-                      note=describe_quality(settings, chosen.get("quality") or DEFAULT_QUALITY), on_result=learn)
+                      note=describe_quality(settings, chosen.get("quality") or DEFAULT_QUALITY),
+                      on_result=lambda result: speeds.learn(settings, result))
         except UserError as error:
             run.fail(first_line(error))
         except Exception as error:  # a bug: one line on the page, the server goes on

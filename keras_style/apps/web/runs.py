@@ -37,7 +37,7 @@ from keras_style.run.estimate import (
     fit_pace,
     measure_pace,
     record_points,
-    spent_share,
+    stop_share,
 )
 from keras_style.run.loading import Prepared
 from keras_style.run.monitor import Progress
@@ -576,7 +576,7 @@ class Speeds:
         self._first_pass: dict[tuple, float] = {}
         self._built: dict[str, float] = {}  # network -> the seconds its build took (0: built before measuring)
         self._measuring: dict[tuple, threading.Event] = {}
-        self._share = EARLY_STOP_SHARE  # of the full budget's time, an early-stopped run's (the last one's)
+        self._share = EARLY_STOP_SHARE  # of its evaluations, the output size's with an early stop (the last run's)
         self.failure = ""
 
     @staticmethod
@@ -619,9 +619,9 @@ class Speeds:
         finally:
             done.set()
 
-    def learn(self, settings: Settings, result: Any, estimate: Estimate | None) -> None:
-        """A finished run: its scales' paces join the measured ones; its network is built; an early-stopped run's
-        share of its full budget's time becomes the next estimates' share."""
+    def learn(self, settings: Settings, result: Any) -> None:
+        """A finished run: its scales' paces join the measured ones; its network is built; with an early stop, the
+        share of its evaluations the output size spent becomes the next estimates' share."""
         points, extra = record_points(result.scales)
         with self._lock:
             key = self.key(settings)
@@ -629,5 +629,6 @@ class Speeds:
             if extra:
                 self._first_pass[key] = float(np.median(extra))
             self._built[settings.network] = 0.0
-            if estimate is not None and estimate.early_stop and not result.interrupted:
-                self._share = spent_share(result.seconds, estimate)
+            share = stop_share(result.scales, settings) if settings.min_improvement else None
+            if share is not None and not result.interrupted:
+                self._share = share
