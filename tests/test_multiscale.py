@@ -1,4 +1,5 @@
 """Multi-scale runs: the coarse-to-fine plan, the weights of each scale, runs from Python and the command line."""
+import numpy as np
 import pytest
 
 import keras_style
@@ -83,3 +84,28 @@ def test_coarse_sizes_below_the_floor_are_left_out_and_their_budget_shared():
     plan = scale_plan(Settings.from_options(size=96, scales=5, scale_budget="equal", iterations=100))
     assert plan == [(68, 50), (96, 50)]  # 48, 34 and 24 px are below MIN_SCALE_SIZE (64)
     assert scale_plan(Settings.from_options(size=64, scales=5, iterations=100)) == [(64, 100)]
+
+
+def test_scale_start_detail_adds_back_the_luminance_the_upsampling_lost():
+    from PIL import Image
+
+    from keras_style.files.colors import luminance
+    from keras_style.files.images import to_array
+    from keras_style.run.loading import lost_detail, prepare
+    from keras_style.run.plan import upsampled
+
+    photo = to_array(Image.open(CONTENT).resize((96, 72)))
+    small = to_array(Image.open(CONTENT).resize((68, 51)))
+    detail = lost_detail(small, photo)
+    start = upsampled(small, photo, detail)
+    # the coarse picture upsampled plus the detail has the photograph's luminance (up to uint8 rounding and clipping)
+    assert np.abs(luminance(start) - luminance(photo)).mean() < 1.5
+    assert np.abs(luminance(upsampled(small, photo)) - luminance(photo)).mean() > 3.0
+    # a grey change: every channel moves by the same amount
+    plain = upsampled(small, photo)
+    unclipped = np.all((start > 0) & (start < 255), axis=-1)
+    assert unclipped.any() and np.ptp((start - plain)[unclipped], axis=-1).max() < 1e-3
+    settings = Settings.from_options(size=96, scales=2, scale_start="detail", weights="none")
+    prepared = prepare(CONTENT, STYLE, settings)
+    assert prepared.scales[0].detail is None and prepared.scales[1].detail.shape == (72, 96)
+    assert prepare(CONTENT, STYLE, Settings.from_options(size=96, scales=2)).scales[1].detail is None
