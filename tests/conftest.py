@@ -30,7 +30,7 @@ CONTENT = ROOT / "examples" / "content.jpg"
 STYLE = ROOT / "examples" / "style.jpg"
 # Small budgets that keep each preset's structure (outer loop or not) while staying fast.
 TINY = dict(size=48, iterations=3)
-TINY_OUTER = dict(size=48, outer_iterations=2, maxfun=2)
+TINY_OUTER = dict(size=48, outer_iterations=2, maxfun=3)  # scipy makes its first step in 3 evaluations
 
 
 def make_picture(width: int, height: int, seed: int = 0, kind: str = "content") -> np.ndarray:

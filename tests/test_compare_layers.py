@@ -77,11 +77,12 @@ GRID_SETS = ("paper", "johnson")
 
 @pytest.fixture(scope="module")
 def grid(real_weights, tmp_path_factory):
-    """A grid of GRID_SETS x 2 networks at 64 px with 2 evaluations per cell: the script's main() with --in-process,
-    run here, where TensorFlow is already imported (each network then loads once for all cells). The default, a fresh
-    process per cell with its own peak memory, runs in tests/test_notebooks.py through the vgg16_vs_vgg19 notebook."""
+    """A grid of GRID_SETS x 2 networks at 64 px with 3 evaluations per cell (scipy's first step takes 3): the
+    script's main() with --in-process, run here, where TensorFlow is already imported (each network then loads once
+    for all cells). The default, a fresh process per cell with its own peak memory, runs in tests/test_notebooks.py
+    through the vgg16_vs_vgg19 notebook."""
     output_dir = tmp_path_factory.mktemp("grid")
-    assert compare_layers.main(["--size", "64", "--iterations", "2", "--seed", "1", "--layer-sets",
+    assert compare_layers.main(["--size", "64", "--iterations", "3", "--seed", "1", "--layer-sets",
                                 ",".join(GRID_SETS), "--output-dir", str(output_dir), "--in-process"]) == 0
     return output_dir
 

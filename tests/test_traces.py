@@ -70,8 +70,11 @@ def test_a_five_scale_run_prints_no_retracing_warning(fresh_compile_cache):
     recorded = Recorded()
     logger.addHandler(recorded)
     try:
+        # two shallow layers (a network cut after block 2): five scales' tracing, not VGG19's cost
         result = keras_style.stylize_result(CONTENT, STYLE, size=264, iterations=40, scales=5,
-                                            optimizer="lbfgs-device", scale_budget="equal", **RANDOM)
+                                            optimizer="lbfgs-device", scale_budget="equal",
+                                            style_layers=["conv1_1", "conv2_1"], content_layers=["conv2_2"],
+                                            **RANDOM)
     finally:
         logger.removeHandler(recorded)
     assert len(result.scales) == 5 and result.traces == 5

@@ -32,26 +32,29 @@ class _BudgetSpent(Exception):
 
 
 def _lbfgs_run(evaluator: Evaluator, x: np.ndarray, bounds: np.ndarray, budget: int, **options) -> np.ndarray:
-    """One fmin_l_bfgs_b call from x that spends at most `budget` evaluations; returns its last iterate.
+    """One fmin_l_bfgs_b call from x that spends at most `budget` evaluations; returns its last iterate, or where the
+    budget ended it, the best point it evaluated.
 
     scipy checks maxfun only between iterations, so its last line search would run past it: the guard ends the call
-    at the evaluation past the budget instead, before the network pass, and the run goes on from the last iterate
-    scipy completed (the start if none). Nothing else is lost: the Monitor keeps the best image evaluated."""
+    at the evaluation past the budget instead, before the network pass. The run (the articles' next restart) goes on
+    from the lowest loss this call saw, which may be a trial of that last search: with a few evaluations per restart
+    (maxfun 2), restarting from scipy's last completed iterate would start every restart where the first began."""
     budget_end = evaluator.passes + budget
-    last_iterate = x.copy()
+    best_point, best_loss = x.copy(), [np.inf]
 
     def loss_and_grads(point: np.ndarray) -> tuple[float, np.ndarray]:
         if evaluator.passes >= budget_end:
             raise _BudgetSpent
-        return evaluator.loss_and_grads(point)
-
-    def completed(iterate: np.ndarray) -> None:
-        np.copyto(last_iterate, iterate)  # scipy changes its x in place during the next line search
+        loss, gradient = evaluator.loss_and_grads(point)
+        if loss < best_loss[0]:
+            best_loss[0] = loss
+            np.copyto(best_point, point)  # scipy changes its points in place during its line search
+        return loss, gradient
 
     try:
-        x, _, _ = fmin_l_bfgs_b(loss_and_grads, x, bounds=bounds, maxfun=budget, callback=completed, **options)
+        x, _, _ = fmin_l_bfgs_b(loss_and_grads, x, bounds=bounds, maxfun=budget, **options)
     except _BudgetSpent:
-        return last_iterate
+        return best_point
     return x
 
 

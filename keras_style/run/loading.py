@@ -162,7 +162,8 @@ def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], se
     shares = settings.blend_weights(len(inputs.styles))  # one weight per style; concat has room for one style
     schedule = scale_plan(settings) if schedule is None else checked_plan(schedule, settings)
     check_tile_size(settings, *output_size(inputs.content, settings))  # a tile in pixels must fit in the output
-    scales = tuple(sized_images(inputs, settings, size) for size, _ in schedule)
+    # the output size first: its memory guard refuses a size that cannot fit before any coarser one is made
+    scales = tuple(reversed([sized_images(inputs, settings, size) for size, _ in reversed(schedule)]))
     if settings.scale_start == "detail":
         scales = (scales[0], *(finer._replace(detail=lost_detail(coarser.content, finer.content))
                                for coarser, finer in zip(scales, scales[1:])))
