@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from keras_style.config.presets import DEFAULT_PRESET
+from keras_style.config.settings import Settings
 
 from .conftest import CONTENT, STYLE, require
 
@@ -207,6 +208,8 @@ def test_a_run_from_upload_to_download(open_page, tmp_path):
     assert record["settings"]["size"] == SIZE and record["settings"]["iterations"] == ITERATIONS
     assert record["settings"]["seed"] == 1 and record["settings"]["weights"] == "imagenet"
     assert record["settings"]["preset"] == DEFAULT_PRESET  # the page opens on the default (the screenshot shows it)
+    # the style strength slider left at 1x (0 doublings): the preset's style weight
+    assert record["term_weights"]["style"] == pytest.approx(Settings.from_options(preset=DEFAULT_PRESET).style_weight)
     assert record["interrupted"] is False and record["evaluations"] >= ITERATIONS
     assert record["sizes"]["output"] == list(image.size)
     if SCREENSHOT:
@@ -321,13 +324,10 @@ def strength_run(open_page, folder: Path, doublings: float) -> dict:
     return downloaded_result(page, folder)[1]
 
 
-def test_the_style_strength_slider_scales_the_presets_style_weight(open_page, tmp_path):
-    from keras_style.config.settings import Settings
-
+def test_the_style_strength_slider_at_2x_doubles_the_presets_style_weight(open_page, tmp_path):
+    # (at 1x, the slider untouched, test_a_run_from_upload_to_download's sidecar has the preset's weight)
     preset_weight = Settings.from_options(preset=DEFAULT_PRESET).style_weight
-    at_one = strength_run(open_page, tmp_path / "one", 0.0)  # 1x: the preset's balance
-    at_two = strength_run(open_page, tmp_path / "two", 1.0)  # 2x
-    assert at_one["term_weights"]["style"] == pytest.approx(preset_weight)
+    at_two = strength_run(open_page, tmp_path, 1.0)  # +1 doubling: 2x
     assert at_two["term_weights"]["style"] == pytest.approx(2 * preset_weight)
     assert at_two["settings"]["style_strength"] == pytest.approx(2.0)
 

@@ -246,11 +246,10 @@ TRACE_COUNTS: Counter[str] = Counter()
 class _Traced:
     """The Python function a CompiledFunction hands to tf.function: counts its traces, then calls the step.
 
-    An object per compiled step rather than one closure for all: TensorFlow's frequent-retracing warning keeps its
-    statistics per key, the traced function's __code__ (which every closure of one definition shares) or, for a
-    callable without __code__, the callable itself (polymorphic_function.py, _get_key_for_call_stats). With a
-    shared key every step's first trace at each scale counted as retracing of one function; this way each step's
-    traces are counted apart, as TensorFlow meant them to be."""
+    An object per compiled step and shape rather than one closure for all: TensorFlow's frequent-retracing warning
+    keeps its statistics per key, the traced function's __code__ (which every closure of one definition shares) or,
+    for a callable without __code__, the callable itself (polymorphic_function.py, _get_key_for_call_stats). With a
+    shared key every step's first trace at each scale counted as retracing of one function."""
 
     def __init__(self, function: Callable, name: str, counter: CompiledFunction) -> None:
         self.function = function
@@ -269,27 +268,42 @@ class _Traced:
 
 class CompiledFunction:
     """A tf.function (XLA-compiled or not) with a count of its traces (one per new input shape; one in all with an
-    `input_signature` whose dimensions are None, which TensorFlow traces once for every shape it admits)."""
+    `input_signature` whose dimensions are None, which TensorFlow traces once for every shape it admits).
+
+    Without a signature, each shape of the first argument (the image) gets a tf.function of its own, traced once:
+    TensorFlow's frequent-retracing warning counts a function's traces among its last calls (5 of 10), and a step
+    traced once per scale, with few calls per scale (a short multi-scale run), is not retracing by mistake."""
 
     def __init__(self, function: Callable, jit_compile: bool, name: str = "step",
                  input_signature: Sequence[tuple[tuple[int | None, ...], str]] | None = None) -> None:
         self.traces = 0
         self.name = name
-        traced = _Traced(function, name, self)
-
+        self._function, self._jit_compile = function, jit_compile
+        self._by_shape: dict[tuple | None, Callable] = {}
         if on_jax():
             import jax
 
-            self._call = jax.jit(traced)  # JAX always compiles with XLA, and traces per shape
+            self._call = jax.jit(_Traced(function, name, self))  # JAX always compiles with XLA, and traces per shape
             return
-        import tensorflow as tf
+        self._call = None
+        if input_signature is not None:
+            import tensorflow as tf
 
-        signature = None if input_signature is None else [tf.TensorSpec(shape, dtype)
-                                                          for shape, dtype in input_signature]
-        self._call = tf.function(traced, jit_compile=jit_compile, input_signature=signature)
+            signature = [tf.TensorSpec(shape, dtype) for shape, dtype in input_signature]
+            self._call = tf.function(_Traced(function, name, self), jit_compile=jit_compile, input_signature=signature)
 
     def __call__(self, *args):
-        return self._call(*args)
+        if self._call is not None:
+            return self._call(*args)
+        shape = getattr(args[0], "shape", None) if args else None
+        key = None if shape is None else tuple(shape)
+        call = self._by_shape.get(key)
+        if call is None:
+            import tensorflow as tf
+
+            call = self._by_shape[key] = tf.function(_Traced(self._function, self.name, self),
+                                                     jit_compile=self._jit_compile)
+        return call(*args)
 
 
 # Compiled steps kept per process, least recently used first out: each holds its traces (one per image shape), and
