@@ -125,6 +125,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     from keras_style.run.transfer import run_plan
 
     plan = assemble(settings, prepared)  # the one plan of this run; nothing after it reads the settings
+    if stop.received.is_set():  # Ctrl-C while TensorFlow loaded: stop now, not after the network's build
+        return _fail("interrupted before the first evaluation; nothing written", EXIT_INTERRUPTED)
     callbacks = [Snapshots(output, args.save_every, args.force)] if args.save_every else []
     bar = None if args.quiet else ProgressBar(plan.evaluation_budget)
     callbacks += ([bar] if bar else []) + [stop]
