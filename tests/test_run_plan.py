@@ -52,7 +52,7 @@ def _mask(path, value: int):
     return path
 
 
-@pytest.mark.parametrize("case", ["w2 with masks", "black masks", "video with tiles"])
+@pytest.mark.parametrize("case", ["w2 with masks", "black masks", "video with tiles", "missing weights file"])
 def test_the_late_input_errors_come_before_tensorflow(case, tmp_path):
     output = tmp_path / "out.png"
     if case == "w2 with masks":
@@ -62,6 +62,9 @@ def test_the_late_input_errors_come_before_tensorflow(case, tmp_path):
     elif case == "black masks":
         done = run_blocked(CONTENT, STYLE, output, "--content-mask", _mask(tmp_path / "black.png", 0), "--size", "48")
         expected = "the masks leave no region for the style to paint at"
+    elif case == "missing weights file":
+        done = run_blocked(CONTENT, STYLE, output, "--weights", tmp_path / "vgg19.h5", "--size", "48")
+        expected = f"weights file '{tmp_path / 'vgg19.h5'}' does not exist"
     else:
         frames = tmp_path / "frames"
         frames.mkdir()

@@ -27,7 +27,7 @@ def traced_during(run) -> dict:
 
 
 @pytest.mark.parametrize("optimizer, options, step", [
-    ("lbfgs-device", {}, "lbfgs"),
+    # (lbfgs-device's counts: test_a_five_scale_run_prints_no_retracing_warning)
     # the average's last evaluation is one pass per scale: untraced
     ("adam", {"average_iterates": 0.9}, "adam"),
 ])
@@ -71,14 +71,20 @@ def test_a_five_scale_run_prints_no_retracing_warning(fresh_compile_cache):
     logger = logging.getLogger("tensorflow")
     recorded = Recorded()
     logger.addHandler(recorded)
+    results = []
     try:
-        # 4 evaluations a scale: TensorFlow warns when 5 of a step's last 10 calls traced, so the L-BFGS step, traced
-        # once per scale, stays below that and a step traced more often than once per shape does not
-        result = keras_style.stylize_result(CONTENT, STYLE, size=256, iterations=20, scales=5,
-                                            optimizer="lbfgs-device", scale_budget="equal", **SHALLOW, **RANDOM)
+        # 4 evaluations a scale: TensorFlow warns when 5 of one function's last 10 calls traced; the L-BFGS step is
+        # traced once per scale, and no step may trace more often than once per shape
+        traces = traced_during(lambda: results.append(keras_style.stylize_result(
+            CONTENT, STYLE, size=256, iterations=20, scales=5, optimizer="lbfgs-device", scale_budget="equal",
+            **SHALLOW, **RANDOM)))
     finally:
         logger.removeHandler(recorded)
-    assert len(result.scales) == 5 and result.traces == 5
+    result = results[0]
+    assert len({tuple(record["size"]) for record in result.scales}) == 5
+    # the L-BFGS step once per scale (its first evaluation is a step too: no loss-and-gradient step traced for a
+    # single call); the feature step (content and style at each scale: ten shapes) once in all
+    assert traces == {"lbfgs": 5, "features": 1} and result.traces == 5
     assert not [message for message in recorded.messages if "retracing" in message], recorded.messages
 
 

@@ -13,6 +13,7 @@ from keras_style.config.settings import Settings
 from keras_style.errors import UserError
 from keras_style.files.colors import luminance, luminance_only, match_color_statistics
 from keras_style.files.images import ImageSource, initial_image, load_image, resize, style_size, target_size, to_array
+from keras_style.files.weights import resolve_weights
 from keras_style.run.memory import check_tile_size, tile_size_for
 from keras_style.run.plan import checked_plan, scale_plan
 
@@ -160,6 +161,9 @@ def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], se
     video frame, which is optimised whole (its temporal term does not tile)."""
     inputs = load_inputs(content, style, settings)
     shares = settings.blend_weights(len(inputs.styles))  # one weight per style; concat has room for one style
+    # a weights file that does not exist, or a weights folder with several candidates: said now, not once TensorFlow
+    # has loaded (network.feature_model looks the file up again when it builds the model: a few stat calls)
+    resolve_weights(settings.network, settings.weights)
     schedule = scale_plan(settings) if schedule is None else checked_plan(schedule, settings)
     check_tile_size(settings, *output_size(inputs.content, settings))  # a tile in pixels must fit in the output
     # the output size first: its memory guard refuses a size that cannot fit before any coarser one is made
