@@ -27,13 +27,6 @@ def gram_matrix(features):
     return ops.matmul(ops.transpose(flat), flat)
 
 
-def masked_gram_matrix(features, mask, positions_per_area):
-    """The Gram matrix of one region: features weighted by a mask (1, h, w, 1) at their resolution, scaled by the
-    layer's positions over the mask's area so that a region asks for the same per-position statistics as the
-    whole image does."""
-    return gram_matrix(features * mask) * positions_per_area
-
-
 def style_scale(normalization: str, channels: int, positions: int, input_positions: int) -> float:
     """The factor in front of sum((G_gen - G_style)^2).
 
