@@ -117,6 +117,11 @@ class Settings:
         "0.5 = half (the web page's Style strength slider); the sidecar's term_weights records the weight used",
         "losses", metavar="X")
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
+    stroke_scale: int | None = setting(
+        None, "paint the painting's strokes at this picture size too: the style is also matched on each octave "
+        "(halving) of the output down to about PX on its longest side, against the same octaves of the painting "
+        "(Snelgrove 2017), so that a large output keeps the strokes a preview of PX shows; off when not given",
+        "losses", metavar="PX", show_default=False)
     temporal_weight: float = setting(
         3e10, "video only (keras-style video): weight of the temporal loss, which holds each frame to the "
         "previous frame's output carried along the optical flow where the pixel stays visible (Ruder et al. 2016); "
@@ -243,6 +248,10 @@ class Settings:
             _positive_int("maxfun", self.maxfun)
         if self.frame_iterations is not None:
             _positive_int("frame-iterations", self.frame_iterations)
+        if self.stroke_scale is not None and not (isinstance(self.stroke_scale, int) and
+                                                  self.stroke_scale >= MIN_STROKE_SCALE):
+            raise UserError(f"--stroke-scale must be a whole number of pixels >= {MIN_STROKE_SCALE}, got "
+                            f"{self.stroke_scale!r}")
         self._check_term_weights()
         _positive("style-scale", self.style_scale)
         _positive("lr-decay", self.lr_decay)
@@ -298,6 +307,8 @@ class Settings:
             raise UserError(f"--style-scale needs --mode cached: {mode} resizes the style to the content")
         if masked:
             raise UserError(f"masks need --mode cached: {mode} has no per-region style targets")
+        if self.stroke_scale is not None:
+            raise UserError(f"--stroke-scale needs --mode cached: {mode} computes its targets from one batch")
 
     def check_masks(self, styles: int) -> None:
         """One style mask per style image (UserError otherwise)."""
@@ -386,6 +397,8 @@ def _weights(name: str, value: Any) -> tuple[float, ...] | None:
 
 # Smaller tiles hold too little of the picture for VGG's deeper layers (block5 sees 16 px per position).
 MIN_TILE_SIZE = 64
+# The smallest octave worth matching: VGG's deeper style layers have few positions left below it.
+MIN_STROKE_SCALE = 64
 TILE_SIZE_WORDS = ("auto", "off")
 
 

@@ -147,3 +147,18 @@ def wasserstein_loss(mean, covariance, target_mean, target_covariance, target_ro
     cross = square_root(ops.matmul(ops.matmul(target_root, covariance), target_root))
     return (ops.sum(ops.square(mean - target_mean)) + ops.trace(covariance) + ops.trace(target_covariance)
             - 2.0 * ops.trace(cross))
+
+
+def octave_down(image):
+    """The next octave of an image (1, H, W, C): each 2x2 block averaged (a box filter, then every other pixel),
+    an odd last row or column left out."""
+    return ops.average_pool(image, pool_size=2, strides=2, padding="valid")
+
+
+def octaves(image, count: int) -> list:
+    """The image's first `count` octaves below it, largest first (a box-filtered pyramid)."""
+    made = []
+    for _ in range(count):
+        image = octave_down(image)
+        made.append(image)
+    return made

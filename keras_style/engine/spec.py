@@ -22,6 +22,8 @@ class LossSpec:
     # The pixels at which the weights are the terms' own (None: the image's own size, whatever it is); a term
     # seeing another size scales its weight by how its value grows with the pixels (terms.LossTerm.pixel_power)
     balance_pixels: int | None = None
+    # --stroke-scale: the style is also matched on the image's octaves down to about this longest side (None: off)
+    stroke_scale: int | None = None
 
     @property
     def feature_layers(self) -> tuple[str, ...]:

@@ -23,9 +23,18 @@ from PIL import Image
 
 from keras_style.config.choices import MIN_REGION_PIXELS
 from keras_style.config.layers import feature_size, layer_stride
+from keras_style.engine import losses
 from keras_style.engine.backend import CompiledFunction, compiled
 from keras_style.engine.spec import LossSpec
-from keras_style.engine.terms import LossTerm, PreviousFrame, Region, TilePart, make_terms
+from keras_style.engine.terms import (
+    OCTAVE_FEATURES,
+    LossTerm,
+    PreviousFrame,
+    Region,
+    TilePart,
+    make_terms,
+    wanted_octaves,
+)
 
 
 def features(model, batch) -> list:
@@ -86,11 +95,22 @@ class CachedTargets(TargetSource):
                            for style in styles]
         regions = style_regions(spec, masks, per_style_masks, content_features)
         self.terms = make_terms(spec, tuple(content.shape[1:3]), regions, previous)
+        count = wanted_octaves(self.terms)
+        if count:  # the octaves' features of the content (their sizes) and of each style (their targets)
+            for image, image_features in zip([content, *styles], [content_features, *styles_features]):
+                image_features[OCTAVE_FEATURES] = [
+                    by_layer(spec, feature_step(octave))
+                    for octave in losses.octaves(ops.convert_to_tensor(image, dtype="float32"), count)]
         self.fixed = {"source": {}, "terms": [
             term.tensors(term.cached_targets(content_features, styles_features, shares)) for term in self.terms]}
 
     def generated(self, model, image, tensors: dict, terms: Sequence[LossTerm]) -> tuple[dict, Any, list]:
-        return by_layer(self.spec, features(model, image)), image, [None] * len(terms)
+        generated = by_layer(self.spec, features(model, image))
+        count = wanted_octaves(terms)
+        if count:  # one pass per octave more: a quarter of the image's, then a sixteenth, ...
+            generated[OCTAVE_FEATURES] = [by_layer(self.spec, features(model, octave))
+                                          for octave in losses.octaves(image, count)]
+        return generated, image, [None] * len(terms)
 
 
 def style_regions(spec: LossSpec, masks: Sequence[np.ndarray], per_style: bool, content_features: dict

@@ -11,6 +11,7 @@ given (its regions), not branches of the loss.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -401,6 +402,96 @@ class TemporalLoss(LossTerm):
 
     def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
         return [losses.temporal_loss(image, tensors["warped"], tensors["reliable"])]
+
+
+# Where a features dict (layer name -> features) holds the features of the image's octaves, when a term asks for them
+# (OctaveStyleLoss): a list, largest octave first, of such dicts. The target sources fill it (engine/targets.py).
+OCTAVE_FEATURES = "octaves"
+
+
+def octave_count(image_size: tuple[int, int], stroke_scale: int | None) -> int:
+    """How many octaves below an image of `image_size` (height, width) reach down to about `stroke_scale` px on the
+    longest side (the nearest halving; 0 for an image no larger)."""
+    if not stroke_scale:
+        return 0
+    return max(0, round(math.log2(max(image_size) / stroke_scale)))
+
+
+@term
+class OctaveStyleLoss(LossTerm):
+    """The style matched on the image's octaves too (Snelgrove 2017, "High-resolution multi-scale neural texture
+    synthesis"): each octave of the generated image (a box-filtered pyramid, losses.octaves) against the same
+    octave of each style image, by the Gram loss of the style layers, down to about --stroke-scale px. At 2048 px
+    with --stroke-scale 256 the 256-px octave carries a 256-px preview's strokes, the finer ones the detail. Each
+    octave counts as the full size's style term does (its own normalisation by its positions, the layer weights,
+    the style's weight). It cannot be tiled: each octave needs the whole image."""
+
+    name = "octave"
+    tiling = None
+
+    def __init__(self, spec: LossSpec, image_size: tuple[int, int]) -> None:
+        super().__init__(spec, image_size)
+        self.octaves = octave_count(image_size, spec.stroke_scale)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return self.spec.style_layers
+
+    @property
+    def key(self) -> tuple:
+        return (self.name, self.layers, self.octaves)
+
+    def octave_sizes(self) -> list[tuple[int, int]]:
+        """(height, width) of each octave, largest first (each halving drops an odd last row or column)."""
+        sizes, (height, width) = [], self.image_size
+        for _ in range(self.octaves):
+            height, width = height // 2, width // 2
+            sizes.append((height, width))
+        return sizes
+
+    def tensors(self, targets: Any = None) -> dict[str, Any]:
+        fixed = super().tensors(targets)
+        fixed["layer_weights"] = ops.convert_to_tensor(np.array(self.spec.layer_weights, dtype=np.float32))
+        scales = [[losses.style_scale(self.spec.normalization, layer_channels(layer),
+                                      int(np.prod(feature_size(layer, height, width))), height * width)
+                   for layer in self.layers] for height, width in self.octave_sizes()]
+        fixed["scales"] = ops.convert_to_tensor(np.array(scales, dtype=np.float32).reshape(self.octaves,
+                                                                                           len(self.layers)))
+        return fixed
+
+    def cached_targets(self, content_features: dict, styles_features: Sequence[dict], shares: Sequence[float],
+                       regions: Sequence = ()) -> list:
+        """Per octave, per layer: the styles' Gram matrices of that octave, blended by their shares, rescaled to the
+        generated octave's positions (a style of another size asks for the same statistics)."""
+        targets = []
+        for octave in range(self.octaves):
+            generated = content_features[OCTAVE_FEATURES][octave]
+            per_layer = []
+            for layer in self.layers:
+                positions = generated[layer].shape[1] * generated[layer].shape[2]
+                grams = []
+                for style in styles_features:
+                    features = style[OCTAVE_FEATURES][octave][layer]
+                    grams.append(losses.gram_matrix(features) * (positions / (features.shape[1] * features.shape[2])))
+                per_layer.append(losses.summed([share * gram for share, gram in zip(shares, grams)]))
+            targets.append(per_layer)
+        return targets
+
+    def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
+        if not self.octaves:
+            return [ops.convert_to_tensor(np.float32(0.0)) for _ in self.layers]
+        return [
+            tensors["layer_weights"][position] * losses.summed([
+                losses.style_loss(losses.gram_matrix(octave[layer]), targets[index][position],
+                                  tensors["scales"][index][position])
+                for index, octave in enumerate(features[OCTAVE_FEATURES])])
+            for position, layer in enumerate(self.layers)
+        ]
+
+
+def wanted_octaves(terms: Sequence[LossTerm]) -> int:
+    """The octaves the terms need the features of (0: none)."""
+    return max((getattr(each, "octaves", 0) for each in terms), default=0)
 
 
 def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Sequence[Region] = (Region(),),

@@ -1,0 +1,69 @@
+"""--stroke-scale: the style matched on the output's octaves (engine/terms.py OctaveStyleLoss, Snelgrove 2017)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_style.config.settings import Settings
+from keras_style.engine import losses
+from keras_style.engine.terms import octave_count
+from keras_style.errors import UserError
+from keras_style.run.assemble import settings_evaluator
+from keras_style.run.loading import prepare
+
+from .conftest import CONTENT, STYLE, build, make_picture
+
+
+def test_the_octave_pyramid_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(1, 9, 10, 3)).astype(np.float64)
+    weights = rng.normal(size=(1, 2, 2, 3))  # the second octave of a 9x10 image: 2x2 (odd rows and columns dropped)
+
+    def loss(x):
+        return tf.reduce_sum(losses.octaves(x, 2)[-1] ** 2 * weights)
+
+    variable = tf.convert_to_tensor(image)
+    with tf.GradientTape() as tape:
+        tape.watch(variable)
+        value = loss(variable)
+    gradient = tape.gradient(value, variable).numpy()
+    numeric = np.zeros_like(image)
+    for index in np.ndindex(image.shape):
+        step = np.zeros_like(image)
+        step[index] = 1e-6
+        numeric[index] = (loss(tf.convert_to_tensor(image + step)) - loss(tf.convert_to_tensor(image - step))) / 2e-6
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-8)
+    assert np.all(gradient[:, 8:, :, :] == 0) and np.abs(gradient[:, :8, :8, :]).max() > 0  # a dropped odd row
+
+
+def test_octaves_reach_down_to_the_stroke_scale():
+    assert octave_count((1536, 2048), 256) == 3 and octave_count((192, 256), 256) == 0
+    assert octave_count((384, 512), 200) == 1 and octave_count((384, 512), None) == 0
+
+
+def test_an_octave_scores_as_the_style_of_the_picture_at_that_size():
+    """The octave term of a 128-px image with --stroke-scale 64 is the style term of its 64-px octave: a pattern of
+    fixed relative size scores alike at both sizes, the octave carrying the smaller picture's strokes."""
+    settings, _, _, model = build(size=(128, 96), style_weight=1e3, content_weight=0.0, tv_weight=0.0)
+    big = {kind: make_picture(128, 96, seed=3, kind=kind).astype(np.float32)[None] - 120.0
+           for kind in ("content", "style")}
+    small = {kind: np.asarray(losses.octave_down(tf.convert_to_tensor(image))) for kind, image in big.items()}
+    with_octaves = Settings.from_options(**{**settings.as_dict(), "stroke_scale": 64})
+    octave = settings_evaluator(model, with_octaves, big["content"], big["style"])
+    plain = settings_evaluator(model, settings, small["content"], small["style"])
+    generated = big["style"][:, ::-1].copy()  # another picture of the same strokes
+    named = dict(zip(["total", *(name for name, _ in octave.layout)], octave.terms_at(generated)))
+    at_64 = dict(zip(["total", *(name for name, _ in plain.layout)],
+                     plain.terms_at(np.asarray(losses.octave_down(tf.convert_to_tensor(generated))))))
+    assert named["octave"] == pytest.approx(at_64["style"], rel=1e-4) and named["octave"] > 0
+
+
+def test_stroke_scale_is_refused_with_tiles_and_on_the_concat_path():
+    with pytest.raises(UserError, match="--stroke-scale matches the style on the whole image's octaves"):
+        prepare(CONTENT, STYLE, Settings.from_options(size=160, tile_size=64, scales=1, stroke_scale=64,
+                                                      weights="none"))
+    with pytest.raises(UserError, match="--stroke-scale needs --mode cached"):
+        Settings.from_options(preset="article-001", stroke_scale=128)
+    with pytest.raises(UserError, match="--stroke-scale must be a whole number of pixels >= 64"):
+        Settings.from_options(stroke_scale=16)
