@@ -122,6 +122,9 @@ class Settings:
         "(halving) of the output down to about PX on its longest side, against the same octaves of the painting "
         "(Snelgrove 2017), so that a large output keeps the strokes a preview of PX shows; off when not given",
         "losses", metavar="PX", show_default=False)
+    octave_weight: float = setting(
+        1.0, "with --stroke-scale: the weight of each octave's style, relative to the full size's (the style weight "
+        "times --style-strength); 1 = every octave counts as the full size does", "losses")
     temporal_weight: float = setting(
         3e10, "video only (keras-style video): weight of the temporal loss, which holds each frame to the "
         "previous frame's output carried along the optical flow where the pixel stays visible (Ruder et al. 2016); "

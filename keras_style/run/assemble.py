@@ -31,8 +31,8 @@ def loss_spec(settings: Settings, output_pixels: int | None = None) -> LossSpec:
     weights = {name: float(getattr(settings, name + TERM_WEIGHT_SUFFIX, 0.0)) for name in TERMS}
     # the one place the strength meets the weight: the plan, the run and the sidecar's term_weights see the product
     weights["style"] *= settings.style_strength
-    # the octaves' style counts as the full size's does (--stroke-scale turns it on)
-    weights["octave"] = weights["style"] if settings.stroke_scale is not None else 0.0
+    # each octave's style is weighed against the full size's (--octave-weight is relative); --stroke-scale turns it on
+    weights["octave"] = weights["style"] * settings.octave_weight if settings.stroke_scale is not None else 0.0
     return LossSpec(
         content_layers=settings.content_layers, style_layers=settings.style_layers,
         layer_weights=settings.layer_weights, normalization=settings.normalization,
