@@ -136,6 +136,8 @@ def test_device_steps_are_compiled_once_and_keep_the_image_on_the_device(fresh_c
     result = minimize(evaluator, start, optimizer_spec(settings))
     # traces: the optimiser's step once (lbfgs-device's first evaluation is its step too)
     assert evaluator.traces == 1
+    # the device steps are timed (the sidecar's first_pass_seconds and network_seconds, 0 before)
+    assert evaluator.first_pass_seconds > 0 and evaluator.network_seconds > 0
     assert evaluator.passes == monitor.evaluations == 15
     # no step brought its image to the host: each evaluation's image, and the result, are device tensors
     assert on_host == [False] * 15 and not isinstance(result, np.ndarray)
