@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_style.config.settings import Settings
 from keras_style.engine import losses
-from keras_style.engine.terms import octave_count
+from keras_style.engine.terms import octave_count, octave_levels
 from keras_style.errors import UserError
 from keras_style.run.assemble import settings_evaluator
 from keras_style.run.loading import prepare
@@ -40,6 +40,27 @@ def test_the_octave_pyramid_gradient_matches_finite_differences():
 def test_octaves_reach_down_to_the_stroke_scale():
     assert octave_count((1536, 2048), 256) == 3 and octave_count((192, 256), 256) == 0
     assert octave_count((384, 512), 200) == 1 and octave_count((384, 512), None) == 0
+    assert octave_levels((1536, 2048), 256, "all") == (1, 2, 3)
+    assert octave_levels((1536, 2048), 256, "coarsest") == (3,)
+    assert octave_levels((192, 256), 256, "coarsest") == ()
+
+
+def test_the_octaves_share_the_octave_weight():
+    """--stroke-octaves all at two octaves is the mean of each octave matched alone (the weight shared, each octave
+    normalised by its own positions); coarsest is the octave nearest --stroke-scale alone."""
+    settings, _, _, model = build(size=(256, 192), style_weight=1e3, content_weight=0.0, tv_weight=0.0)
+    content, style = (make_picture(256, 192, seed=seed, kind=kind).astype(np.float32)[None] - 120.0
+                      for seed, kind in ((3, "content"), (4, "style")))
+    generated = style[:, ::-1].copy()
+
+    def octave_term(stroke_scale: int, which: str) -> float:
+        options = {**settings.as_dict(), "stroke_scale": stroke_scale, "stroke_octaves": which}
+        evaluator = settings_evaluator(model, Settings.from_options(**options), content, style)
+        return dict(zip(["total", *(name for name, _ in evaluator.layout)], evaluator.terms_at(generated)))["octave"]
+
+    half, quarter = octave_term(128, "coarsest"), octave_term(64, "coarsest")
+    assert half > 0 and quarter > 0 and abs(half - quarter) > 0.05 * half  # two different octaves
+    assert octave_term(64, "all") == pytest.approx((half + quarter) / 2, rel=1e-4)
 
 
 def test_an_octave_scores_as_the_style_of_the_picture_at_that_size():

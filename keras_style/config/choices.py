@@ -22,6 +22,8 @@ MIN_REGION_PIXELS = 1.0
 # The smoothness term: the articles' sum of ((dx^2 + dy^2)^1.25), or the plain sum of squared neighbour differences
 # (jcjohnson/neural-style, crowsonkb).
 TV_FORMS = ("articles", "squared", "laplacian")
+# --stroke-octaves: which octaves of the output carry the style (engine/terms.py octave_levels)
+STROKE_OCTAVES = ("coarsest", "all")
 # Padding of the first convolution: Keras VGG's zeros, or the edge pixels repeated (crowsonkb, against dark borders).
 PADDINGS = ("zero", "replicate")
 # How --scales shares the budget: coarse = each coarser size twice the next finer one's evaluations, the final size

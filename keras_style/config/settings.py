@@ -22,6 +22,7 @@ from keras_style.config.choices import (
     RESIZE_MODES,
     SCALE_BUDGETS,
     SCALE_STARTS,
+    STROKE_OCTAVES,
     STYLE_LOSSES,
     TV_FORMS,
     evaluation_budget,
@@ -118,13 +119,17 @@ class Settings:
         "losses", metavar="X")
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
     stroke_scale: int | None = setting(
-        None, "paint the painting's strokes at this picture size too: the style is also matched on each octave "
-        "(halving) of the output down to about PX on its longest side, against the same octaves of the painting "
-        "(Snelgrove 2017), so that a large output keeps the strokes a preview of PX shows; off when not given",
+        None, "paint the painting's strokes at this picture size too: the style is also matched on a copy of the "
+        "output halved down to about PX on its longest side (an octave), against the same octave of the painting, "
+        "so that a large output keeps the strokes a preview of PX shows; off when not given",
         "losses", metavar="PX", show_default=False)
+    stroke_octaves: str = setting(
+        "all", "with --stroke-scale: which octaves carry the style: coarsest = only the one nearest PX; all = every "
+        "halving down to it (Snelgrove 2017), the --octave-weight shared among them", "losses",
+        choices=STROKE_OCTAVES)
     octave_weight: float = setting(
-        1.0, "with --stroke-scale: the weight of each octave's style, relative to the full size's (the style weight "
-        "times --style-strength); 1 = every octave counts as the full size does", "losses")
+        1.0, "with --stroke-scale: the weight of the octaves' style together, relative to the full size's (the "
+        "style weight times --style-strength); 1 = the octaves count as much as the full size does", "losses")
     temporal_weight: float = setting(
         3e10, "video only (keras-style video): weight of the temporal loss, which holds each frame to the "
         "previous frame's output carried along the optical flow where the pixel stays visible (Ruder et al. 2016); "

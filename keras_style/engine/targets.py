@@ -95,21 +95,22 @@ class CachedTargets(TargetSource):
                            for style in styles]
         regions = style_regions(spec, masks, per_style_masks, content_features)
         self.terms = make_terms(spec, tuple(content.shape[1:3]), regions, previous)
-        count = wanted_octaves(self.terms)
-        if count:  # the octaves' features of the content (their sizes) and of each style (their targets)
+        levels = wanted_octaves(self.terms)
+        if levels:  # the octaves' features of the content (their sizes) and of each style (their targets)
             for image, image_features in zip([content, *styles], [content_features, *styles_features]):
-                image_features[OCTAVE_FEATURES] = [
-                    by_layer(spec, feature_step(octave))
-                    for octave in losses.octaves(ops.convert_to_tensor(image, dtype="float32"), count)]
+                pyramid = losses.octaves(ops.convert_to_tensor(image, dtype="float32"), levels[-1])
+                image_features[OCTAVE_FEATURES] = {level: by_layer(spec, feature_step(pyramid[level - 1]))
+                                                   for level in levels}
         self.fixed = {"source": {}, "terms": [
             term.tensors(term.cached_targets(content_features, styles_features, shares)) for term in self.terms]}
 
     def generated(self, model, image, tensors: dict, terms: Sequence[LossTerm]) -> tuple[dict, Any, list]:
         generated = by_layer(self.spec, features(model, image))
-        count = wanted_octaves(terms)
-        if count:  # one pass per octave more: a quarter of the image's, then a sixteenth, ...
-            generated[OCTAVE_FEATURES] = [by_layer(self.spec, features(model, octave))
-                                          for octave in losses.octaves(image, count)]
+        levels = wanted_octaves(terms)
+        if levels:  # one pass per matched octave more: a quarter of the image's, a sixteenth, ...
+            pyramid = losses.octaves(image, levels[-1])
+            generated[OCTAVE_FEATURES] = {level: by_layer(self.spec, features(model, pyramid[level - 1]))
+                                          for level in levels}
         return generated, image, [None] * len(terms)
 
 

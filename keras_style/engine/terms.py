@@ -405,7 +405,8 @@ class TemporalLoss(LossTerm):
 
 
 # Where a features dict (layer name -> features) holds the features of the image's octaves, when a term asks for them
-# (OctaveStyleLoss): a list, largest octave first, of such dicts. The target sources fill it (engine/targets.py).
+# (OctaveStyleLoss): a dict, octave (1 = half size, 2 = a quarter, ...) -> such a dict. The target sources fill it
+# (engine/targets.py).
 OCTAVE_FEATURES = "octaves"
 
 
@@ -417,21 +418,31 @@ def octave_count(image_size: tuple[int, int], stroke_scale: int | None) -> int:
     return max(0, round(math.log2(max(image_size) / stroke_scale)))
 
 
+def octave_levels(image_size: tuple[int, int], stroke_scale: int | None, which: str) -> tuple[int, ...]:
+    """The octaves (1 = half size, 2 = a quarter, ...) whose style is matched: every one down to about
+    `stroke_scale` px (which = "all"), or only that coarsest one ("coarsest"); none for an image no larger."""
+    count = octave_count(image_size, stroke_scale)
+    if not count:
+        return ()
+    return tuple(range(1, count + 1)) if which == "all" else (count,)
+
+
 @term
 class OctaveStyleLoss(LossTerm):
-    """The style matched on the image's octaves too (Snelgrove 2017, "High-resolution multi-scale neural texture
-    synthesis"): each octave of the generated image (a box-filtered pyramid, losses.octaves) against the same
-    octave of each style image, by the Gram loss of the style layers, down to about --stroke-scale px. At 2048 px
-    with --stroke-scale 256 the 256-px octave carries a 256-px preview's strokes, the finer ones the detail. Each
-    octave counts as the full size's style term does (its own normalisation by its positions, the layer weights,
-    the style's weight). It cannot be tiled: each octave needs the whole image."""
+    """The style matched on octaves of the image too: each chosen octave of the generated image (a box-filtered
+    pyramid, losses.octaves) against the same octave of each style image, by the Gram loss of the style layers.
+    --stroke-octaves all matches every octave down to about --stroke-scale px (Snelgrove 2017, "High-resolution
+    multi-scale neural texture synthesis"), coarsest only that one. At 2048 px with --stroke-scale 256 the 256-px
+    octave carries a 256-px preview's strokes. Each octave is normalised by its own positions and weighed by the
+    layer weights, the style's weight times --octave-weight shared among the octaves. It cannot be tiled: an octave
+    needs the whole image."""
 
     name = "octave"
     tiling = None
 
     def __init__(self, spec: LossSpec, image_size: tuple[int, int]) -> None:
         super().__init__(spec, image_size)
-        self.octaves = octave_count(image_size, spec.stroke_scale)
+        self.levels = octave_levels(image_size, spec.stroke_scale, spec.stroke_octaves)
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -439,23 +450,21 @@ class OctaveStyleLoss(LossTerm):
 
     @property
     def key(self) -> tuple:
-        return (self.name, self.layers, self.octaves)
+        return (self.name, self.layers, self.levels)
 
     def octave_sizes(self) -> list[tuple[int, int]]:
-        """(height, width) of each octave, largest first (each halving drops an odd last row or column)."""
-        sizes, (height, width) = [], self.image_size
-        for _ in range(self.octaves):
-            height, width = height // 2, width // 2
-            sizes.append((height, width))
-        return sizes
+        """(height, width) of each matched octave, largest first (each halving drops an odd last row or column)."""
+        height, width = self.image_size
+        return [(height >> level, width >> level) for level in self.levels]
 
     def tensors(self, targets: Any = None) -> dict[str, Any]:
         fixed = super().tensors(targets)
         fixed["layer_weights"] = ops.convert_to_tensor(np.array(self.spec.layer_weights, dtype=np.float32))
+        # each octave's share of the weight is folded into its normalisation, once
         scales = [[losses.style_scale(self.spec.normalization, layer_channels(layer),
                                       int(np.prod(feature_size(layer, height, width))), height * width)
-                   for layer in self.layers] for height, width in self.octave_sizes()]
-        fixed["scales"] = ops.convert_to_tensor(np.array(scales, dtype=np.float32).reshape(self.octaves,
+                   / len(self.levels) for layer in self.layers] for height, width in self.octave_sizes()]
+        fixed["scales"] = ops.convert_to_tensor(np.array(scales, dtype=np.float32).reshape(len(self.levels),
                                                                                            len(self.layers)))
         return fixed
 
@@ -464,34 +473,34 @@ class OctaveStyleLoss(LossTerm):
         """Per octave, per layer: the styles' Gram matrices of that octave, blended by their shares, rescaled to the
         generated octave's positions (a style of another size asks for the same statistics)."""
         targets = []
-        for octave in range(self.octaves):
-            generated = content_features[OCTAVE_FEATURES][octave]
+        for level in self.levels:
+            generated = content_features[OCTAVE_FEATURES][level]
             per_layer = []
             for layer in self.layers:
                 positions = generated[layer].shape[1] * generated[layer].shape[2]
                 grams = []
                 for style in styles_features:
-                    features = style[OCTAVE_FEATURES][octave][layer]
+                    features = style[OCTAVE_FEATURES][level][layer]
                     grams.append(losses.gram_matrix(features) * (positions / (features.shape[1] * features.shape[2])))
                 per_layer.append(losses.summed([share * gram for share, gram in zip(shares, grams)]))
             targets.append(per_layer)
         return targets
 
     def layer_losses(self, features: dict, image, tensors: dict, targets: Any) -> list:
-        if not self.octaves:
+        if not self.levels:
             return [ops.convert_to_tensor(np.float32(0.0)) for _ in self.layers]
         return [
             tensors["layer_weights"][position] * losses.summed([
-                losses.style_loss(losses.gram_matrix(octave[layer]), targets[index][position],
-                                  tensors["scales"][index][position])
-                for index, octave in enumerate(features[OCTAVE_FEATURES])])
+                losses.style_loss(losses.gram_matrix(features[OCTAVE_FEATURES][level][layer]),
+                                  targets[index][position], tensors["scales"][index][position])
+                for index, level in enumerate(self.levels)])
             for position, layer in enumerate(self.layers)
         ]
 
 
-def wanted_octaves(terms: Sequence[LossTerm]) -> int:
-    """The octaves the terms need the features of (0: none)."""
-    return max((getattr(each, "octaves", 0) for each in terms), default=0)
+def wanted_octaves(terms: Sequence[LossTerm]) -> tuple[int, ...]:
+    """The octaves the terms need the features of (1 = half size, ...; empty: none)."""
+    return tuple(sorted({level for each in terms for level in getattr(each, "levels", ())}))
 
 
 def make_terms(spec: LossSpec, image_size: tuple[int, int], style_regions: Sequence[Region] = (Region(),),

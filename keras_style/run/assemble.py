@@ -31,7 +31,7 @@ def loss_spec(settings: Settings, output_pixels: int | None = None) -> LossSpec:
     weights = {name: float(getattr(settings, name + TERM_WEIGHT_SUFFIX, 0.0)) for name in TERMS}
     # the one place the strength meets the weight: the plan, the run and the sidecar's term_weights see the product
     weights["style"] *= settings.style_strength
-    # each octave's style is weighed against the full size's (--octave-weight is relative); --stroke-scale turns it on
+    # the octaves' style is weighed against the full size's (--octave-weight is relative); --stroke-scale turns it on
     weights["octave"] = weights["style"] * settings.octave_weight if settings.stroke_scale is not None else 0.0
     return LossSpec(
         content_layers=settings.content_layers, style_layers=settings.style_layers,
@@ -39,7 +39,7 @@ def loss_spec(settings: Settings, output_pixels: int | None = None) -> LossSpec:
         weights=tuple(weights.items()),
         style_loss=settings.style_loss, tv_form=settings.tv_form,
         balance_pixels=BALANCE_REFERENCE_PIXELS if settings.balance == "per-pixel" else output_pixels,
-        stroke_scale=settings.stroke_scale,
+        stroke_scale=settings.stroke_scale, stroke_octaves=settings.stroke_octaves,
     )
 
 
