@@ -3,7 +3,14 @@ import pytest
 
 from keras_style.config.settings import Settings
 from keras_style.errors import UserError
-from keras_style.run.memory import MEMORY_LIMIT_VARIABLE, activation_floats_per_pixel, check_memory, estimate_bytes
+from keras_style.run.memory import (
+    MEMORY_LIMIT_VARIABLE,
+    SAFETY_MARGIN,
+    _network_bytes,
+    activation_floats_per_pixel,
+    check_memory,
+    estimate_bytes,
+)
 
 from .conftest import CONTENT, STYLE, run_cli
 
@@ -33,3 +40,16 @@ def test_oversize_request_from_the_command_line(tmp_path):
     result = run_cli(CONTENT, STYLE, output, "--size", "40000")
     assert result.returncode == 2 and "needs about" in result.stderr and "GB" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not output.exists()
+
+
+def test_the_memory_estimate_counts_the_octaves_passes():
+    """--stroke-scale adds a pass per matched octave, held for the backward pass: a quarter, a sixteenth, a 64th of
+    the image's activations at 2048 px down to 256 (all), only the 64th for the coarsest octave."""
+    plain = Settings.from_options(preset="painterly")
+    network = _network_bytes(plain, 2048 * 1536)
+    base = estimate_bytes(plain, 2048, 1536)
+    for which, share in (("all", 1 / 4 + 1 / 16 + 1 / 64), ("coarsest", 1 / 64)):
+        settings = Settings.from_options(preset="painterly", stroke_scale=256, stroke_octaves=which)
+        assert estimate_bytes(settings, 2048, 1536) - base == pytest.approx(SAFETY_MARGIN * share * network)
+    assert estimate_bytes(Settings.from_options(preset="painterly", stroke_scale=256), 256, 192) == pytest.approx(
+        estimate_bytes(plain, 256, 192))  # no octave below a 256-px image

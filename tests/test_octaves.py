@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_style.config.settings import Settings
 from keras_style.engine import losses
-from keras_style.engine.terms import octave_count, octave_levels
+from keras_style.engine.spec import octave_count, octave_levels
 from keras_style.errors import UserError
 from keras_style.run.assemble import settings_evaluator
 from keras_style.run.loading import prepare

@@ -2,6 +2,7 @@
 the Settings; nothing in the engine reads the Settings themselves."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from keras_style.config.choices import evaluation_budget
@@ -74,3 +75,21 @@ class NetworkSpec:
     layers: tuple[str, ...]
     precision: str
     padding: str
+
+
+# --stroke-scale's octaves, here without TensorFlow: the memory guard counts their passes before anything loads.
+def octave_count(image_size: tuple[int, int], stroke_scale: int | None) -> int:
+    """How many octaves below an image of `image_size` (height, width) reach down to about `stroke_scale` px on the
+    longest side (the nearest halving; 0 for an image no larger)."""
+    if not stroke_scale:
+        return 0
+    return max(0, round(math.log2(max(image_size) / stroke_scale)))
+
+
+def octave_levels(image_size: tuple[int, int], stroke_scale: int | None, which: str) -> tuple[int, ...]:
+    """The octaves (1 = half size, 2 = a quarter, ...) whose style is matched: every one down to about
+    `stroke_scale` px (which = "all"), or only that coarsest one ("coarsest"); none for an image no larger."""
+    count = octave_count(image_size, stroke_scale)
+    if not count:
+        return ()
+    return tuple(range(1, count + 1)) if which == "all" else (count,)

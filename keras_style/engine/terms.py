@@ -11,7 +11,6 @@ given (its regions), not branches of the loss.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -22,7 +21,7 @@ from keras import ops
 from keras_style.config.choices import CORE_TERMS
 from keras_style.config.layers import feature_size, layer_channels
 from keras_style.engine import losses
-from keras_style.engine.spec import LossSpec
+from keras_style.engine.spec import LossSpec, octave_levels
 
 # The registered terms by name, in the order the total adds them.
 TERMS: dict[str, type[LossTerm]] = {}
@@ -408,23 +407,6 @@ class TemporalLoss(LossTerm):
 # (OctaveStyleLoss): a dict, octave (1 = half size, 2 = a quarter, ...) -> such a dict. The target sources fill it
 # (engine/targets.py).
 OCTAVE_FEATURES = "octaves"
-
-
-def octave_count(image_size: tuple[int, int], stroke_scale: int | None) -> int:
-    """How many octaves below an image of `image_size` (height, width) reach down to about `stroke_scale` px on the
-    longest side (the nearest halving; 0 for an image no larger)."""
-    if not stroke_scale:
-        return 0
-    return max(0, round(math.log2(max(image_size) / stroke_scale)))
-
-
-def octave_levels(image_size: tuple[int, int], stroke_scale: int | None, which: str) -> tuple[int, ...]:
-    """The octaves (1 = half size, 2 = a quarter, ...) whose style is matched: every one down to about
-    `stroke_scale` px (which = "all"), or only that coarsest one ("coarsest"); none for an image no larger."""
-    count = octave_count(image_size, stroke_scale)
-    if not count:
-        return ()
-    return tuple(range(1, count + 1)) if which == "all" else (count,)
 
 
 @term

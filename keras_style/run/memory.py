@@ -11,6 +11,7 @@ import os
 from keras_style.config.choices import MODES
 from keras_style.config.layers import CONVS_PER_BLOCK
 from keras_style.config.settings import MIN_TILE_SIZE, Settings
+from keras_style.engine.spec import octave_levels
 from keras_style.errors import UserError
 from keras_style.run.limits import cgroup_memory_available
 from keras_style.run.plan import ALIGN, TILE_CONTEXT
@@ -62,10 +63,19 @@ def _optimiser_bytes(settings: Settings, pixels: int) -> float:
     return max(candidates.get(settings.optimizer, (DEVICE_EXTRA_VECTORS * vectors * 4,)))
 
 
+def octave_share(settings: Settings, width: int, height: int) -> float:
+    """The pixels of the octaves --stroke-scale matches, over the image's: their passes are held for the backward
+    pass beside the image's own (a quarter for the half-size octave, a sixteenth for the next, ...)."""
+    return sum(4.0 ** -level for level in octave_levels((height, width), settings.stroke_scale,
+                                                        settings.stroke_octaves))
+
+
 def estimate_bytes(settings: Settings, width: int, height: int) -> float:
-    """Peak memory of a run at width x height: runtime + activations (x3 images on the concat path) + optimiser."""
+    """Peak memory of a run at width x height: runtime + activations (x3 images on the concat path, and the
+    octaves' passes) + optimiser."""
     pixels = width * height
-    return SAFETY_MARGIN * (RUNTIME_BYTES + _network_bytes(settings, pixels) + _optimiser_bytes(settings, pixels))
+    network = _network_bytes(settings, pixels) * (1.0 + octave_share(settings, width, height))
+    return SAFETY_MARGIN * (RUNTIME_BYTES + network + _optimiser_bytes(settings, pixels))
 
 
 # A tiled run keeps whole-image arrays (the content, the start and the canvas as float32 RGB, their preprocessed
