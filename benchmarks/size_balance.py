@@ -77,6 +77,34 @@ def pair_files(pair: str, images: Path) -> tuple[Path, Path]:
     raise SystemExit(f"size_balance.py: error: {pair} names no CONTENT_STYLE pair of files in {images}")
 
 
+def detail(runs: Path, found: dict) -> str:
+    """Is the largest run more than an enlarged preview: per row, the luma fine noise (judge.fine_noise) of its run
+    at the largest size, against the smallest size's run (the row's own, or the one shared there) enlarged to it."""
+    import numpy as np
+    from PIL import Image
+
+    from keras_style.run.judge import fine_noise
+
+    lines = ["", "Fine detail at the largest size: luma noise of the run there, and of the smallest size's run "
+             "enlarged to it (Lanczos); above 1, the large run has detail of its own.", "",
+             "| pair | row | sizes | luma noise, large run | luma noise, preview enlarged | ratio |",
+             "| --- | --- | --- | ---: | ---: | ---: |"]
+    sizes = sorted(int(path.name) for path in runs.iterdir() if path.name.isdigit())
+    for pair, rows in found.items():
+        for row in rows:
+            large = runs / str(sizes[-1]) / "runs" / f"{pair}__{row}.png"
+            smalls = [runs / str(sizes[0]) / "runs" / f"{pair}__{name}.png" for name in (row, *rows)]
+            small = next((path for path in smalls if path.exists()), None)
+            if not large.exists() or small is None:
+                continue
+            picture = Image.open(large).convert("RGB")
+            enlarged = Image.open(small).convert("RGB").resize(picture.size, Image.Resampling.LANCZOS)
+            own, preview = (fine_noise(np.asarray(each))["luma"] for each in (picture, enlarged))
+            lines.append(f"| {pair} | {row} | {sizes[0]} -> {sizes[-1]} | {own:.3g} | {preview:.3g} | "
+                         f"{own / preview:.2f} |")
+    return "\n".join(lines)
+
+
 def table(found: dict, judge_size: int, machine: str) -> str:
     lines = [f"Machine: {machine}. Each run downscaled to {judge_size} px and judged there (lower is better); "
              "spread: the largest over the smallest across the sizes."]
@@ -110,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     found = judged_runs(args.runs, args.judge_size, args.images, args.identical_at)
     if not found:
         parser.error(f"no runs under {args.runs}/SIZE/runs")
-    report = table(found, args.judge_size, machine())
+    report = table(found, args.judge_size, machine()) + "\n" + detail(args.runs, found)
     (args.runs / "size_balance.md").write_text(report + "\n")
     (args.runs / "size_balance.json").write_text(json.dumps(found, indent=1))
     print(report)

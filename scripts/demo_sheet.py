@@ -5,8 +5,9 @@ python scripts/demo_sheet.py --compare SHEET runs the demo pair with the paper's
 (painterly), same seed, 256 px, 300 evaluations each, and puts both beside the inputs (the README's quality sheet).
 
 python scripts/demo_sheet.py --sizes SHEET [SMALL LARGE] puts the demo pair made with the default at 256 and at
-1024 px (make demo's command with --size 1024) side by side at one display size, so the look can be compared; without
-SMALL and LARGE it makes both first.
+2048 px (`keras-style examples/content.jpg examples/style.jpg OUT --size 2048`, nothing else) side by side at one
+display size, so the look can be compared; without SMALL and LARGE it makes both first (the 2048-px one takes the
+better part of an hour on a 2-core CPU).
 """
 from __future__ import annotations
 
@@ -57,8 +58,7 @@ def compare(target: Path) -> None:
         sheet([content, style, *results], labels).save(target, quality=90)
 
 
-SIZES = (256, 1024)
-SIZES_OPTIONS = dict(iterations=300)  # make demo's
+SIZES = (256, 2048)
 
 
 def sizes(target: Path, results: list[Path] | None = None) -> None:
@@ -73,7 +73,7 @@ def sizes(target: Path, results: list[Path] | None = None) -> None:
             results = []
             for size in SIZES:
                 path = Path(folder) / f"{size}.png"
-                Image.fromarray(keras_style.stylize(str(content), str(style), size=size, **SIZES_OPTIONS)).save(path)
+                Image.fromarray(keras_style.stylize(str(content), str(style), size=size)).save(path)
                 results.append(path)
         labels = [f"--size {size} ({Image.open(path).width}x{Image.open(path).height} px)"
                   for size, path in zip(SIZES, results)]

@@ -4,15 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras import ops
 
 from keras_style.config.settings import Settings
 from keras_style.engine import losses
+from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.spec import octave_count, octave_levels
+from keras_style.engine.targets import TileTargets, feature_step_for, make_terms
 from keras_style.errors import UserError
-from keras_style.run.assemble import settings_evaluator
-from keras_style.run.loading import prepare
+from keras_style.files.images import preprocess
+from keras_style.run import plan, tiling
+from keras_style.run.assemble import loss_spec, settings_evaluator
 
-from .conftest import CONTENT, STYLE, build, make_picture
+from .conftest import build, make_picture
 
 
 def test_the_octave_pyramid_gradient_matches_finite_differences():
@@ -80,10 +84,58 @@ def test_an_octave_scores_as_the_style_of_the_picture_at_that_size():
     assert named["octave"] == pytest.approx(at_64["style"], rel=1e-4) and named["octave"] > 0
 
 
-def test_stroke_scale_is_refused_with_tiles_and_on_the_concat_path():
-    with pytest.raises(UserError, match="--stroke-scale matches the style on the whole image's octaves"):
-        prepare(CONTENT, STYLE, Settings.from_options(size=160, tile_size=64, scales=1, stroke_scale=64,
-                                                      weights="none"))
+def _tile_evaluator(model, settings, content, style, canvas, region):
+    """An Evaluator of one tile of `canvas` in its window, as run/tiling.py builds it."""
+    step, spec = feature_step_for(model, False), loss_spec(settings)
+    height, width = canvas.shape[1:3]
+    whole_terms = make_terms(spec, (height, width))
+    targets = tiling.style_targets(step, [style], [1.0], spec, 64, height, width)
+    targets.update(tiling.octave_targets(step, spec, content, [style], [1.0], whole_terms))
+    _, statistics = tiling.whole_terms(step, canvas, content, spec, targets, 64)
+    part = tiling.tile_statistics(step, canvas, spec, tiling.statistics_terms(spec, (height, width)), region)
+    window = region.around(plan.TILE_CONTEXT, height, width)
+    content_features = dict(zip(spec.feature_layers, step(ops.convert_to_tensor(window.crop(content)))))
+    source = TileTargets(
+        spec, window.crop(content).shape,
+        targets={"content": [content_features[layer] for layer in spec.content_layers], **targets},
+        rest={"style": tiling._subtracted(statistics["style"], part["style"])}, crop=region.within(window),
+        image_size=(height, width), canvas=canvas, origin=(window.top, window.left))
+    return Evaluator(model, source, settings_evaluator(model, settings, content, style).compute,
+                     window.crop(content).shape), window
+
+
+def test_the_octave_term_tiles_as_the_whole_images():
+    """In a tile's window (which leaves pixels out on every side), the octave term is the whole image's, and so is
+    its gradient on the tile's pixels: the coarse octave is computed on the canvas with the window in place. The
+    tiled run's reported terms include it, computed whole. (The style's weight is 1e-12 of the octaves': the
+    gradient is the octave term's.)"""
+    settings, content, style, model = build(size=(240, 208), style_weight=1e-9, content_weight=0.0, tv_weight=0.0,
+                                            stroke_scale=64, stroke_octaves="coarsest", octave_weight=1e12)
+    canvas = preprocess(make_picture(240, 208, seed=7, kind="style").astype(np.float32))
+    region = plan.Tile(96, 112, 16, 32)
+    evaluator, window = _tile_evaluator(model, settings, content, style, canvas, region)
+    assert window.top > 0 and window.left > 0 and window.bottom < 208 and window.right < 240  # pixels left out
+    terms, gradient = evaluator.evaluate(window.crop(canvas))
+    tiled = dict(zip(["total", *(name for name, _ in evaluator.layout)], terms))
+    whole = settings_evaluator(model, settings, content, style)
+    whole_terms, whole_gradient = whole.evaluate(canvas)
+    named = dict(zip(["total", *(name for name, _ in whole.layout)], whole_terms))
+    assert tiled["octave"] == pytest.approx(named["octave"], rel=1e-4)
+    assert 0 < named["style"] < 1e3 * named["octave"]  # weighed 1e12 apart: the gradient is the octave term's
+    inside = (slice(None), slice(region.top - window.top, region.bottom - window.top),
+              slice(region.left - window.left, region.right - window.left))
+    area = (slice(None), slice(region.top, region.bottom), slice(region.left, region.right))
+    np.testing.assert_allclose(gradient[inside], whole_gradient[area], rtol=1e-3,
+                               atol=1e-3 * np.abs(whole_gradient[area]).max())
+    assert np.abs(whole_gradient[area]).max() > 0
+    spec, step = loss_spec(settings), feature_step_for(model, False)
+    targets = tiling.style_targets(step, [style], [1.0], spec, 64, 208, 240)
+    targets.update(tiling.octave_targets(step, spec, content, [style], [1.0], make_terms(spec, (208, 240))))
+    reported, _ = tiling.whole_terms(step, canvas, content, spec, targets, 64)
+    np.testing.assert_allclose(reported, whole_terms, rtol=1e-3)  # block sums against one sum, in float32
+
+
+def test_stroke_scale_is_refused_on_the_concat_path():
     with pytest.raises(UserError, match="--stroke-scale needs --mode cached"):
         Settings.from_options(preset="article-001", stroke_scale=128)
     with pytest.raises(UserError, match="--stroke-scale must be a whole number of pixels >= 64"):

@@ -14,7 +14,7 @@ compiled step keeps only `static()`, a copy without the tensors, so the compile 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,13 @@ def by_layer(spec: LossSpec, outputs: Sequence) -> dict:
     return dict(zip(spec.feature_layers, outputs))
 
 
+def octave_features(spec: LossSpec, outputs_of: Callable, image, levels: Sequence[int]) -> dict:
+    """The features (by layer) of each of `levels`' octaves of `image` (1 = half size, ...: losses.octaves), each
+    through `outputs_of` (an image -> the model's outputs): the OCTAVE_FEATURES entry of a features dict."""
+    pyramid = losses.octaves(image, levels[-1])
+    return {level: by_layer(spec, outputs_of(pyramid[level - 1])) for level in levels}
+
+
 class TargetSource:
     """What the three sources share: the terms, the tensors, and a copy without them for the compiled step."""
 
@@ -98,9 +105,8 @@ class CachedTargets(TargetSource):
         levels = wanted_octaves(self.terms)
         if levels:  # the octaves' features of the content (their sizes) and of each style (their targets)
             for image, image_features in zip([content, *styles], [content_features, *styles_features]):
-                pyramid = losses.octaves(ops.convert_to_tensor(image, dtype="float32"), levels[-1])
-                image_features[OCTAVE_FEATURES] = {level: by_layer(spec, feature_step(pyramid[level - 1]))
-                                                   for level in levels}
+                image_features[OCTAVE_FEATURES] = octave_features(
+                    spec, feature_step, ops.convert_to_tensor(image, dtype="float32"), levels)
         self.fixed = {"source": {}, "terms": [
             term.tensors(term.cached_targets(content_features, styles_features, shares)) for term in self.terms]}
 
@@ -108,9 +114,8 @@ class CachedTargets(TargetSource):
         generated = by_layer(self.spec, features(model, image))
         levels = wanted_octaves(terms)
         if levels:  # one pass per matched octave more: a quarter of the image's, a sixteenth, ...
-            pyramid = losses.octaves(image, levels[-1])
-            generated[OCTAVE_FEATURES] = {level: by_layer(self.spec, features(model, pyramid[level - 1]))
-                                          for level in levels}
+            generated[OCTAVE_FEATURES] = octave_features(self.spec, lambda octave: features(model, octave), image,
+                                                         levels)
         return generated, image, [None] * len(terms)
 
 
@@ -165,12 +170,14 @@ class TileTargets(TargetSource):
     """A tile in a window of the canvas: the window is the image, only the tile's pixels change. `targets` holds each
     term's targets by name (the content's features over the window; a style term's whole-image targets), `rest` each
     statistics term's statistics of the image outside the tile (per style layer), `crop` where the tile lies in the
-    window, `image_size` the whole image's (height, width), which scales the terms."""
+    window, `image_size` the whole image's (height, width), which scales the terms. A term of the whole image's
+    octaves (tiling "whole") sees the `canvas` with the window in place at `origin` (its top and left)."""
 
     key = ("tile",)
 
     def __init__(self, spec: LossSpec, window_shape: tuple[int, ...], targets: dict, rest: dict,
-                 crop: tuple[int, int, int, int], image_size: tuple[int, int]) -> None:
+                 crop: tuple[int, int, int, int], image_size: tuple[int, int], canvas: np.ndarray | None = None,
+                 origin: tuple[int, int] = (0, 0)) -> None:
         self.spec = spec
         top, left, height, width = crop
         tile_mask = np.zeros((1, *window_shape[1:3], 1), dtype=np.float32)
@@ -183,11 +190,28 @@ class TileTargets(TargetSource):
             mask[:, top // stride:(top + height) // stride, left // stride:(left + width) // stride] = 1.0
             position_masks.append(mask)
         self.terms = make_terms(spec, image_size, tile=TilePart(tuple(position_masks), rest))
-        self.fixed = {"source": {"tile_mask": ops.convert_to_tensor(tile_mask)},
-                      "terms": [term.tensors(targets.get(term.name)) for term in self.terms]}
+        source = {"tile_mask": ops.convert_to_tensor(tile_mask)}
+        if wanted_octaves(self.terms):  # the whole image: the canvas outside the window, and where the window goes
+            if canvas is None:
+                raise ValueError("a term of the whole image's octaves needs the canvas")
+            (window_top, window_left), (window_height, window_width) = origin, window_shape[1:3]
+            rows, columns = np.meshgrid(np.arange(window_top, window_top + window_height),
+                                        np.arange(window_left, window_left + window_width), indexing="ij")
+            source["canvas"] = ops.convert_to_tensor(np.asarray(canvas, dtype=np.float32))
+            # (0, row, column) of each window pixel in the whole image, row by row (a fixed input: no retrace)
+            source["placement"] = ops.convert_to_tensor(np.stack(
+                [np.zeros(rows.size, dtype=np.int32), rows.ravel().astype(np.int32),
+                 columns.ravel().astype(np.int32)], axis=1))
+        self.fixed = {"source": source, "terms": [term.tensors(targets.get(term.name)) for term in self.terms]}
 
     def generated(self, model, image, tensors: dict, terms: Sequence[LossTerm]) -> tuple[dict, Any, list]:
         # the context is read, never changed: the losses see the window, the gradient reaches the tile only
         mask = tensors["tile_mask"]
         image = image * mask + ops.stop_gradient(image) * (1.0 - mask)
-        return by_layer(self.spec, features(model, image)), image, [None] * len(terms)
+        generated = by_layer(self.spec, features(model, image))
+        levels = wanted_octaves(terms)
+        if levels:  # the whole image's octaves, small beside the window (--stroke-scale's coarse ones)
+            whole = ops.scatter_update(tensors["canvas"], tensors["placement"], ops.reshape(image, (-1, 3)))
+            generated[OCTAVE_FEATURES] = octave_features(self.spec, lambda octave: features(model, octave), whole,
+                                                         levels)
+        return generated, image, [None] * len(terms)

@@ -58,7 +58,8 @@ class LossTerm:
     pixel_power: ClassVar[int] = 0
     # How run/tiling.py computes the term over an image too large to evaluate whole: "positions" (a sum over feature
     # positions against the content's: its blocks' values add up), "statistics" (a StyleTerm: its statistics add
-    # up), "pixels" (of the image itself, computed on the whole canvas), or None (it cannot be tiled).
+    # up), "pixels" (of the image itself, computed on the whole canvas), "whole" (of the whole image's small octaves,
+    # computed whole at each tile's evaluation), or None (it cannot be tiled).
     tiling: ClassVar[str | None] = "pixels"
 
     def __init__(self, spec: LossSpec, image_size: tuple[int, int]) -> None:
@@ -416,11 +417,12 @@ class OctaveStyleLoss(LossTerm):
     --stroke-octaves all matches every octave down to about --stroke-scale px (Snelgrove 2017, "High-resolution
     multi-scale neural texture synthesis"), coarsest only that one. At 2048 px with --stroke-scale 256 the 256-px
     octave carries a 256-px preview's strokes. Each octave is normalised by its own positions and weighed by the
-    layer weights, the style's weight times --octave-weight shared among the octaves. It cannot be tiled: an octave
-    needs the whole image."""
+    layer weights, the style's weight times --octave-weight shared among the octaves. Tiled, it is computed on the
+    whole image at each tile's evaluation (tiling "whole": the canvas with the tile's window in place), its octaves
+    being a quarter of the image's pixels or less (the memory guard counts them)."""
 
     name = "octave"
-    tiling = None
+    tiling = "whole"
 
     def __init__(self, spec: LossSpec, image_size: tuple[int, int]) -> None:
         super().__init__(spec, image_size)

@@ -173,7 +173,4 @@ def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], se
                                for coarser, finer in zip(scales, scales[1:])))
     if frame and any(images.tile is not None for images in scales):
         raise UserError("a video frame is optimised whole: give --tile-size off or a smaller --size")
-    if settings.stroke_scale is not None and any(images.tile is not None for images in scales):
-        raise UserError("--stroke-scale matches the style on the whole image's octaves, which tiles cannot give: "
-                        "give --tile-size off or a smaller --size")
     return Prepared(inputs, scales, tuple(evaluations for _, evaluations in schedule), shares)

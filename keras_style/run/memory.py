@@ -88,10 +88,11 @@ IMAGE_COPIES = 18
 def tiled_estimate_bytes(settings: Settings, width: int, height: int, tile: int, styles: int, context: int,
                          align: int) -> float:
     """Peak memory of a tiled run (tiling.py): one tile's optimisation with `context` px of canvas around it, plus
-    the whole-image arrays, which are small beside activations."""
+    the whole-image arrays, which are small beside activations, and the passes of the whole image's octaves."""
     window_pixels = min(tile + align + 2 * context, width) * min(tile + align + 2 * context, height)
     images = (IMAGE_COPIES + styles) * 3 * BYTES_PER_FLOAT * width * height
-    return SAFETY_MARGIN * (RUNTIME_BYTES + _network_bytes(settings, window_pixels)
+    octaves = _network_bytes(settings, width * height) * octave_share(settings, width, height)
+    return SAFETY_MARGIN * (RUNTIME_BYTES + _network_bytes(settings, window_pixels) + octaves
                             + _optimiser_bytes(settings, window_pixels) + images)
 
 

@@ -11,6 +11,9 @@ terms as an untiled run (engine/terms.py). The tiles' geometry is in plan.py, th
   scores the sum: block-coordinate descent on the untiled objective, with the untiled weights and the same term
   objects, so every style loss tiles.
 - Content and tv: the window's losses, whose gradient on the tile is the whole image's.
+- Octaves (--stroke-scale): the whole image's, at each tile's evaluation: the canvas with the window in place,
+  halved down to the octaves the term matches, which are small (a quarter of the pixels or less, 1/64 for 256 px at
+  2048 px); targets from the content's and styles' octaves, computed whole once per scale.
 - Targets: each style term's statistics of each whole style image, accumulated block by block, per position, and
   blended by weight.
 - Seams: each result is blended into the canvas with weights that ramp up over the overlap from a tile's inner
@@ -30,8 +33,8 @@ from keras_style.config.layers import feature_size, layer_stride
 from keras_style.engine.evaluator import Evaluator
 from keras_style.engine.optimize import minimize
 from keras_style.engine.spec import LossSpec
-from keras_style.engine.targets import TileTargets, feature_step_for, make_terms
-from keras_style.engine.terms import LossTerm, combine
+from keras_style.engine.targets import TileTargets, feature_step_for, make_terms, octave_features
+from keras_style.engine.terms import OCTAVE_FEATURES, LossTerm, combine, wanted_octaves
 from keras_style.errors import Converged, Interrupted
 from keras_style.files.images import preprocess
 from keras_style.run.assemble import RunPlan, ScalePlan
@@ -113,6 +116,20 @@ def style_targets(feature_step, styles: Sequence[np.ndarray], shares: Sequence[f
     return {term.name: term.targets_of_statistics(blended[term.name]) for term in terms}
 
 
+def octave_targets(feature_step, spec: LossSpec, content: np.ndarray, styles: Sequence[np.ndarray],
+                   shares: Sequence[float], terms: Sequence[LossTerm]) -> dict[str, Any]:
+    """Per term of the whole image's octaves (tiling "whole") by name, its targets: from the content's and each
+    style's octaves, computed whole (they are small)."""
+    levels = wanted_octaves(terms)
+    if not levels:
+        return {}
+    content_features, *styles_features = (
+        {OCTAVE_FEATURES: octave_features(spec, feature_step, ops.convert_to_tensor(image), levels)}
+        for image in (content, *styles))
+    return {term.name: term.cached_targets(content_features, styles_features, shares)
+            for term in terms if term.tiling == "whole"}
+
+
 def whole_terms(feature_step, canvas: np.ndarray, content: np.ndarray, spec: LossSpec, targets: dict,
                 block: int) -> tuple[np.ndarray, dict]:
     """The whole image's stacked loss terms (as an Evaluator stacks them, with the same term objects) and the
@@ -130,6 +147,10 @@ def whole_terms(feature_step, canvas: np.ndarray, content: np.ndarray, spec: Los
                               for position, statistics in enumerate(sums[term.name])])
         elif term.tiling == "positions":
             per_layer.append(sums[term.name])
+        elif term.tiling == "whole":  # of the whole image's octaves, small enough to evaluate whole
+            octaves = {OCTAVE_FEATURES: octave_features(spec, feature_step, ops.convert_to_tensor(canvas),
+                                                        term.levels)}
+            per_layer.append(term.layer_losses(octaves, None, tensors, targets[term.name]))
         else:  # a term of the image's pixels (tv)
             per_layer.append(term.layer_losses({}, ops.convert_to_tensor(canvas), tensors, None))
     _, stacked = combine(terms, weights, [[ops.cast(value, "float32") for value in values] for values in per_layer])
@@ -162,6 +183,8 @@ class TiledScale:
         self.targets = style_targets(self.feature_step, [preprocess(style) for style in images.styles], plan.shares,
                                      scale.loss, self.tile, self.height, self.width)
         whole = make_terms(scale.loss, (self.height, self.width))
+        self.targets.update(octave_targets(self.feature_step, scale.loss, self.content,
+                                           [preprocess(style) for style in images.styles], plan.shares, whole))
         self.statistics_terms = [term for term in whole if term.tiling == "statistics"]
         self.positions_terms = [term for term in whole if term.tiling == "positions"]
         self.canvas = preprocess(images.start)
@@ -214,7 +237,8 @@ class TiledScale:
         source = TileTargets(
             loss, window.crop(self.content).shape, targets={**targets, **self.targets},
             rest={name: _subtracted(statistics[name], before[name]) for name in statistics},
-            crop=region.within(window), image_size=(self.height, self.width),
+            crop=region.within(window), image_size=(self.height, self.width), canvas=self.canvas,
+            origin=(window.top, window.left),
         )
         self.monitor.start_tile(lambda best: self.blend(region, window, best, self.canvas.copy()),
                                 budget=self.optimizer.evaluation_budget)
