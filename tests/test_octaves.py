@@ -138,5 +138,8 @@ def test_the_octave_term_tiles_as_the_whole_images():
 def test_stroke_scale_is_refused_on_the_concat_path():
     with pytest.raises(UserError, match="--stroke-scale needs --mode cached"):
         Settings.from_options(preset="article-001", stroke_scale=128)
-    with pytest.raises(UserError, match="--stroke-scale must be a whole number of pixels >= 64"):
-        Settings.from_options(stroke_scale=16)
+    for wrong in (16, "16.5", "big", True):
+        with pytest.raises(UserError, match="--stroke-scale must be a whole number of pixels >= 64 or off"):
+            Settings.from_options(stroke_scale=wrong)
+    assert Settings.from_options(stroke_scale="off").stroke_scale is None
+    assert Settings.from_options(stroke_scale="96").stroke_scale == 96

@@ -118,11 +118,11 @@ class Settings:
         "0.5 = half (the web page's Style strength slider); the sidecar's term_weights records the weight used",
         "losses", metavar="X")
     tv_weight: float = setting(0.0, "weight of the total-variation smoothness loss", "losses")
-    stroke_scale: int | None = setting(
+    stroke_scale: str | int | None = setting(
         None, "paint the painting's strokes at this picture size too: the style is also matched on a copy of the "
         "output halved down to about PX on its longest side (an octave), against the same octave of the painting, "
-        "so that a large output keeps the strokes a preview of PX shows; off when not given",
-        "losses", metavar="PX", show_default=False)
+        "so that a large output keeps the strokes a preview of PX shows; off: none",
+        "losses", metavar="PX/off")
     stroke_octaves: str = setting(
         "all", "with --stroke-scale: which octaves carry the style: coarsest = only the one nearest PX; all = every "
         "halving down to it (Snelgrove 2017), the --octave-weight shared among them", "losses",
@@ -256,10 +256,7 @@ class Settings:
             _positive_int("maxfun", self.maxfun)
         if self.frame_iterations is not None:
             _positive_int("frame-iterations", self.frame_iterations)
-        if self.stroke_scale is not None and not (isinstance(self.stroke_scale, int) and
-                                                  self.stroke_scale >= MIN_STROKE_SCALE):
-            raise UserError(f"--stroke-scale must be a whole number of pixels >= {MIN_STROKE_SCALE}, got "
-                            f"{self.stroke_scale!r}")
+        stroke_scale = _stroke_scale(self.stroke_scale)
         self._check_term_weights()
         _positive("style-scale", self.style_scale)
         _positive("lr-decay", self.lr_decay)
@@ -288,10 +285,10 @@ class Settings:
             raise UserError(f"--style-loss {self.style_loss} paints the whole image: masks need --style-loss "
                             f"{' or '.join(REGIONAL_STYLE_LOSSES)}")
         if MODES[self.mode].whole_images_only:
-            self._check_whole_images(tile_size, masked)
+            self._check_whole_images(tile_size, masked, stroke_scale)
         return replace(
             self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights,
-            style_blend_weights=blend_weights, style_masks=style_masks, tile_size=tile_size,
+            style_blend_weights=blend_weights, style_masks=style_masks, tile_size=tile_size, stroke_scale=stroke_scale,
         )
 
     def _check_term_weights(self) -> None:
@@ -306,7 +303,7 @@ class Settings:
                             f"beyond float32's range ({FLOAT32_MAX:.3g}), in which the losses are computed; use a "
                             "smaller value")
 
-    def _check_whole_images(self, tile_size: int | str, masked: bool) -> None:
+    def _check_whole_images(self, tile_size: int | str, masked: bool, stroke_scale: int | None) -> None:
         """A mode whose batch holds one whole content and style image (concat) has no tiles, masks or style scale."""
         mode = f"--mode {self.mode}"
         if isinstance(tile_size, int):
@@ -315,7 +312,7 @@ class Settings:
             raise UserError(f"--style-scale needs --mode cached: {mode} resizes the style to the content")
         if masked:
             raise UserError(f"masks need --mode cached: {mode} has no per-region style targets")
-        if self.stroke_scale is not None:
+        if stroke_scale is not None:
             raise UserError(f"--stroke-scale needs --mode cached: {mode} computes its targets from one batch")
 
     def check_masks(self, styles: int) -> None:
@@ -421,6 +418,20 @@ def _tile_size(value: Any) -> int | str:
         raise UserError(f"--tile-size must be auto, off or a number of pixels, got {value!r}") from None
     if isinstance(value, bool) or size != value and str(size) != str(value).strip() or size < MIN_TILE_SIZE:
         raise UserError(f"--tile-size must be a whole number of pixels >= {MIN_TILE_SIZE}, auto or off, got {value!r}")
+    return size
+
+
+def _stroke_scale(value: Any) -> int | None:
+    """--stroke-scale: a whole number of pixels >= MIN_STROKE_SCALE, or off (None)."""
+    if value is None or isinstance(value, str) and value.strip().lower() == "off":
+        return None
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = None
+    if size is None or isinstance(value, bool) or str(size) != str(value).strip() or size < MIN_STROKE_SCALE:
+        raise UserError(f"--stroke-scale must be a whole number of pixels >= {MIN_STROKE_SCALE} or off, got "
+                        f"{value!r}")
     return size
 
 
