@@ -20,6 +20,7 @@ import numpy as np
 
 from keras_style.config.settings import Settings
 from keras_style.files.images import target_size
+from keras_style.run.memory import octave_share
 from keras_style.run.plan import scale_plan
 
 # With an early stop (--min-improvement), the share of its evaluations the output size spends before it stops, until
@@ -109,7 +110,8 @@ def estimate_run(settings: Settings, content_size: tuple[int, int], pace: Pace, 
     early_stop = bool(settings.min_improvement)
     full = likely = 0.0
     for (width, height), evaluations in plan:
-        per_evaluation = pace.seconds(width * height)
+        # the octaves of --stroke-scale are passes of their own pixels
+        per_evaluation = pace.seconds(width * height * (1.0 + octave_share(settings, width, height)))
         full += evaluations * per_evaluation + pace.first_pass
         spent = evaluations
         if early_stop:
