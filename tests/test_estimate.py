@@ -36,7 +36,7 @@ def test_a_runs_estimate_adds_up_its_scales_and_ranges_an_early_stop():
     assert estimate.low < estimate.likely < estimate.high
     octaves = Settings.from_options(preset="gatys", size=400, iterations=100, stroke_scale=100)  # 200 and 100 px
     assert estimate_run(octaves, (800, 600), pace).likely == pytest.approx(100 * 0.12 * (1 + 1 / 4 + 1 / 16) + 0.5)
-    painterly = Settings.from_options(preset="painterly", size=512, iterations=700)
+    painterly = Settings.from_options(preset="painterly", size=512, iterations=700, stroke_scale="off")
     stopped = estimate_run(painterly, (800, 600), pace)
     assert stopped.early_stop and len(stopped.sizes) == 5 and stopped.sizes[-1] == (512, 384)
     every = sum(140 * width * height * 1e-6 + 0.5 for width, height in stopped.sizes)
@@ -50,7 +50,8 @@ def test_a_runs_estimate_adds_up_its_scales_and_ranges_an_early_stop():
     assert stopped.likely == pytest.approx(expected) and stopped.likely < 0.7 * every
     assert stopped.low < stopped.likely < stopped.high <= 1.2 * every  # never more than the whole budget
     # a budget within the early stop's window is spent whole
-    short = estimate_run(Settings.from_options(preset="painterly", size=512, iterations=40), (800, 600), pace)
+    short = estimate_run(Settings.from_options(preset="painterly", size=512, iterations=40, stroke_scale="off"),
+                         (800, 600), pace)
     assert short.likely == pytest.approx(short.full)
     assert describe(stopped).startswith("about ") and "700 evaluations at most, 512x384 px in 5 sizes" in \
         describe(stopped)

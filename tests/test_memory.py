@@ -45,11 +45,11 @@ def test_oversize_request_from_the_command_line(tmp_path):
 def test_the_memory_estimate_counts_the_octaves_passes():
     """--stroke-scale adds a pass per matched octave, held for the backward pass: a quarter, a sixteenth, a 64th of
     the image's activations at 2048 px down to 256 (all), only the 64th for the coarsest octave."""
-    plain = Settings.from_options(preset="painterly")
+    plain = Settings.from_options(preset="painterly", stroke_scale="off")
     network = _network_bytes(plain, 2048 * 1536)
     base = estimate_bytes(plain, 2048, 1536)
     for which, share in (("all", 1 / 4 + 1 / 16 + 1 / 64), ("coarsest", 1 / 64)):
         settings = Settings.from_options(preset="painterly", stroke_scale=256, stroke_octaves=which)
         assert estimate_bytes(settings, 2048, 1536) - base == pytest.approx(SAFETY_MARGIN * share * network)
-    assert estimate_bytes(Settings.from_options(preset="painterly", stroke_scale=256), 256, 192) == pytest.approx(
-        estimate_bytes(plain, 256, 192))  # no octave below a 256-px image
+    assert estimate_bytes(Settings.from_options(preset="painterly"), 256, 192) == pytest.approx(
+        estimate_bytes(plain, 256, 192))  # no octave below a 256-px image (the default's --stroke-scale 256)

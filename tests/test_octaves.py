@@ -141,5 +141,9 @@ def test_stroke_scale_is_refused_on_the_concat_path():
     for wrong in (16, "16.5", "big", True):
         with pytest.raises(UserError, match="--stroke-scale must be a whole number of pixels >= 64 or off"):
             Settings.from_options(stroke_scale=wrong)
-    assert Settings.from_options(stroke_scale="off").stroke_scale is None
+    off = Settings.from_options(stroke_scale="off")
+    assert off.stroke_scale == 0 and Settings.from_options(stroke_scale=0).stroke_scale == 0
+    # a recorded run rebuilt from its settings keeps it off (None would take the preset's 256)
+    assert Settings.from_options(**off.as_dict()).stroke_scale == 0 and loss_spec(off).weight("octave") == 0.0
+    assert Settings.from_options().stroke_scale == 256 and loss_spec(Settings.from_options()).weight("octave") > 0
     assert Settings.from_options(stroke_scale="96").stroke_scale == 96

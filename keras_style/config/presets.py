@@ -48,7 +48,8 @@ PRESETS: dict[str, Preset] = {
             "512 px, steps of sqrt(2), the style resized at each, up to the same evaluations at each, each size "
             "stopped once its loss falls less than 3 % over 10 evaluations, in proportion to its pixels), starting "
             "from the content recoloured to the painting's palette, jcjohnson/neural-style's style-layer balance and "
-            "squared total variation, L-BFGS memory 30, on the device where it pays (--optimizer auto)",
+            "squared total variation, L-BFGS memory 30, on the device where it pays (--optimizer auto), the style also "
+            "matched on a 256-px copy of a larger picture (--stroke-scale 256: a 256-px preview's strokes)",
             dict(
                 # jcjohnson/neural-style's weights 10 / 100 / 1e-3 (its default content weight doubled: a clearer
                 # photograph at the same style scores) in this package's units at 512 x 384 px, where its content
@@ -65,6 +66,10 @@ PRESETS: dict[str, Preset] = {
                 # the same balance at every --size and at every scale of the run (the weights above hold at
                 # 512 x 384 px)
                 balance="per-pixel",
+                # the preview is the print: above 362 px the style is also matched on a 256-px copy of the picture
+                # (--stroke-octaves coarsest, --octave-weight 0.15), so that a large output keeps a 256-px preview's
+                # strokes; benchmarks/RESULTS.md, "The preview is the print"
+                stroke_scale=256,
             ),
             "not a reproduction: the settings that judged best against jcjohnson/neural-style within a third of "
             "its evaluations",

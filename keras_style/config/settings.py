@@ -121,15 +121,16 @@ class Settings:
     stroke_scale: str | int | None = setting(
         None, "paint the painting's strokes at this picture size too: the style is also matched on a copy of the "
         "output halved down to about PX on its longest side (an octave), against the same octave of the painting, "
-        "so that a large output keeps the strokes a preview of PX shows; off: none",
+        "so that a large output keeps the strokes a preview of PX shows; off (or 0): none",
         "losses", metavar="PX/off")
     stroke_octaves: str = setting(
-        "all", "with --stroke-scale: which octaves carry the style: coarsest = only the one nearest PX; all = every "
-        "halving down to it (Snelgrove 2017), the --octave-weight shared among them", "losses",
+        "coarsest", "with --stroke-scale: which octaves carry the style: coarsest = only the one nearest PX; all = "
+        "every halving down to it (Snelgrove 2017), the --octave-weight shared among them", "losses",
         choices=STROKE_OCTAVES)
     octave_weight: float = setting(
-        1.0, "with --stroke-scale: the weight of the octaves' style together, relative to the full size's (the "
-        "style weight times --style-strength); 1 = the octaves count as much as the full size does", "losses")
+        0.15, "with --stroke-scale: the weight of the octaves' style together, relative to the full size's (the "
+        "style weight times --style-strength); 1 = the octaves count as much as the full size does (0.15 keeps the "
+        "photograph within 1.3x of the preview's, benchmarks/RESULTS.md)", "losses")
     temporal_weight: float = setting(
         3e10, "video only (keras-style video): weight of the temporal loss, which holds each frame to the "
         "previous frame's output carried along the optical flow where the pixel stays visible (Ruder et al. 2016); "
@@ -312,7 +313,7 @@ class Settings:
             raise UserError(f"--style-scale needs --mode cached: {mode} resizes the style to the content")
         if masked:
             raise UserError(f"masks need --mode cached: {mode} has no per-region style targets")
-        if stroke_scale is not None:
+        if stroke_scale:
             raise UserError(f"--stroke-scale needs --mode cached: {mode} computes its targets from one batch")
 
     def check_masks(self, styles: int) -> None:
@@ -422,14 +423,18 @@ def _tile_size(value: Any) -> int | str:
 
 
 def _stroke_scale(value: Any) -> int | None:
-    """--stroke-scale: a whole number of pixels >= MIN_STROKE_SCALE, or off (None)."""
-    if value is None or isinstance(value, str) and value.strip().lower() == "off":
+    """--stroke-scale: a whole number of pixels >= MIN_STROKE_SCALE, or off: 0 (not None, which a recorded
+    Settings rebuilt by from_options would take for "not given" and replace by the preset's), or None unset."""
+    if value is None:
         return None
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return 0
     try:
         size = int(value)
     except (TypeError, ValueError):
         size = None
-    if size is None or isinstance(value, bool) or str(size) != str(value).strip() or size < MIN_STROKE_SCALE:
+    if size is None or isinstance(value, bool) or str(size) != str(value).strip() or 0 < size < MIN_STROKE_SCALE \
+            or size < 0:
         raise UserError(f"--stroke-scale must be a whole number of pixels >= {MIN_STROKE_SCALE} or off, got "
                         f"{value!r}")
     return size

@@ -25,7 +25,7 @@ class LossSpec:
     balance_pixels: int | None = None
     # --stroke-scale: the style is also matched on the image's octaves down to about this longest side (None: off)
     stroke_scale: int | None = None
-    stroke_octaves: str = "all"  # which octaves down to it carry the style (terms.octave_levels)
+    stroke_octaves: str = "coarsest"  # which octaves down to it carry the style (terms.octave_levels)
 
     @property
     def feature_layers(self) -> tuple[str, ...]:

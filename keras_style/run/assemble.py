@@ -32,7 +32,7 @@ def loss_spec(settings: Settings, output_pixels: int | None = None) -> LossSpec:
     # the one place the strength meets the weight: the plan, the run and the sidecar's term_weights see the product
     weights["style"] *= settings.style_strength
     # the octaves' style is weighed against the full size's (--octave-weight is relative); --stroke-scale turns it on
-    weights["octave"] = weights["style"] * settings.octave_weight if settings.stroke_scale is not None else 0.0
+    weights["octave"] = weights["style"] * settings.octave_weight if settings.stroke_scale else 0.0
     return LossSpec(
         content_layers=settings.content_layers, style_layers=settings.style_layers,
         layer_weights=settings.layer_weights, normalization=settings.normalization,
