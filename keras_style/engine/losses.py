@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import operator
 
+import numpy as np
 from keras import ops
 
 TV_EXPONENT = 1.25
@@ -149,14 +150,23 @@ def wasserstein_loss(mean, covariance, target_mean, target_covariance, target_ro
             - 2.0 * ops.trace(cross))
 
 
+# The octaves' low-pass filter, applied along rows then columns: binomial (1, 3, 3, 1) / 8, the nearest to a Gaussian in
+# four taps. A 2x2 box filter's adjoint (the gradient's way back) is a nearest-neighbour upsampling, which printed a
+# 2-px chroma grain on the picture (benchmarks/RESULTS.md); this one's is smooth.
+OCTAVE_TAPS = np.array([1.0, 3.0, 3.0, 1.0], dtype=np.float32) / 8.0
+
+
 def octave_down(image):
-    """The next octave of an image (1, H, W, C): each 2x2 block averaged (a box filter, then every other pixel),
-    an odd last row or column left out."""
-    return ops.average_pool(image, pool_size=2, strides=2, padding="valid")
+    """The next octave of an image (1, H, W, C): low-passed by OCTAVE_TAPS (its edges mirrored), then every other
+    pixel: (H // 2, W // 2)."""
+    channels = image.shape[-1]
+    kernel = np.outer(OCTAVE_TAPS, OCTAVE_TAPS)[:, :, None, None] * np.ones((1, 1, channels, 1), dtype=np.float32)
+    padded = ops.pad(image, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="symmetric")
+    return ops.depthwise_conv(padded, ops.convert_to_tensor(kernel, dtype=image.dtype), strides=2, padding="valid")
 
 
 def octaves(image, count: int) -> list:
-    """The image's first `count` octaves below it, largest first (a box-filtered pyramid)."""
+    """The image's first `count` octaves below it, largest first (a Gaussian pyramid: octave_down repeated)."""
     made = []
     for _ in range(count):
         image = octave_down(image)
