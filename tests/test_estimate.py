@@ -34,8 +34,10 @@ def test_a_runs_estimate_adds_up_its_scales_and_ranges_an_early_stop():
     assert estimate.sizes == ((400, 300),) and estimate.evaluations == 100 and not estimate.early_stop
     assert estimate.likely == pytest.approx(100 * 0.12 + 0.5 + 3.0)
     assert estimate.low < estimate.likely < estimate.high
-    octaves = Settings.from_options(preset="gatys", size=400, iterations=100, stroke_scale=100)  # 200 and 100 px
-    assert estimate_run(octaves, (800, 600), pace).likely == pytest.approx(100 * 0.12 * (1 + 1 / 4 + 1 / 16) + 0.5)
+    for which, share in (("all", 1 / 4 + 1 / 16), ("coarsest", 1 / 16)):  # octaves of 200 and 100 px, or 100 alone
+        octaves = Settings.from_options(preset="gatys", size=400, iterations=100, stroke_scale=100,
+                                        stroke_octaves=which)
+        assert estimate_run(octaves, (800, 600), pace).likely == pytest.approx(100 * 0.12 * (1 + share) + 0.5)
     painterly = Settings.from_options(preset="painterly", size=512, iterations=700, stroke_scale="off")
     stopped = estimate_run(painterly, (800, 600), pace)
     assert stopped.early_stop and len(stopped.sizes) == 5 and stopped.sizes[-1] == (512, 384)

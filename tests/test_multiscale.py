@@ -63,10 +63,11 @@ def test_per_pixel_weights_hold_at_the_reference_size_whatever_the_output():
     settings = Settings.from_options(preset="painterly", size=256)
     spec = loss_spec(settings, 256 * 192)
     at_reference = weights_at(spec, (384, 512))
+    octave = settings.style_weight * settings.octave_weight  # --stroke-scale's, normalised as the style is
     assert at_reference == {"content": settings.content_weight, "style": settings.style_weight,
-                            "tv": settings.tv_weight}
+                            "tv": settings.tv_weight, "octave": octave}
     assert weights_at(spec, (192, 256)) == {"content": 4 * settings.content_weight, "style": settings.style_weight,
-                                             "tv": 4 * settings.tv_weight}
+                                             "tv": 4 * settings.tv_weight, "octave": octave}
     assert weights_at(spec, (768, 1024))["content"] == settings.content_weight / 4
 
 

@@ -15,8 +15,9 @@ from keras_style.errors import UserError
 from keras_style.files.images import preprocess
 from keras_style.run import plan, tiling
 from keras_style.run.assemble import loss_spec, settings_evaluator
+from keras_style.run.loading import prepare
 
-from .conftest import build, make_picture
+from .conftest import CONTENT, STYLE, build, make_picture
 
 
 def test_the_octave_pyramid_gradient_matches_finite_differences():
@@ -138,9 +139,11 @@ def test_the_octave_term_tiles_as_the_whole_images():
     np.testing.assert_allclose(reported, whole_terms, rtol=1e-3)  # block sums against one sum, in float32
 
 
-def test_stroke_scale_is_refused_on_the_concat_path():
-    with pytest.raises(UserError, match="--stroke-scale needs --mode cached"):
-        Settings.from_options(preset="article-001", stroke_scale=128)
+def test_stroke_scale_is_refused_on_the_concat_path_where_it_has_an_octave():
+    with pytest.raises(UserError, match="--stroke-scale needs --mode cached: --mode concat .* give --stroke-scale off"):
+        prepare(CONTENT, STYLE, Settings.from_options(preset="article-001", stroke_scale=64, size=128, weights="none"))
+    # an output no larger than the stroke scale has no octave: the concat path runs (painterly's 256 at 96 px)
+    assert prepare(CONTENT, STYLE, Settings.from_options(mode="concat", size=96, weights="none")).final is not None
     for wrong in (16, "16.5", "big", True):
         with pytest.raises(UserError, match="--stroke-scale must be a whole number of pixels >= 64 or off"):
             Settings.from_options(stroke_scale=wrong)

@@ -286,7 +286,7 @@ class Settings:
             raise UserError(f"--style-loss {self.style_loss} paints the whole image: masks need --style-loss "
                             f"{' or '.join(REGIONAL_STYLE_LOSSES)}")
         if MODES[self.mode].whole_images_only:
-            self._check_whole_images(tile_size, masked, stroke_scale)
+            self._check_whole_images(tile_size, masked)
         return replace(
             self, content_layers=content_layers, style_layers=style_layers, style_layer_weights=layer_weights,
             style_blend_weights=blend_weights, style_masks=style_masks, tile_size=tile_size, stroke_scale=stroke_scale,
@@ -304,7 +304,7 @@ class Settings:
                             f"beyond float32's range ({FLOAT32_MAX:.3g}), in which the losses are computed; use a "
                             "smaller value")
 
-    def _check_whole_images(self, tile_size: int | str, masked: bool, stroke_scale: int | None) -> None:
+    def _check_whole_images(self, tile_size: int | str, masked: bool) -> None:
         """A mode whose batch holds one whole content and style image (concat) has no tiles, masks or style scale."""
         mode = f"--mode {self.mode}"
         if isinstance(tile_size, int):
@@ -313,8 +313,6 @@ class Settings:
             raise UserError(f"--style-scale needs --mode cached: {mode} resizes the style to the content")
         if masked:
             raise UserError(f"masks need --mode cached: {mode} has no per-region style targets")
-        if stroke_scale:
-            raise UserError(f"--stroke-scale needs --mode cached: {mode} computes its targets from one batch")
 
     def check_masks(self, styles: int) -> None:
         """One style mask per style image (UserError otherwise)."""

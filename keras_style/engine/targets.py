@@ -154,6 +154,8 @@ class ConcatBatch(TargetSource):
             raise ValueError(f"concat mode needs style and content of one shape, got {style.shape} and {content.shape}")
         self.spec = spec
         self.terms = make_terms(spec, tuple(content.shape[1:3]), previous=previous)
+        if wanted_octaves(self.terms):  # loading.prepare refuses --stroke-scale on the concat path
+            raise ValueError("the concat batch has no octaves: --stroke-scale needs --mode cached")
         self.fixed = {"source": {"content": ops.convert_to_tensor(content, dtype="float32"),
                                  "style": ops.convert_to_tensor(style, dtype="float32")},
                       "terms": [term.tensors() for term in self.terms]}

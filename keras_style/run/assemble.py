@@ -16,7 +16,7 @@ from keras_style.config.settings import TERM_WEIGHT_SUFFIX, Settings
 from keras_style.engine.backend import Compute, choose_compute, detect_device
 from keras_style.engine.evaluator import Evaluator, Observer
 from keras_style.engine.network import feature_model
-from keras_style.engine.spec import LossSpec, NetworkSpec, OptimizerSpec
+from keras_style.engine.spec import LossSpec, NetworkSpec, OptimizerSpec, octave_levels
 from keras_style.engine.targets import CachedTargets, ConcatBatch, TargetSource, feature_step_for
 from keras_style.engine.terms import TERMS, PreviousFrame, untileable
 from keras_style.errors import UserError
@@ -232,6 +232,8 @@ def assemble(settings: Settings, prepared: Prepared) -> RunPlan:
     output_pixels = prepared.final.content.shape[0] * prepared.final.content.shape[1]
     # every scale's terms balance themselves for their size against the output's (or the per-pixel reference)
     loss, optimizer = loss_spec(settings, output_pixels), optimizer_spec(settings)
+    if not octave_levels(prepared.final.content.shape[:2], loss.stroke_scale, loss.stroke_octaves):
+        loss = loss.with_weights(octave=0.0)  # no octave below the output: the term is not made (nor shown)
     several = len(prepared.scales) > 1
     scales = []
     for index, (images, evaluations) in enumerate(zip(prepared.scales, prepared.evaluations)):

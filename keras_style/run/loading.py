@@ -10,6 +10,7 @@ from PIL import Image
 
 from keras_style.config.choices import MIN_REGION_PIXELS, MODES
 from keras_style.config.settings import Settings
+from keras_style.engine.spec import octave_levels
 from keras_style.errors import UserError
 from keras_style.files.colors import luminance, luminance_only, match_color_statistics
 from keras_style.files.images import ImageSource, initial_image, load_image, resize, style_size, target_size, to_array
@@ -165,7 +166,13 @@ def prepare(content: ImageSource, style: ImageSource | Sequence[ImageSource], se
     # has loaded (network.feature_model looks the file up again when it builds the model: a few stat calls)
     resolve_weights(settings.network, settings.weights)
     schedule = scale_plan(settings) if schedule is None else checked_plan(schedule, settings)
-    check_tile_size(settings, *output_size(inputs.content, settings))  # a tile in pixels must fit in the output
+    width, height = output_size(inputs.content, settings)
+    check_tile_size(settings, width, height)  # a tile in pixels must fit in the output
+    if MODES[settings.mode].whole_images_only and octave_levels((height, width), settings.stroke_scale,
+                                                                settings.stroke_octaves):
+        raise UserError(f"--stroke-scale needs --mode cached: --mode {settings.mode} computes its targets from one "
+                        f"batch; give --stroke-scale off (the {settings.preset} preset's is "
+                        f"{settings.stroke_scale} px, below this {max(width, height)}-px output)")
     # the output size first: its memory guard refuses a size that cannot fit before any coarser one is made
     scales = tuple(reversed([sized_images(inputs, settings, size) for size, _ in reversed(schedule)]))
     if settings.scale_start == "detail":
