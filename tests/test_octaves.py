@@ -56,7 +56,8 @@ def test_octaves_reach_down_to_the_stroke_scale():
 def test_the_octaves_share_the_octave_weight():
     """--stroke-octaves all at two octaves is the mean of each octave matched alone (the weight shared, each octave
     normalised by its own positions); coarsest is the octave nearest --stroke-scale alone."""
-    settings, _, _, model = build(size=(256, 192), style_weight=1e3, content_weight=0.0, tv_weight=0.0)
+    settings, _, _, model = build(size=(256, 192), style_weight=1e3, content_weight=0.0, tv_weight=0.0,
+                                  jit_compile=False)
     content, style = (make_picture(256, 192, seed=seed, kind=kind).astype(np.float32)[None] - 120.0
                       for seed, kind in ((3, "content"), (4, "style")))
     generated = style[:, ::-1].copy()
@@ -114,7 +115,8 @@ def test_the_octave_term_tiles_as_the_whole_images():
     tiled run's reported terms include it, computed whole. (The style's weight is 1e-12 of the octaves': the
     gradient is the octave term's.)"""
     settings, content, style, model = build(size=(240, 208), style_weight=1e-9, content_weight=0.0, tv_weight=0.0,
-                                            stroke_scale=64, stroke_octaves="coarsest", octave_weight=1e12)
+                                            stroke_scale=64, stroke_octaves="coarsest", octave_weight=1e12,
+                                            jit_compile=False)  # two evaluations: no XLA compile
     canvas = preprocess(make_picture(240, 208, seed=7, kind="style").astype(np.float32))
     region = plan.Tile(96, 112, 16, 32)
     evaluator, window = _tile_evaluator(model, settings, content, style, canvas, region)
