@@ -438,8 +438,9 @@ class RayPool:
             # the thread variables reach the worker process before it loads numpy or TensorFlow (Ray's own default,
             # OMP_NUM_THREADS = the CPUs reserved, would not follow --threads-per-worker)
             runtime_env = {"env_vars": thread_environment(self.threads)}
+            # SPREAD: the workers over the cluster's nodes, not packed on the first one whose CPUs fit them all
             self.start = lambda: self.actor_class.options(
-                num_cpus=self.cpus, num_gpus=self.gpus, runtime_env=runtime_env).remote(
+                num_cpus=self.cpus, num_gpus=self.gpus, runtime_env=runtime_env, scheduling_strategy="SPREAD").remote(
                 settings, self.threads, dict(environment))
             self.idle_actors = [self.start() for _ in range(self.workers)]
             self.running: dict[Any, Running] = {}  # by the reference of the job's result
