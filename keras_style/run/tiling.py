@@ -180,11 +180,11 @@ class TiledScale:
         self.height, self.width = images.content.shape[:2]
         self.feature_step = feature_step_for(model, self.compute.xla)
         self.content = preprocess(images.content)
-        self.targets = style_targets(self.feature_step, [preprocess(style) for style in images.styles], plan.shares,
-                                     scale.loss, self.tile, self.height, self.width)
+        styles = [preprocess(style) for style in images.styles]
+        self.targets = style_targets(self.feature_step, styles, plan.shares, scale.loss, self.tile, self.height,
+                                     self.width)
         whole = make_terms(scale.loss, (self.height, self.width))
-        self.targets.update(octave_targets(self.feature_step, scale.loss, self.content,
-                                           [preprocess(style) for style in images.styles], plan.shares, whole))
+        self.targets.update(octave_targets(self.feature_step, scale.loss, self.content, styles, plan.shares, whole))
         self.statistics_terms = [term for term in whole if term.tiling == "statistics"]
         self.positions_terms = [term for term in whole if term.tiling == "positions"]
         self.canvas = preprocess(images.start)
